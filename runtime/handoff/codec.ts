@@ -1,0 +1,283 @@
+/**
+ * @module
+ * Encodes a {@linkcode HandoffState} to bytes and decodes it back, validating everything before
+ * trusting it. Pure: no fds, no I/O (bundle.ts puts the bytes in a sealed memfd).
+ *
+ * Layout (all integers big-endian):
+ *
+ * | offset | size | field                                                       |
+ * |--------|------|-------------------------------------------------------------|
+ * | 0      | 4    | magic `APRS`                                                |
+ * | 4      | 2    | format version (1)                                          |
+ * | 6      | 2    | flags (none defined in version 1: every bit must be 0)      |
+ * | 8      | 4    | payload length                                              |
+ * | 12     | 4    | CRC-32C (Castagnoli) of the payload                         |
+ * | 16     | …    | payload: one CBOR data item (RFC 8949), the state as a map  |
+ *
+ * Invariant for every future version: bytes 0–5 keep the magic and the version, so an older
+ * binary can always refuse a newer state by its version number instead of misreading it.
+ *
+ * `decodeState` throws only {@linkcode HandoffStateError}, whatever the input.
+ */
+import { Decoder, Encoder } from "cbor-x/encode";
+import { HandoffStateError } from "./errors.ts";
+import {
+  checkHandoffState,
+  HANDOFF_STATE_VERSION,
+  type HandoffState,
+  MAX_PLAIN_DEPTH,
+} from "./state.ts";
+
+/** `APRS`: the first four bytes of every encoded state. */
+export const STATE_MAGIC = new Uint8Array([0x41, 0x50, 0x52, 0x53]);
+/** Bytes before the CBOR payload. */
+export const STATE_HEADER_SIZE = 16;
+const MAX_PAYLOAD = 0xffffffff;
+
+// CRC-32C, reflected polynomial 0x82F63B78 (RFC 3720 §B.4): detects every error burst of up to
+// 32 bits, so any single corrupted payload byte.
+const CRC32C_TABLE = makeCrc32cTable();
+
+function makeCrc32cTable(): Uint32Array {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+}
+
+/** CRC-32C of `bytes` (check value: "123456789" → 0xE3069283). */
+export function crc32c(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) crc = CRC32C_TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/**
+ * Encodes `state` as format version 1. The state is checked first with the decoder's own
+ * rules, so whatever encodes decodes to an equal value. Throws {@linkcode HandoffStateError}
+ * ("shape") for a state that is not plain data or breaks a field's type or range.
+ */
+export function encodeState(state: HandoffState): Uint8Array {
+  try {
+    checkHandoffState(state);
+  } catch (err) {
+    if (err instanceof HandoffStateError) throw err;
+    throw new HandoffStateError("shape", "handoff state cannot be inspected", { cause: err });
+  }
+  let payload: Uint8Array;
+  try {
+    // useRecords: false → plain CBOR maps; tagUint8Array: false → plain byte strings.
+    payload = new Encoder({ useRecords: false, tagUint8Array: false }).encode(state);
+  } catch (err) {
+    throw new HandoffStateError("shape", "handoff state cannot be encoded as CBOR", { cause: err });
+  }
+  if (payload.byteLength > MAX_PAYLOAD) {
+    throw new HandoffStateError(
+      "length",
+      `handoff state of ${payload.byteLength} bytes is too big`,
+    );
+  }
+  const out = new Uint8Array(STATE_HEADER_SIZE + payload.byteLength);
+  const view = new DataView(out.buffer);
+  out.set(STATE_MAGIC, 0);
+  view.setUint16(4, HANDOFF_STATE_VERSION);
+  view.setUint16(6, 0);
+  view.setUint32(8, payload.byteLength);
+  view.setUint32(12, crc32c(payload));
+  out.set(payload, STATE_HEADER_SIZE);
+  return out;
+}
+
+/** Options for {@linkcode decodeState}. */
+export interface DecodeStateOptions {
+  /** Refuse ("generation") a state whose generation is not this one. */
+  expectedGeneration?: number;
+}
+
+/**
+ * Decodes and validates a state: magic, version, flags, length, checksum, CBOR, then every
+ * field. Throws {@linkcode HandoffStateError} (and nothing else) with the first problem found.
+ */
+export function decodeState(bytes: Uint8Array, options: DecodeStateOptions = {}): HandoffState {
+  try {
+    return decodeStateUnguarded(bytes, options);
+  } catch (err) {
+    if (err instanceof HandoffStateError) throw err;
+    // A bug or a resource limit (stack depth) surfacing from below: still one typed error.
+    throw new HandoffStateError("shape", "handoff state could not be decoded", { cause: err });
+  }
+}
+
+function decodeStateUnguarded(bytes: Uint8Array, options: DecodeStateOptions): HandoffState {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new HandoffStateError("shape", "handoff state must be a Uint8Array");
+  }
+  checkHeaderStart(bytes);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.byteLength < STATE_HEADER_SIZE) {
+    throw new HandoffStateError(
+      "length",
+      `handoff state truncated: ${bytes.byteLength} bytes, the header alone is ${STATE_HEADER_SIZE}`,
+    );
+  }
+  const flags = view.getUint16(6);
+  if (flags !== 0) {
+    throw new HandoffStateError("flags", `handoff state has unknown flags 0x${hex(flags, 4)}`);
+  }
+  const length = view.getUint32(8);
+  const actual = bytes.byteLength - STATE_HEADER_SIZE;
+  if (length !== actual) {
+    throw new HandoffStateError(
+      "length",
+      `handoff state payload is ${actual} bytes, its header says ${length}`,
+    );
+  }
+  // A copy: the CBOR decoder caches a DataView on its input, and the result must not alias it.
+  const payload = bytes.slice(STATE_HEADER_SIZE);
+  const expectedCrc = view.getUint32(12);
+  const actualCrc = crc32c(payload);
+  if (expectedCrc !== actualCrc) {
+    throw new HandoffStateError(
+      "checksum",
+      `handoff state checksum mismatch: header 0x${hex(expectedCrc, 8)}, payload 0x${
+        hex(actualCrc, 8)
+      }`,
+    );
+  }
+  const state = checkHandoffState(decodeCbor(payload));
+  const expected = options.expectedGeneration;
+  if (expected !== undefined && state.generation !== expected) {
+    throw new HandoffStateError(
+      "generation",
+      `handoff state is generation ${state.generation}, expected ${expected}`,
+    );
+  }
+  return state;
+}
+
+/** Magic then version: the part of the header every format version shares. */
+function checkHeaderStart(bytes: Uint8Array): void {
+  const seen = Math.min(bytes.byteLength, STATE_MAGIC.length);
+  for (let i = 0; i < seen; i++) {
+    if (bytes[i] !== STATE_MAGIC[i]) {
+      throw new HandoffStateError(
+        "magic",
+        `not a handoff state: starts with 0x${hexBytes(bytes.subarray(0, 4))}, expected "APRS"`,
+      );
+    }
+  }
+  if (bytes.byteLength < 6) {
+    throw new HandoffStateError("length", `handoff state truncated: ${bytes.byteLength} bytes`);
+  }
+  const version = (bytes[4] << 8) | bytes[5];
+  if (version !== HANDOFF_STATE_VERSION) {
+    const relation = version > HANDOFF_STATE_VERSION ? "newer than" : "not";
+    throw new HandoffStateError(
+      "version",
+      `handoff state format version ${version} is ${relation} what this apprun reads (version ${HANDOFF_STATE_VERSION})`,
+    );
+  }
+}
+
+function decodeCbor(payload: Uint8Array): unknown {
+  checkWellFormed(payload);
+  try {
+    // A fresh decoder per call: cbor-x keeps per-decoder flags that a failed decode can leave
+    // half-changed (tag 259 flips mapsAsObjects).
+    return new Decoder({ useRecords: false, mapsAsObjects: true }).decode(payload);
+  } catch (err) {
+    const detail = err instanceof Error ? `: ${err.message}` : "";
+    throw new HandoffStateError("cbor", `handoff state payload is not valid CBOR${detail}`, {
+      cause: err,
+    });
+  }
+}
+
+/** How deep CBOR items may nest: the state's own levels plus {@linkcode MAX_PLAIN_DEPTH}. */
+const MAX_CBOR_DEPTH = MAX_PLAIN_DEPTH + 16;
+const BREAK = -1;
+
+/**
+ * Checks that `bytes` is exactly one well-formed CBOR data item (RFC 8949 Appendix C), in time
+ * linear in its length, before cbor-x sees it: cbor-x trusts declared sizes (an unterminated
+ * indefinite-length map spins up to its 16M-entry limit, seconds of CPU) and reads past the end.
+ */
+function checkWellFormed(bytes: Uint8Array): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let pos = 0;
+  function fail(problem: string): never {
+    throw new HandoffStateError("cbor", `handoff state payload is not valid CBOR: ${problem}`);
+  }
+  function take(n: number): number {
+    if (n > bytes.byteLength - pos) fail(`item at offset ${pos} runs past the end`);
+    const at = pos;
+    pos += n;
+    return at;
+  }
+  // Returns the item's major type, or BREAK for a break code where one is allowed.
+  function item(depth: number, isBreakable: boolean): number {
+    if (depth > MAX_CBOR_DEPTH) fail(`nested deeper than ${MAX_CBOR_DEPTH}`);
+    const initial = bytes[take(1)];
+    const major = initial >> 5, info = initial & 0x1f;
+    let arg = info;
+    if (info === 24) arg = view.getUint8(take(1));
+    else if (info === 25) arg = view.getUint16(take(2));
+    else if (info === 26) arg = view.getUint32(take(4));
+    else if (info === 27) arg = Number(view.getBigUint64(take(8)));
+    else if (info >= 28 && info <= 30) fail(`reserved additional information ${info}`);
+    else if (info === 31) return indefinite(major, depth, isBreakable);
+    switch (major) {
+      case 2:
+      case 3:
+        take(arg);
+        break;
+      case 4:
+      case 5: {
+        const count = major === 5 ? arg * 2 : arg;
+        // Every item is at least one byte: a count beyond what is left cannot be honest.
+        if (count > bytes.byteLength - pos) fail(`count ${arg} at offset ${pos} exceeds the data`);
+        for (let i = 0; i < count; i++) item(depth + 1, false);
+        break;
+      }
+      case 6:
+        item(depth + 1, false);
+        break;
+      case 7:
+        if (info === 24 && arg < 32) fail(`simple value ${arg} in two bytes`);
+    }
+    return major;
+  }
+  function indefinite(major: number, depth: number, isBreakable: boolean): number {
+    switch (major) {
+      case 2:
+      case 3:
+        for (let chunk; (chunk = item(depth + 1, true)) !== BREAK;) {
+          if (chunk !== major) fail("indefinite string chunk of another type");
+        }
+        return major;
+      case 4:
+        while (item(depth + 1, true) !== BREAK);
+        return major;
+      case 5:
+        while (item(depth + 1, true) !== BREAK) item(depth + 1, false);
+        return major;
+      case 7:
+        if (isBreakable) return BREAK;
+    }
+    return fail(`unexpected indefinite-length or break code at offset ${pos - 1}`);
+  }
+  if (bytes.byteLength === 0) fail("empty payload");
+  item(0, false);
+  if (pos !== bytes.byteLength) fail(`${bytes.byteLength - pos} bytes after the data item`);
+}
+
+function hex(n: number, width: number): string {
+  return n.toString(16).padStart(width, "0");
+}
+
+function hexBytes(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => hex(b, 2)).join("");
+}

@@ -1,0 +1,267 @@
+/**
+ * @module
+ * The handoff state: the explicit, versioned type one apprun process leaves for the next
+ * (DESIGN §3), and the field-by-field check that turns an untrusted decoded value into one.
+ * Owns no bytes and no fds: codec.ts frames and checksums it, bundle.ts carries it.
+ *
+ * Records list connections in the order their fds are sent in the bundle: record `i` describes
+ * fd `i`. `proto` and `app` are opaque here but must be plain data (see {@linkcode PlainData}),
+ * so what encodes always decodes to an equal value.
+ */
+import type { SockAddr } from "../sys/socket.ts";
+import { HandoffStateError } from "./errors.ts";
+
+/** The state format version this binary writes, and the only one it reads. */
+export const HANDOFF_STATE_VERSION = 1;
+
+/** The protocol a carried connection speaks; each kind owns the meaning of its `proto`. */
+export type ConnectionKind = "http" | "ws" | "sse";
+
+/** Every kind, for checks and messages. */
+export const CONNECTION_KINDS: readonly ConnectionKind[] = ["http", "ws", "sse"];
+
+/**
+ * Plain data: what `proto` and `app` may hold. null, undefined, booleans, numbers, bigints,
+ * strings, Uint8Array, arrays and plain objects (string keys), nested at most
+ * {@linkcode MAX_PLAIN_DEPTH} deep, without cycles. Maps, Sets, Dates, class instances and other
+ * typed arrays are refused: they would not come back as the same thing.
+ */
+export type PlainData =
+  | null
+  | undefined
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | PlainData[]
+  | { [key: string]: PlainData };
+
+/** How deep `proto` and `app` values may nest. */
+export const MAX_PLAIN_DEPTH = 64;
+
+/** One connection carried to the next process. */
+export interface ConnectionRecord {
+  kind: ConnectionKind;
+  /** Bytes read from the socket but not yet consumed by the parser. */
+  buffered: Uint8Array;
+  /** getsockname at snapshot time, cross-checked by the reader. */
+  local: SockAddr | null;
+  /** getpeername at snapshot time, cross-checked by the reader. */
+  peer: SockAddr | null;
+  /** Protocol state owned by `kind` (WebSocket parser snapshot, SSE last event id). */
+  proto: unknown;
+  /** What the app's `onHandoff` hook returned for this session. */
+  app: unknown;
+  /** Name of the listener it was accepted on, when known. */
+  listener: string | null;
+}
+
+/** Everything one process hands to the next, format version 1. */
+export interface HandoffState {
+  /** The apprun version that wrote it (for logs; the format version decides compatibility). */
+  apprunVersion: string;
+  /** The handoff generation: 0 for the first process, +1 per handoff. */
+  generation: number;
+  /** When the snapshot was taken, ms since the epoch. */
+  createdAt: number;
+  /** The writer's pid. */
+  pid: number;
+  /** One record per carried fd, in fd order. */
+  connections: ConnectionRecord[];
+  /** Process-level app state. */
+  app: unknown;
+}
+
+const STATE_FIELDS = ["apprunVersion", "generation", "createdAt", "pid", "connections", "app"];
+const RECORD_FIELDS = ["kind", "buffered", "local", "peer", "proto", "app", "listener"];
+const TCP_FIELDS = ["transport", "family", "hostname", "port"];
+const UNIX_FIELDS = ["transport", "path"];
+const MAX_VERSION_LENGTH = 128;
+const MAX_LISTENER_LENGTH = 255;
+const MAX_PID = 0x7fffffff;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV6 = /^[0-9a-fA-F:.]{2,45}$/;
+
+function shapeError(path: string, problem: string): HandoffStateError {
+  return new HandoffStateError("shape", `handoff state ${path}: ${problem}`);
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  if (Array.isArray(value)) return "array";
+  return value.constructor?.name ?? "object";
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Checks that `value` has exactly `fields` as keys (missing or extra names are errors). */
+function checkFields(
+  value: unknown,
+  fields: readonly string[],
+  path: string,
+): Record<string, unknown> {
+  if (!isPlainObject(value)) {
+    throw shapeError(path, `expected an object, got ${describeType(value)}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!fields.includes(key)) throw shapeError(path, `unknown field ${JSON.stringify(key)}`);
+  }
+  for (const field of fields) {
+    if (!Object.hasOwn(value, field)) throw shapeError(path, `missing field "${field}"`);
+  }
+  return value;
+}
+
+function checkInteger(value: unknown, path: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    const shown = typeof value === "number" ? String(value) : describeType(value);
+    throw shapeError(path, `expected an integer in ${min}..${max}, got ${shown}`);
+  }
+  return value;
+}
+
+function checkString(value: unknown, path: string, maxLength: number, minLength = 0): string {
+  if (typeof value !== "string") {
+    throw shapeError(path, `expected a string, got ${describeType(value)}`);
+  }
+  if (value.length < minLength || value.length > maxLength) {
+    throw shapeError(path, `expected ${minLength}..${maxLength} characters, got ${value.length}`);
+  }
+  return value;
+}
+
+/** A copy as a plain Uint8Array: decoders may hand out Buffers or views into their input. */
+function copyBytes(value: Uint8Array): Uint8Array {
+  return new Uint8Array(value);
+}
+
+/**
+ * Checks that `value` is {@linkcode PlainData} and returns a fresh copy of it (byte strings
+ * copied to plain Uint8Arrays). Throws {@linkcode HandoffStateError} ("shape") naming the path.
+ */
+export function checkPlainData(value: unknown, path: string): PlainData {
+  return copyPlain(value, path, 0, new Set());
+}
+
+function copyPlain(value: unknown, path: string, depth: number, seen: Set<object>): PlainData {
+  switch (typeof value) {
+    case "undefined":
+    case "boolean":
+    case "number":
+    case "bigint":
+    case "string":
+      return value;
+    case "object":
+      break;
+    default:
+      throw shapeError(path, `${typeof value} is not plain data`);
+  }
+  if (value === null) return null;
+  if (depth >= MAX_PLAIN_DEPTH) throw shapeError(path, `nested deeper than ${MAX_PLAIN_DEPTH}`);
+  if (value instanceof Uint8Array) return copyBytes(value);
+  if (seen.has(value)) throw shapeError(path, "cycle");
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) {
+      if (Object.getPrototypeOf(value) !== Array.prototype) {
+        throw shapeError(path, `${describeType(value)} is not plain data`);
+      }
+      return Array.from(value, (item, i) => copyPlain(item, `${path}[${i}]`, depth + 1, seen));
+    }
+    if (!isPlainObject(value)) throw shapeError(path, `${describeType(value)} is not plain data`);
+    if (Object.getOwnPropertySymbols(value).length > 0) throw shapeError(path, "symbol keys");
+    const out: Record<string, PlainData> = {};
+    for (const key of Object.keys(value)) {
+      // CBOR decoders rename "__proto__" (prototype pollution): it could not round-trip.
+      if (key === "__proto__") throw shapeError(path, `key "__proto__" is not allowed`);
+      out[key] = copyPlain(value[key], `${path}.${key}`, depth + 1, seen);
+    }
+    return out;
+  } finally {
+    seen.delete(value);
+  }
+}
+
+/** Checks a recorded socket address (the shape `localAddr`/`peerAddr` return), or null. */
+export function checkSockAddr(value: unknown, path: string): SockAddr | null {
+  if (value === null) return null;
+  if (!isPlainObject(value)) {
+    throw shapeError(path, `expected an address or null, got ${describeType(value)}`);
+  }
+  if (value.transport === "unix") {
+    const addr = checkFields(value, UNIX_FIELDS, path);
+    return { transport: "unix", path: checkString(addr.path, `${path}.path`, 108) };
+  }
+  if (value.transport !== "tcp") {
+    throw shapeError(path, `unknown transport ${JSON.stringify(String(value.transport))}`);
+  }
+  const addr = checkFields(value, TCP_FIELDS, path);
+  const family = addr.family;
+  if (family !== "IPv4" && family !== "IPv6") {
+    throw shapeError(`${path}.family`, `unknown family ${JSON.stringify(String(family))}`);
+  }
+  const hostname = checkString(addr.hostname, `${path}.hostname`, 45, 1);
+  if (!(family === "IPv4" ? IPV4 : IPV6).test(hostname)) {
+    throw shapeError(`${path}.hostname`, `not an ${family} address: ${JSON.stringify(hostname)}`);
+  }
+  const port = checkInteger(addr.port, `${path}.port`, 0, 65535);
+  return { transport: "tcp", family, hostname, port };
+}
+
+/** Checks one connection record; returns a fresh copy. Throws HandoffStateError ("shape"). */
+export function checkConnectionRecord(value: unknown, path = "connection"): ConnectionRecord {
+  const record = checkFields(value, RECORD_FIELDS, path);
+  const kind = record.kind;
+  if (!CONNECTION_KINDS.includes(kind as ConnectionKind)) {
+    const shown = typeof kind === "string" ? JSON.stringify(kind) : describeType(kind);
+    throw shapeError(`${path}.kind`, `unknown connection kind ${shown}`);
+  }
+  if (!(record.buffered instanceof Uint8Array)) {
+    throw shapeError(`${path}.buffered`, `expected bytes, got ${describeType(record.buffered)}`);
+  }
+  const listener = record.listener === null
+    ? null
+    : checkString(record.listener, `${path}.listener`, MAX_LISTENER_LENGTH);
+  return {
+    kind: kind as ConnectionKind,
+    buffered: copyBytes(record.buffered),
+    local: checkSockAddr(record.local, `${path}.local`),
+    peer: checkSockAddr(record.peer, `${path}.peer`),
+    proto: checkPlainData(record.proto, `${path}.proto`),
+    app: checkPlainData(record.app, `${path}.app`),
+    listener,
+  };
+}
+
+/**
+ * Checks a whole state, field by field (types, ranges, no unknown fields), and returns a fresh
+ * copy. Throws {@linkcode HandoffStateError} ("shape") naming the first bad field.
+ */
+export function checkHandoffState(value: unknown): HandoffState {
+  const state = checkFields(value, STATE_FIELDS, "state");
+  const apprunVersion = checkString(
+    state.apprunVersion,
+    "state.apprunVersion",
+    MAX_VERSION_LENGTH,
+    1,
+  );
+  const generation = checkInteger(state.generation, "state.generation", 0, Number.MAX_SAFE_INTEGER);
+  const createdAt = checkInteger(state.createdAt, "state.createdAt", 0, Number.MAX_SAFE_INTEGER);
+  const pid = checkInteger(state.pid, "state.pid", 1, MAX_PID);
+  const list = state.connections;
+  if (!Array.isArray(list)) {
+    throw shapeError("state.connections", `expected an array, got ${describeType(list)}`);
+  }
+  const connections = Array.from(
+    list,
+    (record, i) => checkConnectionRecord(record, `state.connections[${i}]`),
+  );
+  const app = checkPlainData(state.app, "state.app");
+  return { apprunVersion, generation, createdAt, pid, connections, app };
+}
