@@ -1,0 +1,485 @@
+/**
+ * @module
+ * The incremental RFC 6455 frame parser, server role: client bytes in, whole messages and
+ * control frames out, for any split of the stream. Owns frame decoding, unmasking,
+ * reassembly of fragments, incremental UTF-8 validation of text, the size limits, and a
+ * snapshot of all of it as plain CBOR-able data so a handoff can resume mid-frame. Never
+ * touches sockets and never answers: pongs, close echoes and failing the connection with
+ * the close code it reports are the caller's.
+ */
+import { AppRunError } from "../errors.ts";
+import {
+  CLOSE_CODE,
+  DEFAULT_MAX_FRAME_PAYLOAD,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  isControlOpcode,
+  isKnownOpcode,
+  MAX_CONTROL_PAYLOAD,
+  OPCODE,
+} from "./constants.ts";
+import { type WsFailureCode, WsProtocolError } from "./errors.ts";
+import { isUtf8State, UTF8_ACCEPT, UTF8_REJECT, type Utf8State, utf8Step } from "./utf8.ts";
+import { decodeUtf8, parseClosePayload } from "./_close.ts";
+
+/**
+ * Where the parser is in the byte stream.
+ * `head`: the first two header bytes; `length`: the 16- or 64-bit extended length;
+ * `mask`: the 4-byte masking key; `payload`: the payload; `closed`: a close frame arrived,
+ * later bytes are ignored (§5.5.1); `failed`: the connection must be failed, bytes ignored.
+ */
+export type ParserPhase = "head" | "length" | "mask" | "payload" | "closed" | "failed";
+
+/** The allowed moves; {@link FrameParser} changes phase only through this table. */
+const MOVES: { readonly [P in ParserPhase]: readonly ParserPhase[] } = {
+  head: ["length", "mask", "failed"],
+  length: ["mask", "failed"],
+  mask: ["payload", "head", "closed", "failed"], // an empty payload ends the frame here
+  payload: ["head", "closed", "failed"],
+  closed: [],
+  failed: [],
+};
+
+/** One thing the parser found. Data never aliases the bytes given to `push`. */
+export type WsEvent =
+  | { kind: "text"; data: string }
+  | { kind: "binary"; data: Uint8Array }
+  | { kind: "ping"; data: Uint8Array }
+  | { kind: "pong"; data: Uint8Array }
+  /** `code` is 1005 (NO_STATUS) for an empty close frame: never echo 1005 on the wire. */
+  | { kind: "close"; code: number; reason: string }
+  /** Fail the connection with `error.closeCode` (§7.1.7). Always the last event. */
+  | { kind: "fail"; error: WsProtocolError };
+
+/** Limits, checked when a frame's header is complete, before its payload is allocated. */
+export interface FrameParserOptions {
+  /** Largest data frame payload accepted, in bytes. Default {@link DEFAULT_MAX_FRAME_PAYLOAD}. */
+  maxFramePayload?: number;
+  /** Largest message (fragments together) accepted, in bytes. Default 16 MiB. */
+  maxMessageSize?: number;
+}
+
+/**
+ * A parser's whole state as plain data (CBOR-able), version 1. The unmasking offset is
+ * `payload.byteLength`; the frame's fields (FIN, opcode, length, mask key) are read back
+ * from `head`. Limits are configuration, not state: `restore` takes them anew.
+ */
+export interface FrameParserState {
+  v: 1;
+  phase: ParserPhase;
+  /** The current frame's header bytes received so far (0–14; all of it in `payload`). */
+  head: Uint8Array;
+  /** The current frame's payload received so far, already unmasked. */
+  payload: Uint8Array;
+  /** A data message begun and not finished: its opcode, bytes so far and UTF-8 state. */
+  message: { opcode: 1 | 2; data: Uint8Array; utf8: number } | null;
+  /** Why the parser failed, when `phase` is `failed`. */
+  failure: { closeCode: WsFailureCode; message: string } | null;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Parses the frames a client sends to a server. One per connection. */
+export class FrameParser {
+  #phase: ParserPhase;
+  #maxFramePayload: number;
+  #maxMessageSize: number;
+  // The current frame: header bytes, fields read from them, payload so far.
+  #head = new Uint8Array(14);
+  #headFill = 0;
+  #lengthBytes = 0; // 0, 2 or 8 extended length bytes after the first two
+  #fin = false;
+  #opcode = 0;
+  #length = 0;
+  #payload: Uint8Array = EMPTY;
+  #payloadFill = 0;
+  // The data message in progress (#messageOpcode 0: none).
+  #messageOpcode = 0;
+  #fragments: Uint8Array[] = [];
+  #messageSize = 0;
+  #utf8: Utf8State = UTF8_ACCEPT;
+  #failure: WsProtocolError | null = null;
+
+  constructor(options: FrameParserOptions = {}) {
+    this.#maxFramePayload = checkLimit("maxFramePayload", options.maxFramePayload) ??
+      DEFAULT_MAX_FRAME_PAYLOAD;
+    this.#maxMessageSize = checkLimit("maxMessageSize", options.maxMessageSize) ??
+      DEFAULT_MAX_MESSAGE_SIZE;
+    this.#phase = "head";
+  }
+
+  /** The current phase. */
+  get phase(): ParserPhase {
+    return this.#phase;
+  }
+
+  /** Between frames with no message in progress: nothing would be lost by starting over. */
+  get isIdle(): boolean {
+    return this.#phase === "head" && this.#headFill === 0 && this.#messageOpcode === 0;
+  }
+
+  /**
+   * Feeds the next bytes of the stream (any split) and returns what they completed, in
+   * order. After a `close` or `fail` event later bytes are ignored. `bytes` is not kept.
+   */
+  push(bytes: Uint8Array): WsEvent[] {
+    const events: WsEvent[] = [];
+    let at = 0;
+    try {
+      while (at < bytes.length && this.#phase !== "closed" && this.#phase !== "failed") {
+        at = this.#phase === "payload"
+          ? this.#readPayload(bytes, at, events)
+          : this.#readHead(bytes, at, events);
+      }
+    } catch (err) {
+      if (!(err instanceof WsProtocolError)) throw err;
+      this.#fail(err);
+      events.push({ kind: "fail", error: err });
+    }
+    return events;
+  }
+
+  #moveTo(next: ParserPhase): void {
+    if (!MOVES[this.#phase].includes(next)) {
+      throw new Error(`ws parser: no move from ${this.#phase} to ${next}`);
+    }
+    this.#phase = next;
+  }
+
+  #fail(error: WsProtocolError): void {
+    this.#moveTo("failed");
+    this.#failure = error;
+    this.#discard();
+  }
+
+  /** Drops the frame and message in progress: after close or failure nothing more is read. */
+  #discard(): void {
+    this.#headFill = 0;
+    this.#payload = EMPTY;
+    this.#payloadFill = 0;
+    this.#beginMessage(0);
+  }
+
+  /** Copies header bytes until the current phase has what it needs, then acts on them. */
+  #readHead(bytes: Uint8Array, start: number, events: WsEvent[]): number {
+    const need = this.#headNeed();
+    const head = this.#head;
+    let at = start;
+    let fill = this.#headFill;
+    while (fill < need && at < bytes.length) head[fill++] = bytes[at++];
+    this.#headFill = fill;
+    if (fill < need) return at;
+    if (this.#phase === "head") this.#onBaseHeader();
+    else if (this.#phase === "length") this.#onExtendedLength();
+    else this.#onMaskKey(events);
+    return at;
+  }
+
+  /** How many header bytes the current phase completes at. */
+  #headNeed(): number {
+    if (this.#phase === "head") return 2;
+    if (this.#phase === "length") return 2 + this.#lengthBytes;
+    return 6 + this.#lengthBytes;
+  }
+
+  /** Checks the first two header bytes (RFC 6455 §5.2), failing as early as the bytes allow. */
+  #onBaseHeader(): void {
+    const b0 = this.#head[0];
+    const b1 = this.#head[1];
+    const opcode = b0 & 0x0f;
+    const len7 = b1 & 0x7f;
+    // §5.2: RSV1–3 MUST be 0 unless an extension defines them; apprun negotiates none.
+    if ((b0 & 0x70) !== 0) throw protocolError("RSV bits set without a negotiated extension");
+    // §5.2: an unknown opcode MUST fail the connection.
+    if (!isKnownOpcode(opcode)) throw protocolError(`reserved opcode 0x${opcode.toString(16)}`);
+    // §5.1: a server MUST close the connection on an unmasked client frame (1002, §7.4.1).
+    if ((b1 & 0x80) === 0) throw protocolError("client frame is not masked");
+    if (isControlOpcode(opcode)) {
+      // §5.5: control frames MUST NOT be fragmented and carry at most 125 bytes.
+      if ((b0 & 0x80) === 0) throw protocolError("fragmented control frame");
+      if (len7 > MAX_CONTROL_PAYLOAD) throw protocolError("control frame payload over 125 bytes");
+    } else if (opcode === OPCODE.CONTINUATION) {
+      // §5.4: a continuation frame belongs to a message begun by a non-final data frame.
+      if (this.#messageOpcode === 0) throw protocolError("continuation frame with no message");
+    } else if (this.#messageOpcode !== 0) {
+      // §5.4: fragments of one message are not interleaved with another message.
+      throw protocolError("new data frame inside a fragmented message");
+    }
+    this.#loadHead();
+    this.#moveTo(this.#lengthBytes === 0 ? "mask" : "length");
+  }
+
+  #onExtendedLength(): void {
+    // §5.2: the 64-bit length's most significant bit MUST be 0. A non-minimal length (e.g.
+    // 126 + 0x007C) is accepted: "the minimal number of bytes MUST be used to encode the
+    // length" binds the sender, and §5.2 names no failure for it (unlike RSV and opcodes).
+    if (this.#lengthBytes === 8 && (this.#head[2] & 0x80) !== 0) {
+      throw protocolError("64-bit payload length with the most significant bit set");
+    }
+    this.#loadHead();
+    this.#moveTo("mask");
+  }
+
+  /** The header is complete: check the limits, then allocate the payload. */
+  #onMaskKey(events: WsEvent[]): void {
+    const length = this.#length;
+    const opcode = this.#opcode;
+    if (!isControlOpcode(opcode)) {
+      // §10.4: limits on frame and message size, answered with 1009 (§7.4.1), before any
+      // allocation. A message's size counts every fragment so far.
+      const messageSize = opcode === OPCODE.CONTINUATION ? this.#messageSize : 0;
+      if (length > this.#maxFramePayload) {
+        throw tooBigError(`frame payload of ${length} bytes over ${this.#maxFramePayload}`);
+      }
+      if (messageSize + length > this.#maxMessageSize) {
+        throw tooBigError(`message over ${this.#maxMessageSize} bytes`);
+      }
+      if (opcode !== OPCODE.CONTINUATION) this.#beginMessage(opcode);
+    }
+    this.#payload = length === 0 ? EMPTY : new Uint8Array(length);
+    this.#payloadFill = 0;
+    if (length === 0) this.#endFrame(events);
+    else this.#moveTo("payload");
+  }
+
+  #beginMessage(opcode: number): void {
+    this.#messageOpcode = opcode;
+    this.#fragments = [];
+    this.#messageSize = 0;
+    this.#utf8 = UTF8_ACCEPT;
+  }
+
+  /** Reads the frame fields from the header bytes received so far (also used by restore). */
+  #loadHead(): void {
+    const head = this.#head;
+    if (this.#headFill < 2) return;
+    this.#fin = (head[0] & 0x80) !== 0;
+    this.#opcode = head[0] & 0x0f;
+    const len7 = head[1] & 0x7f;
+    this.#lengthBytes = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+    if (this.#headFill < 2 + this.#lengthBytes) return;
+    if (this.#lengthBytes === 0) this.#length = len7;
+    else if (this.#lengthBytes === 2) this.#length = (head[2] << 8) | head[3];
+    else {
+      // Above 2^53 the sum is inexact but still larger than any limit, which is all it
+      // is compared with.
+      const high = ((head[2] << 24) | (head[3] << 16) | (head[4] << 8) | head[5]) >>> 0;
+      const low = ((head[6] << 24) | (head[7] << 16) | (head[8] << 8) | head[9]) >>> 0;
+      this.#length = high * 2 ** 32 + low;
+    }
+  }
+
+  /** Unmasks payload bytes into the frame's buffer (§5.3); validates text as it goes. */
+  #readPayload(bytes: Uint8Array, at: number, events: WsEvent[]): number {
+    const start = this.#payloadFill;
+    const count = Math.min(this.#length - start, bytes.length - at);
+    const payload = this.#payload;
+    const head = this.#head;
+    const maskAt = 2 + this.#lengthBytes;
+    for (let i = 0; i < count; i++) {
+      const j = start + i;
+      payload[j] = bytes[at + i] ^ head[maskAt + (j & 3)];
+    }
+    this.#payloadFill = start + count;
+    if (this.#messageOpcode === OPCODE.TEXT && !isControlOpcode(this.#opcode)) {
+      // §8.1: invalid UTF-8 fails the connection (1007); checked per piece, so a sequence
+      // that can no longer be valid fails before the rest of the message arrives.
+      this.#utf8 = utf8Step(this.#utf8, payload, start, start + count);
+      if (this.#utf8 === UTF8_REJECT) throw invalidUtf8Error("text message is not UTF-8");
+    }
+    if (this.#payloadFill === this.#length) this.#endFrame(events);
+    return at + count;
+  }
+
+  /** A frame is complete: deliver it, or keep it as a fragment. */
+  #endFrame(events: WsEvent[]): void {
+    const opcode = this.#opcode;
+    const payload = this.#payload;
+    this.#headFill = 0;
+    this.#payload = EMPTY;
+    this.#payloadFill = 0;
+    if (isControlOpcode(opcode)) {
+      this.#endControlFrame(opcode, payload, events);
+      return;
+    }
+    this.#fragments.push(payload);
+    this.#messageSize += payload.length;
+    if (this.#fin) this.#endMessage(events);
+    this.#moveTo("head");
+  }
+
+  #endMessage(events: WsEvent[]): void {
+    const data = concat(this.#fragments, this.#messageSize);
+    const isText = this.#messageOpcode === OPCODE.TEXT;
+    const utf8 = this.#utf8;
+    this.#beginMessage(0);
+    if (isText) {
+      // §8.1: a text message that ends inside a UTF-8 sequence is invalid.
+      if (utf8 !== UTF8_ACCEPT) throw invalidUtf8Error("text message ends inside a sequence");
+      events.push({ kind: "text", data: decodeUtf8(data) });
+    } else {
+      events.push({ kind: "binary", data });
+    }
+  }
+
+  #endControlFrame(opcode: number, payload: Uint8Array, events: WsEvent[]): void {
+    if (opcode === OPCODE.PING) events.push({ kind: "ping", data: payload });
+    else if (opcode === OPCODE.PONG) events.push({ kind: "pong", data: payload });
+    else {
+      const { code, reason } = parseClosePayload(payload);
+      events.push({ kind: "close", code, reason });
+      // §5.5.1: after a close frame the peer sends nothing more; anything later is ignored,
+      // and so is a fragmented message the close interrupted.
+      this.#moveTo("closed");
+      this.#discard();
+      return;
+    }
+    this.#moveTo("head");
+  }
+
+  /** The parser's whole state as plain data; the parser itself is unchanged. */
+  snapshot(): FrameParserState {
+    const isPayload = this.#phase === "payload";
+    return {
+      v: 1,
+      phase: this.#phase,
+      head: this.#head.slice(0, this.#headFill),
+      payload: isPayload ? this.#payload.slice(0, this.#payloadFill) : new Uint8Array(0),
+      message: this.#messageOpcode === 0 ? null : {
+        opcode: this.#messageOpcode as 1 | 2,
+        data: concat(this.#fragments, this.#messageSize),
+        utf8: this.#utf8,
+      },
+      failure: this.#failure === null
+        ? null
+        : { closeCode: this.#failure.closeCode, message: this.#failure.message },
+    };
+  }
+
+  /**
+   * A parser that continues exactly where `snapshot()` stopped. The state is checked first:
+   * a malformed or unknown-version state throws `ERR_HANDOFF_STATE`. Buffers are copied.
+   */
+  static restore(state: FrameParserState, options: FrameParserOptions = {}): FrameParser {
+    checkState(state);
+    const parser = new FrameParser(options);
+    parser.#phase = state.phase;
+    parser.#head.set(state.head);
+    parser.#headFill = state.head.length;
+    parser.#loadHead();
+    checkRestored(state, parser.#lengthBytes, parser.#length, parser.#opcode);
+    if (state.message !== null) {
+      parser.#messageOpcode = state.message.opcode;
+      parser.#fragments = state.message.data.length > 0 ? [state.message.data.slice()] : [];
+      parser.#messageSize = state.message.data.length;
+      parser.#utf8 = state.message.utf8;
+    }
+    if (state.phase === "payload") {
+      parser.#payload = new Uint8Array(parser.#length);
+      parser.#payload.set(state.payload);
+      parser.#payloadFill = state.payload.length;
+    }
+    if (state.failure !== null) {
+      parser.#failure = new WsProtocolError(state.failure.closeCode, state.failure.message);
+    }
+    return parser;
+  }
+}
+
+function protocolError(message: string): WsProtocolError {
+  return new WsProtocolError(CLOSE_CODE.PROTOCOL_ERROR, message);
+}
+
+function tooBigError(message: string): WsProtocolError {
+  return new WsProtocolError(CLOSE_CODE.MESSAGE_TOO_BIG, message);
+}
+
+function invalidUtf8Error(message: string): WsProtocolError {
+  return new WsProtocolError(CLOSE_CODE.INVALID_PAYLOAD, message);
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function checkLimit(name: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  }
+  return value;
+}
+
+function badState(message: string): AppRunError {
+  return new AppRunError("ERR_HANDOFF_STATE", `WebSocket parser state: ${message}`);
+}
+
+const PHASES: readonly ParserPhase[] = Object.keys(MOVES) as ParserPhase[];
+
+/** The shape of a restored state, before any of it is used. */
+function checkState(state: FrameParserState): void {
+  if (typeof state !== "object" || state === null) throw badState("not an object");
+  if (state.v !== 1) throw badState(`unknown version ${String(state.v)}`);
+  if (!PHASES.includes(state.phase)) throw badState(`unknown phase ${String(state.phase)}`);
+  if (!(state.head instanceof Uint8Array) || state.head.length > 14) throw badState("head");
+  if (!(state.payload instanceof Uint8Array)) throw badState("payload");
+  const message = state.message;
+  if (message !== null) {
+    if (typeof message !== "object" || (message.opcode !== 1 && message.opcode !== 2)) {
+      throw badState("message opcode");
+    }
+    if (!(message.data instanceof Uint8Array)) throw badState("message data");
+    if (!isUtf8State(message.utf8) || message.utf8 === UTF8_REJECT) throw badState("utf8");
+  }
+  const failure = state.failure;
+  if ((state.phase === "failed") !== (failure !== null)) throw badState("failure");
+  if (failure !== null) {
+    const code = failure.closeCode;
+    if (code !== 1002 && code !== 1007 && code !== 1009) throw badState("failure code");
+    if (typeof failure.message !== "string") throw badState("failure message");
+  }
+}
+
+/** That the header bytes, payload and phase of a restored state agree with each other. */
+function checkRestored(
+  state: FrameParserState,
+  lengthBytes: number,
+  length: number,
+  opcode: number,
+): void {
+  const fill = state.head.length;
+  const isTerminal = state.phase === "closed" || state.phase === "failed";
+  const need = state.phase === "head"
+    ? 2
+    : state.phase === "length"
+    ? 2 + lengthBytes
+    : state.phase === "mask" || state.phase === "payload"
+    ? 6 + lengthBytes
+    : 0;
+  const least = state.phase === "length" ? 2 : state.phase === "mask" ? 2 + lengthBytes : 0;
+  const isHeadOk = state.phase === "payload" ? fill === need : fill >= least && fill < need;
+  if (!isTerminal && !isHeadOk) throw badState(`${fill} header bytes in phase ${state.phase}`);
+  if (isTerminal && (fill !== 0 || state.message !== null)) throw badState("terminal phase");
+  if (state.phase === "length" && lengthBytes === 0) throw badState("no extended length");
+  if (fill >= 2 && (!isKnownOpcode(opcode) || (state.head[1] & 0x80) === 0)) {
+    throw badState("header");
+  }
+  // A continuation needs a message; a first data frame begins one once its header is whole.
+  const isDataHead = fill >= 2 && !isControlOpcode(opcode);
+  const isMessageDue = opcode === OPCODE.CONTINUATION || state.phase === "payload";
+  if (isDataHead && (state.message !== null) !== isMessageDue) throw badState("message");
+  if (
+    isDataHead && opcode !== OPCODE.CONTINUATION && state.message?.opcode !== undefined &&
+    state.message.opcode !== opcode
+  ) throw badState("message opcode");
+  const payloadFill = state.payload.length;
+  if (state.phase === "payload" ? payloadFill >= length : payloadFill !== 0) {
+    throw badState(`${payloadFill} payload bytes`);
+  }
+}
