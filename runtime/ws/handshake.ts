@@ -8,7 +8,10 @@
 import { WS_GUID, WS_VERSION } from "./constants.ts";
 import { sha1 } from "./_sha1.ts";
 
-/** Reads one header by case-insensitive name, repeated fields joined by ", " (like `Headers`). */
+/**
+ * Reads one header field, repeated fields joined by ", " (like `Headers`). Names are always
+ * asked in lower case, so a map keyed by lower-cased names serves as well.
+ */
 export interface HeaderLookup {
   get(name: string): string | null;
 }

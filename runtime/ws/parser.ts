@@ -7,7 +7,6 @@
  * touches sockets and never answers: pongs, close echoes and failing the connection with
  * the close code it reports are the caller's.
  */
-import { AppRunError } from "../errors.ts";
 import {
   CLOSE_CODE,
   DEFAULT_MAX_FRAME_PAYLOAD,
@@ -17,17 +16,13 @@ import {
   MAX_CONTROL_PAYLOAD,
   OPCODE,
 } from "./constants.ts";
-import { type WsFailureCode, WsProtocolError } from "./errors.ts";
-import { isUtf8State, UTF8_ACCEPT, UTF8_REJECT, type Utf8State, utf8Step } from "./utf8.ts";
+import { WsProtocolError } from "./errors.ts";
+import { UTF8_ACCEPT, UTF8_REJECT, type Utf8State, utf8Step } from "./utf8.ts";
 import { decodeUtf8, parseClosePayload } from "./_close.ts";
+import { readHead } from "./_head.ts";
+import { checkParserState, type FrameParserState, type ParserPhase } from "./parser_state.ts";
 
-/**
- * Where the parser is in the byte stream.
- * `head`: the first two header bytes; `length`: the 16- or 64-bit extended length;
- * `mask`: the 4-byte masking key; `payload`: the payload; `closed`: a close frame arrived,
- * later bytes are ignored (§5.5.1); `failed`: the connection must be failed, bytes ignored.
- */
-export type ParserPhase = "head" | "length" | "mask" | "payload" | "closed" | "failed";
+export type { FrameParserState, ParserPhase };
 
 /** The allowed moves; {@link FrameParser} changes phase only through this table. */
 const MOVES: { readonly [P in ParserPhase]: readonly ParserPhase[] } = {
@@ -56,24 +51,6 @@ export interface FrameParserOptions {
   maxFramePayload?: number;
   /** Largest message (fragments together) accepted, in bytes. Default 16 MiB. */
   maxMessageSize?: number;
-}
-
-/**
- * A parser's whole state as plain data (CBOR-able), version 1. The unmasking offset is
- * `payload.byteLength`; the frame's fields (FIN, opcode, length, mask key) are read back
- * from `head`. Limits are configuration, not state: `restore` takes them anew.
- */
-export interface FrameParserState {
-  v: 1;
-  phase: ParserPhase;
-  /** The current frame's header bytes received so far (0–14; all of it in `payload`). */
-  head: Uint8Array;
-  /** The current frame's payload received so far, already unmasked. */
-  payload: Uint8Array;
-  /** A data message begun and not finished: its opcode, bytes so far and UTF-8 state. */
-  message: { opcode: 1 | 2; data: Uint8Array; utf8: number } | null;
-  /** Why the parser failed, when `phase` is `failed`. */
-  failure: { closeCode: WsFailureCode; message: string } | null;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -250,22 +227,11 @@ export class FrameParser {
 
   /** Reads the frame fields from the header bytes received so far (also used by restore). */
   #loadHead(): void {
-    const head = this.#head;
-    if (this.#headFill < 2) return;
-    this.#fin = (head[0] & 0x80) !== 0;
-    this.#opcode = head[0] & 0x0f;
-    const len7 = head[1] & 0x7f;
-    this.#lengthBytes = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
-    if (this.#headFill < 2 + this.#lengthBytes) return;
-    if (this.#lengthBytes === 0) this.#length = len7;
-    else if (this.#lengthBytes === 2) this.#length = (head[2] << 8) | head[3];
-    else {
-      // Above 2^53 the sum is inexact but still larger than any limit, which is all it
-      // is compared with.
-      const high = ((head[2] << 24) | (head[3] << 16) | (head[4] << 8) | head[5]) >>> 0;
-      const low = ((head[6] << 24) | (head[7] << 16) | (head[8] << 8) | head[9]) >>> 0;
-      this.#length = high * 2 ** 32 + low;
-    }
+    const fields = readHead(this.#head, this.#headFill);
+    this.#fin = fields.fin;
+    this.#opcode = fields.opcode;
+    this.#lengthBytes = fields.lengthBytes;
+    this.#length = fields.length;
   }
 
   /** Unmasks payload bytes into the frame's buffer (§5.3); validates text as it goes. */
@@ -360,13 +326,12 @@ export class FrameParser {
    * a malformed or unknown-version state throws `ERR_HANDOFF_STATE`. Buffers are copied.
    */
   static restore(state: FrameParserState, options: FrameParserOptions = {}): FrameParser {
-    checkState(state);
+    const head = checkParserState(state);
     const parser = new FrameParser(options);
     parser.#phase = state.phase;
     parser.#head.set(state.head);
     parser.#headFill = state.head.length;
-    parser.#loadHead();
-    checkRestored(state, parser.#lengthBytes, parser.#length, parser.#opcode);
+    if (head !== null) parser.#loadHead();
     if (state.message !== null) {
       parser.#messageOpcode = state.message.opcode;
       parser.#fragments = state.message.data.length > 0 ? [state.message.data.slice()] : [];
@@ -414,72 +379,4 @@ function checkLimit(name: string, value: number | undefined): number | undefined
     throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
   }
   return value;
-}
-
-function badState(message: string): AppRunError {
-  return new AppRunError("ERR_HANDOFF_STATE", `WebSocket parser state: ${message}`);
-}
-
-const PHASES: readonly ParserPhase[] = Object.keys(MOVES) as ParserPhase[];
-
-/** The shape of a restored state, before any of it is used. */
-function checkState(state: FrameParserState): void {
-  if (typeof state !== "object" || state === null) throw badState("not an object");
-  if (state.v !== 1) throw badState(`unknown version ${String(state.v)}`);
-  if (!PHASES.includes(state.phase)) throw badState(`unknown phase ${String(state.phase)}`);
-  if (!(state.head instanceof Uint8Array) || state.head.length > 14) throw badState("head");
-  if (!(state.payload instanceof Uint8Array)) throw badState("payload");
-  const message = state.message;
-  if (message !== null) {
-    if (typeof message !== "object" || (message.opcode !== 1 && message.opcode !== 2)) {
-      throw badState("message opcode");
-    }
-    if (!(message.data instanceof Uint8Array)) throw badState("message data");
-    if (!isUtf8State(message.utf8) || message.utf8 === UTF8_REJECT) throw badState("utf8");
-  }
-  const failure = state.failure;
-  if ((state.phase === "failed") !== (failure !== null)) throw badState("failure");
-  if (failure !== null) {
-    const code = failure.closeCode;
-    if (code !== 1002 && code !== 1007 && code !== 1009) throw badState("failure code");
-    if (typeof failure.message !== "string") throw badState("failure message");
-  }
-}
-
-/** That the header bytes, payload and phase of a restored state agree with each other. */
-function checkRestored(
-  state: FrameParserState,
-  lengthBytes: number,
-  length: number,
-  opcode: number,
-): void {
-  const fill = state.head.length;
-  const isTerminal = state.phase === "closed" || state.phase === "failed";
-  const need = state.phase === "head"
-    ? 2
-    : state.phase === "length"
-    ? 2 + lengthBytes
-    : state.phase === "mask" || state.phase === "payload"
-    ? 6 + lengthBytes
-    : 0;
-  const least = state.phase === "length" ? 2 : state.phase === "mask" ? 2 + lengthBytes : 0;
-  const isHeadOk = state.phase === "payload" ? fill === need : fill >= least && fill < need;
-  if (!isTerminal && !isHeadOk) throw badState(`${fill} header bytes in phase ${state.phase}`);
-  if (isTerminal && (fill !== 0 || state.message !== null)) throw badState("terminal phase");
-  if (state.phase === "length" && lengthBytes === 0) throw badState("no extended length");
-  if (fill >= 2 && (!isKnownOpcode(opcode) || (state.head[1] & 0x80) === 0)) {
-    throw badState("header");
-  }
-  // A continuation needs a message; a first data frame begins one once its header is whole.
-  const isDataHead = fill >= 2 && !isControlOpcode(opcode);
-  const isMessageDue = opcode === OPCODE.CONTINUATION || state.phase === "payload";
-  if (isDataHead && (state.message !== null) !== isMessageDue) throw badState("message");
-  if (
-    isDataHead && opcode !== OPCODE.CONTINUATION && state.message?.opcode !== undefined &&
-    state.message.opcode !== opcode
-  ) throw badState("message opcode");
-  const payloadFill = state.payload.length;
-  if (state.phase === "payload" ? payloadFill >= length : payloadFill !== 0) {
-    throw badState(`${payloadFill} payload bytes`);
-  }
 }

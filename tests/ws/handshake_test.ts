@@ -164,3 +164,16 @@ Deno.test("isWebSocketUpgrade() tells a WebSocket request from others", () => {
   assert.equal(isWebSocketUpgrade(new Headers({ upgrade: "h2c" })), false);
   assert.equal(isWebSocketUpgrade(new Headers()), false);
 });
+
+Deno.test("validateHandshake() needs only a get() of lower-case names, not a Headers", () => {
+  const fields = new Map([
+    ["host", "a.example"],
+    ["upgrade", "websocket"],
+    ["connection", "Upgrade"],
+    ["sec-websocket-key", SAMPLE_KEY],
+    ["sec-websocket-version", "13"],
+  ]);
+  const headers = { get: (name: string) => fields.get(name) ?? null };
+  const result = validateHandshake({ method: "GET", httpVersion: "HTTP/1.1", headers });
+  assert.equal(result.ok, true);
+});

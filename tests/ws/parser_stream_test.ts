@@ -173,6 +173,10 @@ Deno.test("FrameParser.restore() refuses states it cannot trust with ERR_HANDOFF
     ["failure in payload", (s) => ({ ...s, failure: { closeCode: 1002, message: "x" } })],
     ["unmasked head", (s) => ({ ...s, head: Uint8Array.of(0x81, 0x06, 0, 0, 0, 0) })],
     ["reserved opcode", (s) => ({ ...s, head: Uint8Array.of(0x83, 0x86, 0, 0, 0, 0) })],
+    ["header bytes in phase head", (s) => ({ ...s, phase: "head" })],
+    ["payload in phase mask", (s) => ({ ...s, phase: "mask" })],
+    ["extended length phase for a 7-bit length", (s) => ({ ...s, phase: "length" })],
+    ["closed with a frame", (s) => ({ ...s, phase: "closed" })],
     ["not an object", () => null],
   ];
   FrameParser.restore(good());
