@@ -89,7 +89,8 @@ export const MAX_CLOSE_REASON_BYTES = MAX_CONTROL_PAYLOAD - 2;
 
 /**
  * Default cap on one message (all fragments together), 16 MiB. RFC 6455 sets none; §10.4
- * says an implementation SHOULD impose one and answers with 1009 past it.
+ * says an implementation with limits MUST protect itself against exceeding them, and 1009
+ * (§7.4.1) is the answer to a message too big to process.
  * https://www.rfc-editor.org/rfc/rfc6455#section-10.4
  */
 export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
