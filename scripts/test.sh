@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 deno=node_modules/.bin/deno
 [ -x "$deno" ] || { echo "deno not found: run 'npm ci' first" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 out=.test-out
-rm -rf "$out"; mkdir -p "$out"
+mkdir -p "$out"; junit="$out/junit-$$.xml"
 args=("$@"); [ ${#args[@]} -gt 0 ] || args=(tests/)
-"$deno" test --allow-all --no-prompt --junit-path="$out/junit.xml" "${args[@]}"
+"$deno" test --allow-all --no-prompt --junit-path="$junit" "${args[@]}"
 rc=$?
 node -e '
 const xml = require("fs").readFileSync(process.argv[1], "utf8");
@@ -22,5 +22,5 @@ for (const m of xml.matchAll(/<testcase\b[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g))
 }
 if (passed + failed + skipped === 0 && process.argv[2] !== "0") failed = 1;
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
-' "$out/junit.xml" "$rc" 2>/dev/null || echo "0 passed, 1 failed, 0 skipped"
+' "$junit" "$rc" 2>/dev/null || echo "0 passed, 1 failed, 0 skipped"
 exit $rc

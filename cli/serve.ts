@@ -1,0 +1,207 @@
+/**
+ * @module
+ * `apprun serve HANDLER`: parses the options, loads the handler, takes the listeners (socket
+ * activation, or --port/--host/--unix), runs the server, reports readiness to the service
+ * manager, and on SIGTERM/SIGINT stops gracefully. Command glue only: the work is in runtime/.
+ */
+import { parseArgs } from "node:util";
+import { describeError } from "../runtime/errors.ts";
+import { loadHandler } from "../runtime/handler.ts";
+import { adoptListener, type Listener, openListeners, takeListenFds } from "../runtime/listen.ts";
+import { createLogger, type Logger, parseLogLevel } from "../runtime/log.ts";
+import { Notifier } from "../runtime/notify.ts";
+import { Server } from "../runtime/server.ts";
+import { closeFd, raiseFdLimit } from "../runtime/sys/mod.ts";
+import type { HttpLimits } from "../runtime/http/limits.ts";
+import { parseBytes, parseCount, parseDuration, parsePort, UsageError } from "./args.ts";
+
+export const SERVE_USAGE = `Usage: apprun serve HANDLER [options]
+
+Serves HANDLER (a .ts/.js module whose default export is { fetch }, a Hono app, or a
+(req) => Response function) on the sockets passed by systemd (LISTEN_FDS), or on
+--port/--host/--unix when started by hand (default: port 8000 on 0.0.0.0).
+
+Options:
+  --port N              TCP port (0 = any free port)
+  --host ADDR           address to bind with --port (default 0.0.0.0; "::" for IPv6)
+  --unix PATH           also listen on a unix socket (repeatable; @name is abstract)
+  --drain-timeout T     how long requests in flight may run after SIGTERM (default 30s)
+  --idle-timeout T      close keep-alive connections idle this long (default 60s)
+  --header-timeout T    time allowed to send a request head (default 30s)
+  --body-timeout T      longest pause inside a request body (default 60s)
+  --max-body SIZE       largest request body (default 64M)
+  --max-head SIZE       largest request head (default 64k)
+  --max-line SIZE       longest request line (default 8k)
+  --max-headers N       most header fields (default 100)
+  --log-level LEVEL     error, warn, info or debug (default info; APPRUN_LOG)
+`;
+
+/** Parsed `serve` options. */
+export interface ServeOptions {
+  handler: string;
+  port?: number;
+  host?: string;
+  unix: string[];
+  drainTimeoutMs: number;
+  limits: Partial<HttpLimits>;
+  logLevel?: string;
+}
+
+/** Parses `serve` arguments. Throws {@linkcode UsageError}. */
+export function parseServeArgs(args: string[]): ServeOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        unix: { type: "string", multiple: true },
+        "drain-timeout": { type: "string" },
+        "idle-timeout": { type: "string" },
+        "header-timeout": { type: "string" },
+        "body-timeout": { type: "string" },
+        "max-body": { type: "string" },
+        "max-head": { type: "string" },
+        "max-line": { type: "string" },
+        "max-headers": { type: "string" },
+        "log-level": { type: "string" },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (parsed.positionals.length !== 1) {
+    throw new UsageError(
+      parsed.positionals.length === 0
+        ? "serve needs a handler file"
+        : `serve takes one handler file, got ${parsed.positionals.length}`,
+    );
+  }
+  if (v["log-level"] !== undefined && !parseLogLevel(v["log-level"])) {
+    throw new UsageError(`--log-level: "${v["log-level"]}" is not error, warn, info or debug`);
+  }
+  if (v.host !== undefined && v.port === undefined) {
+    throw new UsageError("--host needs --port");
+  }
+  const limits: Partial<HttpLimits> = {};
+  if (v["idle-timeout"]) limits.idleTimeoutMs = parseDuration("idle-timeout", v["idle-timeout"]);
+  if (v["header-timeout"]) {
+    limits.headerTimeoutMs = parseDuration("header-timeout", v["header-timeout"]);
+  }
+  if (v["body-timeout"]) limits.bodyTimeoutMs = parseDuration("body-timeout", v["body-timeout"]);
+  if (v["max-body"]) limits.maxBodyBytes = parseBytes("max-body", v["max-body"]);
+  if (v["max-head"]) limits.maxHeadBytes = parseBytes("max-head", v["max-head"]);
+  if (v["max-line"]) limits.maxRequestLineBytes = parseBytes("max-line", v["max-line"]);
+  if (v["max-headers"]) limits.maxHeaderCount = parseCount("max-headers", v["max-headers"]);
+  return {
+    handler: parsed.positionals[0],
+    port: v.port !== undefined ? parsePort("port", v.port) : undefined,
+    host: v.host,
+    unix: v.unix ?? [],
+    drainTimeoutMs: v["drain-timeout"]
+      ? parseDuration("drain-timeout", v["drain-timeout"])
+      : 30_000,
+    limits,
+    logLevel: v["log-level"],
+  };
+}
+
+/** Runs `serve` until SIGTERM/SIGINT. Returns the exit status. */
+export async function serve(args: string[]): Promise<number> {
+  const opts = parseServeArgs(args);
+  const log = createLogger({ level: parseLogLevel(opts.logLevel) });
+  const notifier = Notifier.fromEnv();
+  try {
+    raiseFdLimit();
+  } catch (err) {
+    log.warn(`cannot raise the open-files limit: ${describeError(err)}`);
+  }
+  const passed = takeListenFds();
+  const loaded = await loadHandler(opts.handler);
+  const listeners = takeListeners(passed, opts);
+  const server = new Server({
+    handler: loaded.fetch,
+    listeners,
+    log,
+    notifier,
+    limits: opts.limits,
+    drainTimeoutMs: opts.drainTimeoutMs,
+  });
+  server.start();
+  callOnListen(loaded.module, listeners, log);
+  server.notifyReady();
+  const stopWatchdog = startWatchdog(notifier, log);
+  const signal = await waitForStopSignal();
+  log.info(`${signal}: stopping (drain timeout ${opts.drainTimeoutMs} ms)`);
+  try {
+    notifier?.stopping();
+  } catch (err) {
+    log.warn(`sd_notify failed: ${describeError(err)}`);
+  }
+  stopWatchdog();
+  await server.shutdown();
+  for (const l of listeners) closeFd(l.fd);
+  log.info("stopped");
+  return 0;
+}
+
+function takeListeners(passed: ReturnType<typeof takeListenFds>, opts: ServeOptions): Listener[] {
+  if (passed.length > 0) {
+    if (opts.port !== undefined || opts.unix.length > 0) {
+      throw new UsageError("--port/--unix cannot be used under socket activation (LISTEN_FDS)");
+    }
+    return passed.map((p) => adoptListener(p));
+  }
+  const port = opts.port ?? (opts.unix.length > 0 ? undefined : 8000);
+  return openListeners({ port, host: opts.host, unix: opts.unix });
+}
+
+/** `deno serve` calls `onListen({ hostname, port })`: so do we, for the first TCP listener. */
+function callOnListen(mod: Record<string, unknown>, listeners: Listener[], log: Logger): void {
+  if (typeof mod.onListen !== "function") return;
+  const tcp = listeners.find((l) => l.addr.transport === "tcp");
+  const addr = tcp?.addr ?? listeners[0]?.addr;
+  try {
+    (mod.onListen as (a: unknown) => void).call(mod, addr);
+  } catch (err) {
+    log.error(`onListen failed: ${describeError(err)}`);
+  }
+}
+
+/** WATCHDOG=1 at half the interval systemd asked for (sd_watchdog_enabled(3)). */
+function startWatchdog(notifier: Notifier | null, log: Logger): () => void {
+  const usec = Number(Deno.env.get("WATCHDOG_USEC") ?? "0");
+  const pid = Deno.env.get("WATCHDOG_PID");
+  Deno.env.delete("WATCHDOG_USEC");
+  Deno.env.delete("WATCHDOG_PID");
+  if (notifier === null || !(usec > 0) || (pid !== undefined && Number(pid) !== Deno.pid)) {
+    return () => {};
+  }
+  const ping = () => {
+    try {
+      notifier.watchdog();
+    } catch (err) {
+      log.warn(`watchdog ping failed: ${describeError(err)}`);
+    }
+  };
+  ping();
+  const timer = setInterval(ping, Math.max(usec / 2000, 10));
+  return () => clearInterval(timer);
+}
+
+function waitForStopSignal(): Promise<"SIGTERM" | "SIGINT"> {
+  return new Promise((resolve) => {
+    const onTerm = () => done("SIGTERM");
+    const onInt = () => done("SIGINT");
+    const done = (sig: "SIGTERM" | "SIGINT") => {
+      Deno.removeSignalListener("SIGTERM", onTerm);
+      Deno.removeSignalListener("SIGINT", onInt);
+      resolve(sig);
+    };
+    Deno.addSignalListener("SIGTERM", onTerm);
+    Deno.addSignalListener("SIGINT", onInt);
+  });
+}

@@ -1,0 +1,411 @@
+/**
+ * @module
+ * One HTTP/1.1 connection as an explicit state machine over a `Socket`: reads requests,
+ * enforces the head/body/idle timeouts, runs one exchange at a time (pipelined requests wait
+ * in the inbound buffer and are answered in order), keeps the connection alive or closes it
+ * politely (FIN, then read and discard for a short linger so the last response is not lost to
+ * a reset). It owns its socket until it closes it or `detach()` hands the fd to the caller.
+ *
+ *   idle ─bytes→ head ─head parsed→ body ─body done→ handler ─response→ writing ─done→ idle
+ *     (a request without a body goes from head to handler; any state → closing → closed)
+ */
+import { READ_EOF, READ_ERROR, type SocketHandler } from "../io/socket.ts";
+import { Socket } from "../io/socket.ts";
+import type { EventLoop } from "../io/loop.ts";
+import type { Logger } from "../log.ts";
+import { peerAddr } from "../sys/mod.ts";
+import { HttpError } from "./errors.ts";
+import { Exchange, type ExchangeHost } from "./exchange.ts";
+import { Inbound } from "./inbound.ts";
+import type { HttpLimits } from "./limits.ts";
+import { parseRequestHead, type RequestHead } from "./parser.ts";
+import type { FetchHandler, RemoteAddr } from "./types.ts";
+import { CONTINUE_100, errorResponseBytes } from "./writer.ts";
+
+/** Where a connection is in its life. */
+export type ConnState =
+  | "idle"
+  | "head"
+  | "body"
+  | "handler"
+  | "writing"
+  | "closing"
+  | "upgraded"
+  | "detached"
+  | "closed";
+
+const TRANSITIONS: Record<ConnState, readonly ConnState[]> = {
+  idle: ["head", "body", "handler", "closing", "closed", "detached"],
+  head: ["body", "handler", "closing", "closed", "detached"],
+  body: ["handler", "writing", "closing", "closed"],
+  handler: ["writing", "closing", "closed"],
+  writing: ["idle", "closing", "closed", "upgraded"],
+  closing: ["closed"],
+  upgraded: ["closed", "detached"],
+  detached: [],
+  closed: [],
+};
+
+/** After our FIN, how long we keep reading (and dropping) before closing. */
+const LINGER_MS = 2000;
+
+/** What every connection of a server shares. */
+export interface ConnectionContext {
+  readonly loop: EventLoop;
+  readonly handler: FetchHandler;
+  readonly limits: HttpLimits;
+  readonly log: Logger;
+  /** The shared read buffer and its length as a bigint (for the fast FFI path). */
+  readonly readBuf: Uint8Array;
+  readonly readLen: bigint;
+  /** A coarse clock (ms, performance.now() base) updated by the server's sweep. */
+  now(): number;
+  /** Every response gets `Connection: close` (graceful stop without handoff). */
+  readonly isClosingAll: boolean;
+  onClosed(conn: HttpConnection): void;
+  /** A connection just became idle (no request in progress). */
+  onIdle(conn: HttpConnection): void;
+}
+
+/** One client connection. */
+export class HttpConnection implements SocketHandler, ExchangeHost {
+  readonly socket: Socket;
+  readonly listenerName: string;
+  readonly defaultHost: string;
+  /** performance.now() deadline of the current state's timeout; 0 when none applies. */
+  deadline = 0;
+  /** Requests served on this connection. */
+  requests = 0;
+  readonly #ctx: ConnectionContext;
+  #state: ConnState = "idle";
+  readonly #in = new Inbound();
+  #resumeAt = 0;
+  #exchange: Exchange | null = null;
+  #isPeerEnded = false;
+  #isProcessing = false;
+  #remoteAddr: RemoteAddr | null = null;
+
+  /** Takes ownership of `fd`. `buffered` are bytes already read from it (after a handoff). */
+  constructor(
+    ctx: ConnectionContext,
+    fd: number,
+    opts: { listenerName: string; defaultHost: string; buffered?: Uint8Array },
+  ) {
+    this.#ctx = ctx;
+    this.listenerName = opts.listenerName;
+    this.defaultHost = opts.defaultHost;
+    this.socket = new Socket(ctx.loop, fd, this);
+    this.deadline = ctx.now() + ctx.limits.idleTimeoutMs;
+    if (opts.buffered && opts.buffered.byteLength > 0) {
+      this.#in.push(opts.buffered, false);
+      this.#process();
+    }
+  }
+
+  get state(): ConnState {
+    return this.#state;
+  }
+
+  /** No request in progress: idle, or only part of a head received. */
+  get isIdle(): boolean {
+    return this.#state === "idle" || this.#state === "head";
+  }
+
+  get log(): Logger {
+    return this.#ctx.log;
+  }
+
+  get limits(): HttpLimits {
+    return this.#ctx.limits;
+  }
+
+  get mustClose(): boolean {
+    return this.#ctx.isClosingAll;
+  }
+
+  get remoteAddr(): RemoteAddr {
+    if (this.#remoteAddr === null) {
+      let addr = null;
+      try {
+        addr = peerAddr(this.socket.fd);
+      } catch {
+        // The peer is already gone: report an empty address.
+      }
+      this.#remoteAddr = addr === null
+        ? { transport: "unix", path: "" }
+        : addr.transport === "tcp"
+        ? { transport: "tcp", hostname: addr.hostname, port: addr.port }
+        : { transport: "unix", path: addr.path };
+    }
+    return this.#remoteAddr;
+  }
+
+  // --- SocketHandler ---
+
+  onReadable(): void {
+    const ctx = this.#ctx;
+    const n = this.socket.read(ctx.readBuf, ctx.readLen);
+    if (n > 0) {
+      if (this.#state === "closing") return; // lingering: drop what the peer still sends
+      this.#in.push(ctx.readBuf.subarray(0, n), true);
+      this.#process();
+      this.#in.keep();
+    } else if (n === READ_EOF) {
+      this.#onEof();
+    } else if (n === READ_ERROR) {
+      this.destroy();
+    }
+  }
+
+  onHangup(): void {
+    this.destroy();
+  }
+
+  // --- ExchangeHost ---
+
+  pauseReading(): void {
+    this.socket.pauseReading();
+  }
+
+  resumeReading(): void {
+    if (!this.#isPeerEnded && this.#state !== "closing") this.socket.resumeReading();
+  }
+
+  onFirstPull(): void {
+    const ex = this.#exchange;
+    if (ex && ex.head.expect === "100-continue" && ex.head.minor === 1 && !ex.isResponseStarted) {
+      this.socket.write(CONTINUE_100, true);
+    }
+  }
+
+  onResponseStart(): void {
+    if (this.#state === "body" || this.#state === "handler") this.#transition("writing");
+  }
+
+  onExchangeDone(isClose: boolean): void {
+    this.#exchange = null;
+    if (this.#state === "closed" || this.#state === "closing") return;
+    if (isClose) return this.#beginClose();
+    this.#transition("idle");
+    this.deadline = this.#ctx.now() + this.#ctx.limits.idleTimeoutMs;
+    if (this.#isPeerEnded && this.#in.length === 0) return this.#beginClose();
+    if (!this.#isPeerEnded) this.socket.resumeReading();
+    if (!this.#isProcessing) this.#process();
+    if (this.#state === "idle") this.#ctx.onIdle(this);
+  }
+
+  onExchangeFailed(): void {
+    this.destroy();
+  }
+
+  // --- timeouts and teardown ---
+
+  /** Applies the current state's timeout; called by the server's sweep. */
+  checkDeadline(now: number): void {
+    const s = this.socket;
+    if (s.bufferedAmount > 0 && now - s.lastWriteProgress > this.#ctx.limits.bodyTimeoutMs) {
+      this.#ctx.log.debug(`fd ${s.fd}: peer stopped reading the response, closing`);
+      return this.destroy();
+    }
+    if (this.deadline === 0 || now < this.deadline) return;
+    switch (this.#state) {
+      case "idle":
+      case "closing":
+        return this.destroy();
+      case "head":
+        return this.#refuse(new HttpError("header-timeout", "request head not received in time"));
+      case "body":
+      case "writing": {
+        const ex = this.#exchange;
+        if (ex === null || ex.isBodyDone) return;
+        const err = new HttpError("body-timeout", "request body stalled");
+        if (!ex.answerError(err.status)) this.destroy();
+        ex.abort(err);
+        return;
+      }
+    }
+  }
+
+  /** Closes now: aborts the request in progress and closes the fd. */
+  destroy(): void {
+    if (this.#state === "closed" || this.#state === "detached") return;
+    this.#transition("closed");
+    this.deadline = 0;
+    this.#exchange?.abort(new Error("connection closed"));
+    this.#exchange = null;
+    this.#in.clear();
+    this.socket.close();
+    this.#ctx.onClosed(this);
+  }
+
+  /** Closes an idle connection politely (graceful stop). */
+  closeIdle(): void {
+    if (this.isIdle) this.#beginClose();
+  }
+
+  /**
+   * Stops serving and hands over the fd and the bytes read but not consumed. Only for an idle
+   * connection; the caller owns the fd afterwards.
+   */
+  detach(): { fd: number; buffered: Uint8Array } {
+    if (!this.isIdle) throw new Error(`connection fd ${this.socket.fd} is busy (${this.#state})`);
+    const buffered = this.#in.snapshot();
+    this.#transition("detached");
+    this.deadline = 0;
+    this.#in.clear();
+    const fd = this.socket.detach();
+    this.#ctx.onClosed(this);
+    return { fd, buffered };
+  }
+
+  // --- the request cycle ---
+
+  #transition(next: ConnState): void {
+    if (!TRANSITIONS[this.#state].includes(next)) {
+      throw new Error(`connection fd ${this.socket.fd}: illegal move ${this.#state} → ${next}`);
+    }
+    this.#state = next;
+  }
+
+  #process(): void {
+    this.#isProcessing = true;
+    try {
+      for (;;) {
+        const st = this.#state;
+        if (st === "idle" || st === "head") {
+          if (!this.#parseHead()) return;
+        } else if (
+          (st === "body" || st === "writing") && this.#exchange !== null &&
+          !this.#exchange.isBodyDone
+        ) {
+          if (!this.#feedBody()) return;
+        } else {
+          if (
+            (st === "handler" || st === "writing") &&
+            this.#in.length > this.#ctx.limits.maxPipelineBytes
+          ) this.socket.pauseReading();
+          return;
+        }
+      }
+    } finally {
+      this.#isProcessing = false;
+    }
+  }
+
+  /** Parses a head from the inbound bytes; true when an exchange started. */
+  #parseHead(): boolean {
+    if (this.#in.length === 0) return false;
+    let result;
+    try {
+      result = parseRequestHead(this.#in.view(), this.#resumeAt, this.#ctx.limits);
+    } catch (err) {
+      this.#refuse(err);
+      return false;
+    }
+    if (result.kind === "more") {
+      this.#resumeAt = result.resumeAt;
+      if (this.#state === "idle") {
+        this.#transition("head");
+        this.deadline = this.#ctx.now() + this.#ctx.limits.headerTimeoutMs;
+      }
+      return false;
+    }
+    this.#in.consume(result.length);
+    this.#resumeAt = 0;
+    return this.#startExchange(result.head);
+  }
+
+  #startExchange(head: RequestHead): boolean {
+    const limits = this.#ctx.limits;
+    if (head.contentLength > limits.maxBodyBytes) {
+      this.#refuse(new HttpError("body-too-large", `Content-Length ${head.contentLength}`));
+      return false;
+    }
+    if (head.expect !== null && head.minor === 1 && head.expect !== "100-continue") {
+      this.#refuse(new HttpError("expectation-failed", `Expect: ${head.expect}`));
+      return false;
+    }
+    const ex = new Exchange(this, head);
+    this.#exchange = ex;
+    this.requests++;
+    if (ex.isBodyDone) {
+      this.#transition("handler");
+      this.deadline = 0;
+    } else {
+      this.#transition("body");
+      this.deadline = this.#ctx.now() + limits.bodyTimeoutMs;
+    }
+    ex.run(this.#ctx.handler);
+    return true;
+  }
+
+  /** Feeds body bytes; true when the body completed (more may follow). */
+  #feedBody(): boolean {
+    const ex = this.#exchange!;
+    if (this.#in.length === 0) return false;
+    let used: number;
+    try {
+      used = ex.body!.push(this.#in.view());
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 400;
+      this.#ctx.log.debug(`fd ${this.socket.fd}: bad request body: ${(err as Error).message}`);
+      if (!ex.answerError(status)) this.destroy();
+      ex.abort(err);
+      return false;
+    }
+    this.#in.consume(used);
+    if (!ex.isBodyDone) {
+      this.deadline = this.#ctx.now() + this.#ctx.limits.bodyTimeoutMs;
+      return false;
+    }
+    this.deadline = 0;
+    if (this.#state === "body") this.#transition("handler");
+    return true;
+  }
+
+  /** Answers a request we will not serve with its status, then closes (RFC 9112 §9.6). */
+  #refuse(err: unknown): void {
+    const status = err instanceof HttpError ? err.status : 400;
+    this.#ctx.log.debug(`fd ${this.socket.fd}: refused: ${(err as Error).message}`);
+    this.socket.write(errorResponseBytes(status, true), true);
+    this.#beginClose();
+  }
+
+  #onEof(): void {
+    this.#isPeerEnded = true;
+    // The fd stays readable at EOF: stop watching reads or the level-triggered loop spins.
+    this.socket.pauseReading();
+    switch (this.#state) {
+      case "idle":
+      case "head":
+      case "body":
+      case "closing":
+        return this.destroy();
+      case "handler":
+      case "writing":
+        // The client sent FIN: it may only have half-closed, so the response (and any
+        // pipelined ones) are still written; but with nothing queued behind this request,
+        // the app is told the client left (as Go's net/http does).
+        if (this.#in.length === 0) {
+          this.#exchange?.signalClientGone(new Error("client closed the connection"));
+        }
+        return;
+    }
+  }
+
+  #beginClose(): void {
+    if (this.#state === "closing" || this.#state === "closed") return;
+    this.#transition("closing");
+    this.#exchange?.abort(new Error("connection closing"));
+    this.#exchange = null;
+    this.#in.clear();
+    this.deadline = 0;
+    this.socket.drained().then(() => {
+      if (this.#state !== "closing") return;
+      if (!this.socket.isOpen || this.socket.isBroken || this.#isPeerEnded) return this.destroy();
+      this.socket.shutdownWrite();
+      this.socket.resumeReading();
+      this.deadline = this.#ctx.now() + LINGER_MS;
+    });
+  }
+}

@@ -1,0 +1,347 @@
+/**
+ * @module
+ * One request/response exchange on a connection: builds the `Request` (with a streaming body
+ * and an abort signal), runs the handler, and writes its `Response` — in one send with
+ * Content-Length when the body is a single chunk, chunked (or close-delimited for HTTP/1.0)
+ * with backpressure when it streams. Owns no fd: it writes through its host's socket and
+ * reports the end of the exchange to its host, which decides what the connection does next.
+ */
+import type { Socket } from "../io/socket.ts";
+import type { Logger } from "../log.ts";
+import { describeError } from "../errors.ts";
+import type { RequestHead } from "./parser.ts";
+import type { FetchHandler, RemoteAddr, ServeHandlerInfo } from "./types.ts";
+import { type BodyHost, RequestBody } from "./request_body.ts";
+import type { HttpLimits } from "./limits.ts";
+import {
+  bodyBytes,
+  encodeChunk,
+  encodeMessage,
+  errorResponseBytes,
+  type Framing,
+  LAST_CHUNK,
+  type ResponseHeadOptions,
+  responseHeadString,
+  scanHeaders,
+} from "./writer.ts";
+import { attachSignal, canAttachSignal, fixedBody } from "./deno_fast.ts";
+
+/** What an exchange needs from its connection. */
+export interface ExchangeHost extends BodyHost {
+  readonly socket: Socket;
+  readonly remoteAddr: RemoteAddr;
+  /** Host to use in the URL when the request has none (HTTP/1.0). */
+  readonly defaultHost: string;
+  readonly log: Logger;
+  readonly limits: HttpLimits;
+  /** The connection will close after this exchange whatever the request says (graceful stop). */
+  readonly mustClose: boolean;
+  onResponseStart(): void;
+  /** The response is fully queued; `isClose` says the connection must close. */
+  onExchangeDone(isClose: boolean): void;
+  /** The response could not be completed: the connection must be torn down. */
+  onExchangeFailed(): void;
+}
+
+/** Write-queue size past which a streaming response waits for the socket to drain. */
+const WRITE_HWM = 64 * 1024;
+const NOT_YET: unique symbol = Symbol("not yet");
+type ReadResult = ReadableStreamReadResult<Uint8Array>;
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+class HandlerInfo implements ServeHandlerInfo {
+  readonly #host: ExchangeHost;
+  #completed: PromiseWithResolvers<void> | null = null;
+  #isSettled = false;
+  constructor(host: ExchangeHost) {
+    this.#host = host;
+  }
+  get remoteAddr(): RemoteAddr {
+    return this.#host.remoteAddr;
+  }
+  /** Created on first use: most handlers never look. Always resolves (never rejects). */
+  get completed(): Promise<void> {
+    if (this.#completed === null) {
+      this.#completed = Promise.withResolvers<void>();
+      if (this.#isSettled) this.#completed.resolve();
+    }
+    return this.#completed.promise;
+  }
+  settle(): void {
+    this.#isSettled = true;
+    this.#completed?.resolve();
+  }
+}
+
+/** One request and its response. */
+export class Exchange {
+  readonly head: RequestHead;
+  readonly body: RequestBody | null;
+  readonly #host: ExchangeHost;
+  readonly #abort = new AbortController();
+  readonly #info: HandlerInfo;
+  #isResponseStarted = false;
+  #isFinished = false;
+
+  constructor(host: ExchangeHost, head: RequestHead) {
+    this.head = head;
+    this.#host = host;
+    this.#info = new HandlerInfo(host);
+    const hasBody = head.isChunked || head.contentLength > 0;
+    this.body = hasBody
+      ? new RequestBody(host, {
+        contentLength: head.contentLength,
+        isChunked: head.isChunked,
+        hasStream: head.method !== "GET" && head.method !== "HEAD",
+        limits: host.limits,
+      })
+      : null;
+  }
+
+  get isBodyDone(): boolean {
+    return this.body === null || this.body.isDone;
+  }
+
+  get isResponseStarted(): boolean {
+    return this.#isResponseStarted;
+  }
+
+  /** Builds the Request and runs the handler; the response is written when it settles. */
+  run(handler: FetchHandler): void {
+    let request: Request;
+    try {
+      request = this.#buildRequest();
+    } catch (err) {
+      const h = this.head;
+      const status = FORBIDDEN_METHODS.has(h.method.toUpperCase()) ? 501 : 400;
+      this.#host.log.debug(`refused ${h.method} ${h.target}: ${describeError(err)}`);
+      this.#writeError(status);
+      return;
+    }
+    let result: Response | Promise<Response>;
+    try {
+      result = handler(request, this.#info);
+    } catch (err) {
+      this.#handlerFailed(err);
+      return;
+    }
+    if (result instanceof Response) {
+      this.#respond(result);
+    } else {
+      Promise.resolve(result).then((res) => this.#respond(res), (err) => this.#handlerFailed(err));
+    }
+  }
+
+  /** The connection is gone: abort `request.signal`, error the body, write nothing more. */
+  abort(reason: unknown): void {
+    this.signalClientGone(reason);
+    this.#finishQuietly();
+  }
+
+  /** The client sent FIN: abort `request.signal` but still write the response. */
+  signalClientGone(reason: unknown): void {
+    this.body?.fail(reason);
+    if (!this.#abort.signal.aborted) this.#abort.abort(reason);
+  }
+
+  /**
+   * Answers with an error status in place of the handler's response, if nothing has been
+   * written yet (a timeout, a bad body). Returns false when the response already started.
+   */
+  answerError(status: number): boolean {
+    if (this.#isResponseStarted) return false;
+    this.#writeError(status);
+    return true;
+  }
+
+  #buildRequest(): Request {
+    const h = this.head;
+    let url: string;
+    if (h.target.charCodeAt(0) === 0x2f) {
+      url = `http://${h.host || this.#host.defaultHost}${h.target}`;
+    } else if (/^https?:\/\//i.test(h.target)) url = h.target; // absolute-form, RFC 9112 §3.2.2
+    else if (h.target === "*" && h.method === "OPTIONS") {
+      url = `http://${h.host || this.#host.defaultHost}/*`;
+    } else throw new TypeError(`unsupported request-target form: ${h.target.slice(0, 64)}`);
+    const stream = this.body?.stream ?? null;
+    const init: RequestInit = { method: h.method, headers: h.headers };
+    if (stream !== null) init.body = stream;
+    if (!canAttachSignal) init.signal = this.#abort.signal;
+    const req = new Request(url, init);
+    if (canAttachSignal) attachSignal(req, this.#abort.signal);
+    return req;
+  }
+
+  #handlerFailed(err: unknown): void {
+    const h = this.head;
+    this.#host.log.error(`handler failed for ${h.method} ${h.target}: ${describeError(err)}`);
+    if (err instanceof Error && err.stack) this.#host.log.debug(err.stack);
+    this.#writeError(500);
+  }
+
+  #writeError(status: number): void {
+    if (this.#isFinished || !this.#host.socket.isOpen) return this.#finishQuietly();
+    this.#start();
+    const isClose = this.#mustClose(false);
+    const bytes = errorResponseBytes(status, isClose);
+    this.#host.socket.write(bytes, true);
+    this.#finish(isClose);
+  }
+
+  #mustClose(isUserClose: boolean): boolean {
+    return !this.head.isKeepAlive || this.#host.mustClose || !this.isBodyDone || isUserClose;
+  }
+
+  #start(): void {
+    this.#isResponseStarted = true;
+    this.#host.onResponseStart();
+  }
+
+  #finish(isClose: boolean): void {
+    this.#isFinished = true;
+    this.#info.settle();
+    this.#host.onExchangeDone(isClose);
+  }
+
+  #finishQuietly(): void {
+    if (this.#isFinished) return;
+    this.#isFinished = true;
+    this.#info.settle();
+  }
+
+  async #respond(res: Response): Promise<void> {
+    if (!(res instanceof Response)) {
+      return this.#handlerFailed(new TypeError(`handler returned ${typeof res}, not a Response`));
+    }
+    const socket = this.#host.socket;
+    if (this.#isFinished || !socket.isOpen) {
+      res.body?.cancel().catch(() => {});
+      return this.#finishQuietly();
+    }
+    const h = this.head;
+    const status = res.status;
+    // Read Deno's fixed body before touching headers or body (see deno_fast.ts).
+    const fixed = fixedBody(res);
+    const scan = scanHeaders(res.headers);
+    const hasNoBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+    const isClose = this.#mustClose(scan.isClose);
+    const head: Omit<ResponseHeadOptions, "framing"> = {
+      status,
+      statusText: res.statusText,
+      scan,
+      isClose,
+      isKeepAlive10: h.minor === 0 && !isClose,
+    };
+    this.#start();
+    if (hasNoBody || fixed !== undefined) {
+      if (hasNoBody && fixed === undefined) res.body?.cancel().catch(() => {});
+      const bytes = hasNoBody || fixed == null ? null : bodyBytes(fixed);
+      const framing: Framing = hasNoBody
+        ? { kind: "none" }
+        : { kind: "length", length: bytes?.byteLength ?? 0 };
+      const text = responseHeadString({ ...head, framing });
+      socket.write(encodeMessage(text, h.method === "HEAD" ? null : bytes));
+      return this.#finish(isClose);
+    }
+    await this.#respondStream(res.body!, head, scan.contentLength);
+  }
+
+  /** Writes a body we must read as a stream: chunked, fixed-length or close-delimited. */
+  async #respondStream(
+    body: ReadableStream<Uint8Array>,
+    head: Omit<ResponseHeadOptions, "framing">,
+    userLength: number,
+  ): Promise<void> {
+    const socket = this.#host.socket;
+    const h = this.head;
+    const isHead = h.method === "HEAD";
+    let isClose = head.isClose;
+    const reader = body.getReader();
+    try {
+      const first = await reader.read();
+      // A second read that is already settled tells a fixed body from a live stream.
+      let pending: Promise<ReadResult> | null = null;
+      let second: ReadResult | null = null;
+      if (!first.done) {
+        pending = reader.read();
+        const raced = await Promise.race<ReadResult | typeof NOT_YET>([pending, NOT_YET]);
+        if (raced !== NOT_YET) {
+          second = raced;
+          pending = null;
+        }
+      }
+      if (first.done || second?.done) {
+        // The whole body is known: one send with Content-Length (RFC 9112 §6.2).
+        const bytes = first.done ? null : toBytes(first.value);
+        const text = responseHeadString({
+          ...head,
+          framing: { kind: "length", length: bytes?.byteLength ?? 0 },
+        });
+        socket.write(encodeMessage(text, isHead ? null : bytes));
+        return this.#finish(isClose);
+      }
+      // A stream: chunked for HTTP/1.1, close-delimited for HTTP/1.0 (RFC 9112 §6.3 (8)).
+      let framing: Framing;
+      if (userLength >= 0) framing = { kind: "length", length: userLength };
+      else if (isHead) framing = { kind: "none" };
+      else if (h.minor === 0) framing = { kind: "close" };
+      else framing = { kind: "chunked" };
+      if (framing.kind === "close") isClose = true;
+      const text = responseHeadString({
+        ...head,
+        framing,
+        isClose,
+        isKeepAlive10: head.isKeepAlive10 && !isClose,
+      });
+      if (isHead) {
+        reader.cancel().catch(() => {});
+        socket.write(encodeMessage(text, null));
+        return this.#finish(isClose);
+      }
+      const isChunked = framing.kind === "chunked";
+      const firstBytes = toBytes(first.value!);
+      socket.write(encodeMessage(text, isChunked ? encodeChunk(firstBytes) : firstBytes));
+      let sent = firstBytes.byteLength;
+      let ready = second;
+      for (;;) {
+        const r = ready ?? await pending!;
+        ready = null;
+        if (r.done) break;
+        const bytes = toBytes(r.value);
+        if (bytes.byteLength > 0) {
+          if (!socket.write(isChunked ? encodeChunk(bytes) : bytes, isChunked)) {
+            throw new Error("peer went away");
+          }
+          sent += bytes.byteLength;
+        }
+        if (socket.bufferedAmount > WRITE_HWM) await socket.drained();
+        if (!socket.isOpen || socket.isBroken) throw new Error("peer went away");
+        pending = reader.read();
+      }
+      if (framing.kind === "length" && sent !== framing.length) {
+        throw new Error(`body was ${sent} bytes, Content-Length said ${framing.length}`);
+      }
+      if (isChunked) socket.write(LAST_CHUNK, true);
+      this.#finish(isClose);
+    } catch (err) {
+      reader.cancel(err).catch(() => {});
+      if (socket.isOpen && !socket.isBroken) {
+        this.#host.log.error(
+          `response body failed for ${h.method} ${h.target}: ${describeError(err)}`,
+        );
+      }
+      this.#finishQuietly();
+      this.#host.onExchangeFailed();
+    }
+  }
+}
+
+function toBytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === "string") return new TextEncoder().encode(chunk);
+  if (ArrayBuffer.isView(chunk)) {
+    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  }
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  throw new TypeError(`response body chunk is ${typeof chunk}, not bytes`);
+}

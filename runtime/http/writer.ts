@@ -1,0 +1,171 @@
+/**
+ * @module
+ * Serializes response heads and chunked framing (RFC 9112 §4, §7.1) into bytes; never touches
+ * sockets. Framing headers (Content-Length, Transfer-Encoding, Connection) are decided here
+ * from the body, not copied from the handler's Response.
+ */
+import { REASON_PHRASES } from "./errors.ts";
+
+/** How the body of a response is delimited on the wire. */
+export type Framing =
+  | { kind: "length"; length: number }
+  | { kind: "chunked" }
+  /** No body and no length field (1xx, 204, 304). */
+  | { kind: "none" }
+  /** Body ends when the connection closes (HTTP/1.0 client, unknown length). */
+  | { kind: "close" };
+
+const encoder = new TextEncoder();
+let dateSecond = 0;
+let dateValue = "";
+
+/** The current IMF-fixdate (RFC 9110 §5.6.7), computed at most once a second. */
+export function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateValue = new Date(now).toUTCString();
+  }
+  return dateValue;
+}
+
+/** What the handler's headers say, gathered in one pass over them. */
+export interface HeaderScan {
+  /** The handler's field lines ("name: value\r\n" each), framing fields left out. */
+  lines: string;
+  /** The handler set `Connection: close`. */
+  isClose: boolean;
+  /** The handler's Content-Length, or -1. */
+  contentLength: number;
+}
+
+/** Fields the writer owns: a handler's values for these are not copied. */
+const FRAMING_FIELDS = new Set(["content-length", "transfer-encoding", "connection"]);
+const CLOSE_TOKEN = /(?:^|,)\s*close\s*(?:,|$)/i;
+
+/** Collects the handler's header lines, minus the framing fields the writer decides. */
+export function scanHeaders(headers: Headers): HeaderScan {
+  let lines = "";
+  let isClose = false;
+  let contentLength = -1;
+  let hasDate = false;
+  for (const [name, value] of headers) {
+    if (FRAMING_FIELDS.has(name)) {
+      if (name === "connection") isClose ||= CLOSE_TOKEN.test(value);
+      else if (name === "content-length" && /^\d{1,15}$/.test(value)) contentLength = Number(value);
+      continue;
+    }
+    if (name === "date") hasDate = true;
+    lines += `${name}: ${value}\r\n`;
+  }
+  // RFC 9110 §6.6.1: an origin server with a clock MUST send Date.
+  if (!hasDate) lines += `date: ${httpDate()}\r\n`;
+  return { lines, isClose, contentLength };
+}
+
+/** Options for {@linkcode responseHeadString}. */
+export interface ResponseHeadOptions {
+  status: number;
+  statusText?: string;
+  scan: HeaderScan;
+  framing: Framing;
+  /** Send `Connection: close`. */
+  isClose: boolean;
+  /** The client is HTTP/1.0 and asked for keep-alive, which we grant. */
+  isKeepAlive10?: boolean;
+}
+
+/** The head of a response as a string of latin-1 characters (one per byte). */
+export function responseHeadString(opts: ResponseHeadOptions): string {
+  const reason = opts.statusText || REASON_PHRASES[opts.status] || "";
+  let s = `HTTP/1.1 ${opts.status} ${reason}\r\n${opts.scan.lines}`;
+  const f = opts.framing;
+  if (f.kind === "length") s += `content-length: ${f.length}\r\n`;
+  else if (f.kind === "chunked") s += "transfer-encoding: chunked\r\n";
+  if (opts.isClose || f.kind === "close") s += "connection: close\r\n";
+  else if (opts.isKeepAlive10) s += "connection: keep-alive\r\n";
+  return s + "\r\n";
+}
+
+const SCRATCH_SIZE = 64 * 1024;
+const scratch = new Uint8Array(SCRATCH_SIZE);
+const bodyScratch = new Uint8Array(SCRATCH_SIZE);
+const NON_ASCII = /[\u0080-\uffff]/;
+
+/** The UTF-8 bytes of a string body (a view of a shared buffer when small: use at once). */
+export function bodyBytes(body: string | Uint8Array): Uint8Array {
+  if (typeof body !== "string") return body;
+  if (body.length * 3 <= SCRATCH_SIZE) {
+    const { written } = encoder.encodeInto(body, bodyScratch);
+    return bodyScratch.subarray(0, written);
+  }
+  return encoder.encode(body);
+}
+
+/**
+ * Head and body in one buffer, for one send. The result may be a view of a shared scratch
+ * buffer: write it at once, and let the socket copy what the kernel does not take.
+ */
+export function encodeMessage(head: string, body: Uint8Array | null): Uint8Array {
+  const bodyLen = body?.byteLength ?? 0;
+  if (NON_ASCII.test(head) || head.length + bodyLen > SCRATCH_SIZE) {
+    return joinHeadAndBody(head, body);
+  }
+  const { written } = encoder.encodeInto(head, scratch);
+  if (body !== null) scratch.set(body, written);
+  return scratch.subarray(0, written + bodyLen);
+}
+
+/** Encodes a latin-1 string to bytes (header values are octets, RFC 9110 §5.5). */
+export function latin1Bytes(s: string): Uint8Array {
+  let isAscii = true;
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) > 0x7f) {
+      isAscii = false;
+      break;
+    }
+  }
+  if (isAscii) return encoder.encode(s);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
+  return out;
+}
+
+/** Head and body in one buffer (one send for small responses). */
+export function joinHeadAndBody(head: string, body: Uint8Array | null): Uint8Array {
+  const headBytes = latin1Bytes(head);
+  if (body === null || body.byteLength === 0) return headBytes;
+  const out = new Uint8Array(headBytes.byteLength + body.byteLength);
+  out.set(headBytes, 0);
+  out.set(body, headBytes.byteLength);
+  return out;
+}
+
+const CRLF = encoder.encode("\r\n");
+
+/** One chunk of a chunked body: size line, data, CRLF (RFC 9112 §7.1). `data` must not be empty. */
+export function encodeChunk(data: Uint8Array): Uint8Array {
+  const size = encoder.encode(data.byteLength.toString(16) + "\r\n");
+  const out = new Uint8Array(size.byteLength + data.byteLength + 2);
+  out.set(size, 0);
+  out.set(data, size.byteLength);
+  out.set(CRLF, size.byteLength + data.byteLength);
+  return out;
+}
+
+/** The last chunk with an empty trailer section. */
+export const LAST_CHUNK: Uint8Array = encoder.encode("0\r\n\r\n");
+
+/** `100 Continue` interim response (RFC 9110 §15.2.1). */
+export const CONTINUE_100: Uint8Array = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
+
+/** A complete minimal error response (plain-text body naming the status). */
+export function errorResponseBytes(status: number, isClose = true): Uint8Array {
+  const reason = REASON_PHRASES[status] ?? "";
+  const body = encoder.encode(`${status} ${reason}\n`);
+  const head = `HTTP/1.1 ${status} ${reason}\r\ndate: ${httpDate()}\r\n` +
+    `content-type: text/plain; charset=utf-8\r\ncontent-length: ${body.byteLength}\r\n` +
+    (isClose ? "connection: close\r\n\r\n" : "\r\n");
+  return joinHeadAndBody(head, body);
+}

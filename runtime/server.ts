@@ -1,0 +1,227 @@
+/**
+ * @module
+ * The server: ties listeners, the epoll loop, HTTP connections and the service manager
+ * together. Accepts, tracks every connection, runs the timeout sweep, reports READY=1 /
+ * STATUS= / WATCHDOG=1, and stops gracefully: stop accepting, let requests in flight finish
+ * within the drain timeout (`EXTEND_TIMEOUT_USEC=` while waiting), close idle connections
+ * politely, answer 503 to what is left. It owns the connections and the loop; listeners belong
+ * to whoever passed them in (it stops accepting on them but does not close them).
+ */
+import { EventLoop } from "./io/loop.ts";
+import { Acceptor } from "./io/acceptor.ts";
+import { HttpConnection } from "./http/connection.ts";
+import type { ConnectionContext } from "./http/connection.ts";
+import { DEFAULT_LIMITS, type HttpLimits } from "./http/limits.ts";
+import type { FetchHandler } from "./http/types.ts";
+import { formatAddr, type Listener } from "./listen.ts";
+import type { Logger } from "./log.ts";
+import type { Notifier } from "./notify.ts";
+import { describeError } from "./errors.ts";
+
+/** Options for {@linkcode Server}. */
+export interface ServerOptions {
+  handler: FetchHandler;
+  listeners: Listener[];
+  log: Logger;
+  notifier: Notifier | null;
+  limits?: Partial<HttpLimits>;
+  /** How long requests in flight may run after SIGTERM. */
+  drainTimeoutMs?: number;
+}
+
+/** The server's life: starting → serving → draining → stopped. */
+export type ServerState = "starting" | "serving" | "draining" | "stopped";
+
+const READ_BUF_SIZE = 64 * 1024;
+const SWEEP_MS = 250;
+const STATUS_MS = 2000;
+
+/** An HTTP server on owned sockets. */
+export class Server {
+  readonly loop: EventLoop;
+  readonly log: Logger;
+  readonly notifier: Notifier | null;
+  readonly listeners: Listener[];
+  readonly limits: HttpLimits;
+  readonly drainTimeoutMs: number;
+  readonly connections = new Set<HttpConnection>();
+  #state: ServerState = "starting";
+  #acceptors: Acceptor[] = [];
+  #ctx: ConnectionContext;
+  #now = performance.now();
+  #isClosingAll = false;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #lastStatus = "";
+  #accepted = 0;
+  #served = 0;
+  #onDrained: (() => void) | null = null;
+  #loopDone: Promise<void> | null = null;
+
+  constructor(opts: ServerOptions) {
+    this.log = opts.log;
+    this.notifier = opts.notifier;
+    this.listeners = opts.listeners;
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
+    this.loop = EventLoop.create();
+    this.loop.onError = (err) => this.log.error(`event handler failed: ${describeError(err)}`);
+    const readBuf = new Uint8Array(READ_BUF_SIZE);
+    const isClosingAll = () => this.#isClosingAll;
+    this.#ctx = {
+      loop: this.loop,
+      handler: opts.handler,
+      limits: this.limits,
+      log: this.log,
+      readBuf,
+      readLen: BigInt(READ_BUF_SIZE),
+      now: () => this.#now,
+      get isClosingAll() {
+        return isClosingAll();
+      },
+      onClosed: (conn) => this.#onClosed(conn),
+      onIdle: (conn) => this.#onIdle(conn),
+    };
+  }
+
+  get state(): ServerState {
+    return this.#state;
+  }
+
+  /** Starts accepting on every listener and runs the loop. */
+  start(): void {
+    if (this.#state !== "starting") return;
+    for (const l of this.listeners) {
+      const acceptor = new Acceptor({
+        loop: this.loop,
+        fd: l.fd,
+        isTcp: l.addr.transport === "tcp",
+        log: this.log,
+        onConnection: (fd) => this.adopt(fd, { listenerName: l.name }),
+      });
+      acceptor.start();
+      this.#acceptors.push(acceptor);
+    }
+    this.#loopDone = this.loop.run().catch((err) => {
+      this.log.error(`event loop failed: ${describeError(err)}`);
+      throw err;
+    });
+    this.#timers.push(setInterval(() => this.#sweep(), SWEEP_MS));
+    this.#timers.push(setInterval(() => this.#reportStatus(), STATUS_MS));
+    this.#state = "serving";
+    for (const l of this.listeners) this.log.info(`listening on ${formatAddr(l.addr)} (${l.name})`);
+  }
+
+  /** Takes ownership of a connected fd and serves it. */
+  adopt(fd: number, opts: { listenerName: string; buffered?: Uint8Array }): HttpConnection {
+    this.#accepted++;
+    const conn = new HttpConnection(this.#ctx, fd, {
+      listenerName: opts.listenerName,
+      defaultHost: "localhost",
+      buffered: opts.buffered,
+    });
+    if (conn.state !== "closed") this.connections.add(conn);
+    return conn;
+  }
+
+  /** Sends READY=1 with a status line. */
+  notifyReady(extra = ""): void {
+    this.#sendStatus(true, extra);
+  }
+
+  /** One line describing the server's load. */
+  statusLine(): string {
+    let busy = 0;
+    for (const c of this.connections) if (!c.isIdle) busy++;
+    return `${this.connections.size} connections (${busy} busy), ${this.#served} requests, ` +
+      `${this.#accepted} accepted`;
+  }
+
+  /** Stops accepting (listeners stay open). */
+  stopAccepting(): void {
+    for (const a of this.#acceptors) a.stop();
+  }
+
+  /**
+   * Graceful stop without handoff: stop accepting, close idle connections, let the rest finish
+   * within the drain timeout, then answer 503 or close what remains.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#state === "stopped" || this.#state === "draining") return;
+    this.#state = "draining";
+    this.stopAccepting();
+    this.#isClosingAll = true;
+    for (const c of [...this.connections]) c.closeIdle();
+    await this.waitForConnections(this.drainTimeoutMs);
+    for (const c of [...this.connections]) c.destroy();
+    await this.stop();
+  }
+
+  /**
+   * Waits until every connection is gone (or idle, with `untilIdle`), extending the manager's
+   * stop timeout as it goes. Returns false on timeout.
+   */
+  async waitForConnections(timeoutMs: number, untilIdle = false): Promise<boolean> {
+    const isDone = () =>
+      untilIdle ? [...this.connections].every((c) => c.isIdle) : this.connections.size === 0;
+    const deadline = performance.now() + timeoutMs;
+    while (!isDone()) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      try {
+        this.notifier?.extendTimeout(Math.min(left, 5000) * 1000 + 5_000_000);
+      } catch {
+        // The manager is gone: keep draining anyway.
+      }
+      await new Promise<void>((resolve) => {
+        this.#onDrained = resolve;
+        setTimeout(resolve, Math.min(left, 1000));
+      });
+      this.#onDrained = null;
+    }
+    return true;
+  }
+
+  /** Stops the loop and timers. Connections must be gone or detached. */
+  async stop(): Promise<void> {
+    if (this.#state === "stopped") return;
+    this.#state = "stopped";
+    this.stopAccepting();
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    this.loop.stop();
+    await this.#loopDone?.catch(() => {});
+    this.loop.dispose();
+  }
+
+  #onClosed(conn: HttpConnection): void {
+    this.#served += conn.requests;
+    this.connections.delete(conn);
+    if (this.connections.size === 0) this.#onDrained?.();
+  }
+
+  #onIdle(_conn: HttpConnection): void {
+    if (this.#state === "draining") this.#onDrained?.();
+  }
+
+  #sweep(): void {
+    this.#now = performance.now();
+    for (const c of this.connections) c.checkDeadline(this.#now);
+  }
+
+  #reportStatus(): void {
+    this.#sendStatus(false);
+  }
+
+  #sendStatus(isReady: boolean, extra = ""): void {
+    const line = (this.#state === "draining" ? "Draining: " : "Serving: ") + this.statusLine() +
+      (extra ? `; ${extra}` : "");
+    if (!isReady && line === this.#lastStatus) return;
+    this.#lastStatus = line;
+    try {
+      if (isReady) this.notifier?.ready(line);
+      else this.notifier?.status(line);
+    } catch (err) {
+      this.log.warn(`sd_notify failed: ${describeError(err)}`);
+    }
+  }
+}
