@@ -198,80 +198,62 @@ function decodeCbor(payload: Uint8Array): unknown {
 
 /** How deep CBOR items may nest: the state's own levels plus {@linkcode MAX_PLAIN_DEPTH}. */
 const MAX_CBOR_DEPTH = MAX_PLAIN_DEPTH + 16;
-const BREAK = -1;
 
 /**
- * Checks that `bytes` is exactly one well-formed CBOR data item (RFC 8949 Appendix C), in time
- * linear in its length, before cbor-x sees it: cbor-x trusts declared sizes (an unterminated
- * indefinite-length map spins up to its 16M-entry limit, seconds of CPU) and reads past the end.
+ * Checks that `bytes` is exactly one well-formed CBOR data item (RFC 8949 Appendix C) of
+ * definite lengths only (our encoder never writes indefinite ones, §3.2.2), in one linear pass,
+ * before cbor-x sees it: cbor-x trusts declared sizes (an unterminated indefinite-length map
+ * spins up to its 16M-entry limit, seconds of CPU) and reads past the end.
  */
 function checkWellFormed(bytes: Uint8Array): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = 0;
-  function fail(problem: string): never {
+  const end = bytes.byteLength;
+  const fail = (problem: string): never => {
     throw new HandoffStateError("cbor", `handoff state payload is not valid CBOR: ${problem}`);
-  }
-  function take(n: number): number {
-    if (n > bytes.byteLength - pos) fail(`item at offset ${pos} runs past the end`);
-    const at = pos;
-    pos += n;
-    return at;
-  }
-  // Returns the item's major type, or BREAK for a break code where one is allowed.
-  function item(depth: number, isBreakable: boolean): number {
-    if (depth > MAX_CBOR_DEPTH) fail(`nested deeper than ${MAX_CBOR_DEPTH}`);
-    const initial = bytes[take(1)];
+  };
+  if (end === 0) fail("empty payload");
+  let pos = 0;
+  // Items still to read at each open level (arrays, maps, tags), innermost last.
+  const remaining = [1];
+  while (remaining.length > 0) {
+    const level = remaining.length - 1;
+    if (remaining[level] === 0) {
+      remaining.pop();
+      continue;
+    }
+    remaining[level]--;
+    if (pos >= end) fail(`data ends inside an item at offset ${pos}`);
+    const initial = bytes[pos++];
     const major = initial >> 5, info = initial & 0x1f;
     let arg = info;
-    if (info === 24) arg = view.getUint8(take(1));
-    else if (info === 25) arg = view.getUint16(take(2));
-    else if (info === 26) arg = view.getUint32(take(4));
-    else if (info === 27) arg = Number(view.getBigUint64(take(8)));
-    else if (info >= 28 && info <= 30) fail(`reserved additional information ${info}`);
-    else if (info === 31) return indefinite(major, depth, isBreakable);
-    switch (major) {
-      case 2:
-      case 3:
-        take(arg);
-        break;
-      case 4:
-      case 5: {
-        const count = major === 5 ? arg * 2 : arg;
-        // Every item is at least one byte: a count beyond what is left cannot be honest.
-        if (count > bytes.byteLength - pos) fail(`count ${arg} at offset ${pos} exceeds the data`);
-        for (let i = 0; i < count; i++) item(depth + 1, false);
-        break;
-      }
-      case 6:
-        item(depth + 1, false);
-        break;
-      case 7:
-        if (info === 24 && arg < 32) fail(`simple value ${arg} in two bytes`);
+    if (info >= 24) {
+      if (info === 31) fail(`indefinite length at offset ${pos - 1}`);
+      if (info > 27) fail(`reserved additional information ${info} at offset ${pos - 1}`);
+      const size = 1 << (info - 24);
+      if (size > end - pos) fail(`argument at offset ${pos} runs past the end`);
+      arg = size === 1
+        ? bytes[pos]
+        : size === 2
+        ? view.getUint16(pos)
+        : size === 4
+        ? view.getUint32(pos)
+        : Number(view.getBigUint64(pos));
+      pos += size;
     }
-    return major;
-  }
-  function indefinite(major: number, depth: number, isBreakable: boolean): number {
-    switch (major) {
-      case 2:
-      case 3:
-        for (let chunk; (chunk = item(depth + 1, true)) !== BREAK;) {
-          if (chunk !== major) fail("indefinite string chunk of another type");
-        }
-        return major;
-      case 4:
-        while (item(depth + 1, true) !== BREAK);
-        return major;
-      case 5:
-        while (item(depth + 1, true) !== BREAK) item(depth + 1, false);
-        return major;
-      case 7:
-        if (isBreakable) return BREAK;
+    if (major === 2 || major === 3) {
+      if (arg > end - pos) fail(`string of ${arg} bytes at offset ${pos} runs past the end`);
+      pos += arg;
+    } else if (major === 4 || major === 5 || major === 6) {
+      const count = major === 4 ? arg : major === 5 ? arg * 2 : 1;
+      // Every item is at least one byte: a count beyond what is left cannot be honest.
+      if (count > end - pos) fail(`count ${arg} at offset ${pos} exceeds the data`);
+      if (remaining.length > MAX_CBOR_DEPTH) fail(`nested deeper than ${MAX_CBOR_DEPTH}`);
+      remaining.push(count);
+    } else if (major === 7 && info === 24 && arg < 32) {
+      fail(`simple value ${arg} in two bytes at offset ${pos - 2}`);
     }
-    return fail(`unexpected indefinite-length or break code at offset ${pos - 1}`);
   }
-  if (bytes.byteLength === 0) fail("empty payload");
-  item(0, false);
-  if (pos !== bytes.byteLength) fail(`${bytes.byteLength - pos} bytes after the data item`);
+  if (pos !== end) fail(`${end - pos} bytes after the data item`);
 }
 
 function hex(n: number, width: number): string {

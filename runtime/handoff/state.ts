@@ -83,8 +83,24 @@ const MAX_PID = 0x7fffffff;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const IPV6 = /^[0-9a-fA-F:.]{2,45}$/;
 
-function shapeError(path: string, problem: string): HandoffStateError {
-  return new HandoffStateError("shape", `handoff state ${path}: ${problem}`);
+/**
+ * Where a value sits, built lazily: a path string per checked value would cost more than the
+ * check itself (10k records), so it is only spelled out for an error.
+ */
+type Path = string | { parent: Path; key: string | number };
+
+function at(parent: Path, key: string | number): Path {
+  return { parent, key };
+}
+
+function formatPath(path: Path): string {
+  if (typeof path === "string") return path;
+  const key = typeof path.key === "number" ? `[${path.key}]` : `.${path.key}`;
+  return formatPath(path.parent) + key;
+}
+
+function shapeError(path: Path, problem: string): HandoffStateError {
+  return new HandoffStateError("shape", `handoff state ${formatPath(path)}: ${problem}`);
 }
 
 function describeType(value: unknown): string {
@@ -104,7 +120,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 function checkFields(
   value: unknown,
   fields: readonly string[],
-  path: string,
+  path: Path,
 ): Record<string, unknown> {
   if (!isPlainObject(value)) {
     throw shapeError(path, `expected an object, got ${describeType(value)}`);
@@ -118,7 +134,7 @@ function checkFields(
   return value;
 }
 
-function checkInteger(value: unknown, path: string, min: number, max: number): number {
+function checkInteger(value: unknown, path: Path, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     const shown = typeof value === "number" ? String(value) : describeType(value);
     throw shapeError(path, `expected an integer in ${min}..${max}, got ${shown}`);
@@ -126,7 +142,7 @@ function checkInteger(value: unknown, path: string, min: number, max: number): n
   return value;
 }
 
-function checkString(value: unknown, path: string, maxLength: number, minLength = 0): string {
+function checkString(value: unknown, path: Path, maxLength: number, minLength = 0): string {
   if (typeof value !== "string") {
     throw shapeError(path, `expected a string, got ${describeType(value)}`);
   }
@@ -146,10 +162,11 @@ function copyBytes(value: Uint8Array): Uint8Array {
  * copied to plain Uint8Arrays). Throws {@linkcode HandoffStateError} ("shape") naming the path.
  */
 export function checkPlainData(value: unknown, path: string): PlainData {
-  return copyPlain(value, path, 0, new Set());
+  return copyPlain(value, path, []);
 }
 
-function copyPlain(value: unknown, path: string, depth: number, seen: Set<object>): PlainData {
+/** `ancestors` holds the objects above `value` (at most MAX_PLAIN_DEPTH): a repeat is a cycle. */
+function copyPlain(value: unknown, path: Path, ancestors: object[]): PlainData {
   switch (typeof value) {
     case "undefined":
     case "boolean":
@@ -163,16 +180,18 @@ function copyPlain(value: unknown, path: string, depth: number, seen: Set<object
       throw shapeError(path, `${typeof value} is not plain data`);
   }
   if (value === null) return null;
-  if (depth >= MAX_PLAIN_DEPTH) throw shapeError(path, `nested deeper than ${MAX_PLAIN_DEPTH}`);
   if (value instanceof Uint8Array) return copyBytes(value);
-  if (seen.has(value)) throw shapeError(path, "cycle");
-  seen.add(value);
+  if (ancestors.includes(value)) throw shapeError(path, "cycle");
+  if (ancestors.length >= MAX_PLAIN_DEPTH) {
+    throw shapeError(path, `nested deeper than ${MAX_PLAIN_DEPTH}`);
+  }
+  ancestors.push(value);
   try {
     if (Array.isArray(value)) {
       if (Object.getPrototypeOf(value) !== Array.prototype) {
         throw shapeError(path, `${describeType(value)} is not plain data`);
       }
-      return Array.from(value, (item, i) => copyPlain(item, `${path}[${i}]`, depth + 1, seen));
+      return Array.from(value, (item, i) => copyPlain(item, at(path, i), ancestors));
     }
     if (!isPlainObject(value)) throw shapeError(path, `${describeType(value)} is not plain data`);
     if (Object.getOwnPropertySymbols(value).length > 0) throw shapeError(path, "symbol keys");
@@ -180,23 +199,27 @@ function copyPlain(value: unknown, path: string, depth: number, seen: Set<object
     for (const key of Object.keys(value)) {
       // CBOR decoders rename "__proto__" (prototype pollution): it could not round-trip.
       if (key === "__proto__") throw shapeError(path, `key "__proto__" is not allowed`);
-      out[key] = copyPlain(value[key], `${path}.${key}`, depth + 1, seen);
+      out[key] = copyPlain(value[key], at(path, key), ancestors);
     }
     return out;
   } finally {
-    seen.delete(value);
+    ancestors.pop();
   }
 }
 
 /** Checks a recorded socket address (the shape `localAddr`/`peerAddr` return), or null. */
-export function checkSockAddr(value: unknown, path: string): SockAddr | null {
+export function checkSockAddr(value: unknown, path = "address"): SockAddr | null {
+  return checkSockAddrAt(value, path);
+}
+
+function checkSockAddrAt(value: unknown, path: Path): SockAddr | null {
   if (value === null) return null;
   if (!isPlainObject(value)) {
     throw shapeError(path, `expected an address or null, got ${describeType(value)}`);
   }
   if (value.transport === "unix") {
     const addr = checkFields(value, UNIX_FIELDS, path);
-    return { transport: "unix", path: checkString(addr.path, `${path}.path`, 108) };
+    return { transport: "unix", path: checkString(addr.path, at(path, "path"), 108) };
   }
   if (value.transport !== "tcp") {
     throw shapeError(path, `unknown transport ${JSON.stringify(String(value.transport))}`);
@@ -204,37 +227,41 @@ export function checkSockAddr(value: unknown, path: string): SockAddr | null {
   const addr = checkFields(value, TCP_FIELDS, path);
   const family = addr.family;
   if (family !== "IPv4" && family !== "IPv6") {
-    throw shapeError(`${path}.family`, `unknown family ${JSON.stringify(String(family))}`);
+    throw shapeError(at(path, "family"), `unknown family ${JSON.stringify(String(family))}`);
   }
-  const hostname = checkString(addr.hostname, `${path}.hostname`, 45, 1);
+  const hostname = checkString(addr.hostname, at(path, "hostname"), 45, 1);
   if (!(family === "IPv4" ? IPV4 : IPV6).test(hostname)) {
-    throw shapeError(`${path}.hostname`, `not an ${family} address: ${JSON.stringify(hostname)}`);
+    throw shapeError(at(path, "hostname"), `not an ${family} address: ${JSON.stringify(hostname)}`);
   }
-  const port = checkInteger(addr.port, `${path}.port`, 0, 65535);
+  const port = checkInteger(addr.port, at(path, "port"), 0, 65535);
   return { transport: "tcp", family, hostname, port };
 }
 
 /** Checks one connection record; returns a fresh copy. Throws HandoffStateError ("shape"). */
 export function checkConnectionRecord(value: unknown, path = "connection"): ConnectionRecord {
+  return checkRecordAt(value, path);
+}
+
+function checkRecordAt(value: unknown, path: Path): ConnectionRecord {
   const record = checkFields(value, RECORD_FIELDS, path);
   const kind = record.kind;
   if (!CONNECTION_KINDS.includes(kind as ConnectionKind)) {
     const shown = typeof kind === "string" ? JSON.stringify(kind) : describeType(kind);
-    throw shapeError(`${path}.kind`, `unknown connection kind ${shown}`);
+    throw shapeError(at(path, "kind"), `unknown connection kind ${shown}`);
   }
   if (!(record.buffered instanceof Uint8Array)) {
-    throw shapeError(`${path}.buffered`, `expected bytes, got ${describeType(record.buffered)}`);
+    throw shapeError(at(path, "buffered"), `expected bytes, got ${describeType(record.buffered)}`);
   }
   const listener = record.listener === null
     ? null
-    : checkString(record.listener, `${path}.listener`, MAX_LISTENER_LENGTH);
+    : checkString(record.listener, at(path, "listener"), MAX_LISTENER_LENGTH);
   return {
     kind: kind as ConnectionKind,
     buffered: copyBytes(record.buffered),
-    local: checkSockAddr(record.local, `${path}.local`),
-    peer: checkSockAddr(record.peer, `${path}.peer`),
-    proto: checkPlainData(record.proto, `${path}.proto`),
-    app: checkPlainData(record.app, `${path}.app`),
+    local: checkSockAddrAt(record.local, at(path, "local")),
+    peer: checkSockAddrAt(record.peer, at(path, "peer")),
+    proto: copyPlain(record.proto, at(path, "proto"), []),
+    app: copyPlain(record.app, at(path, "app"), []),
     listener,
   };
 }
@@ -260,7 +287,7 @@ export function checkHandoffState(value: unknown): HandoffState {
   }
   const connections = Array.from(
     list,
-    (record, i) => checkConnectionRecord(record, `state.connections[${i}]`),
+    (record, i) => checkRecordAt(record, at("state.connections", i)),
   );
   const app = checkPlainData(state.app, "state.app");
   return { apprunVersion, generation, createdAt, pid, connections, app };

@@ -98,6 +98,7 @@ function assertPlainCbor(bytes: Uint8Array): void {
   function item(): void {
     const initial = bytes[pos++];
     const major = initial >> 5, info = initial & 31;
+    assert.notEqual(info, 31, `indefinite length at offset ${pos - 1}`);
     if (major === 7) return void (info >= 25 && info <= 27 ? (pos += 1 << (info - 24)) : 0);
     const arg = readArg(info);
     if (major === 6) assert.ok(arg === 2 || arg === 3, `CBOR tag ${arg} at offset ${pos}`);
