@@ -24,7 +24,8 @@
  * writer's SO_SNDBUF (net.core.wmem_default 212992 → 278 small messages, 70 334 fds; the fds
  * themselves are not charged; net.unix.max_dgram_qlen does not apply to a connected pair).
  * Unprivileged senders also get ETOOMANYREFS once their user's fds in flight exceed
- * RLIMIT_NOFILE (soft), so `writeBundle` grows the buffer or raises the soft limit on demand.
+ * RLIMIT_NOFILE (soft), so `writeBundle` grows the buffer or raises the soft limit on demand
+ * (Deno already raises soft to hard at start-up: in practice the hard limit, LimitNOFILE=).
  */
 import {
   AF_UNIX,
@@ -36,6 +37,7 @@ import {
   getSeals,
   MSG_DONTWAIT,
   MSG_PEEK,
+  openFds,
   raiseFdLimit,
   readMemfd,
   type ReceivedMessage,
@@ -239,8 +241,8 @@ export interface BundleContents {
 
 /**
  * Reads a whole bundle from `fd` (not closed). The header is peeked first: a bundle of an
- * unknown magic, version or generation is refused with nothing consumed (`isBundleIntact`), so
- * a newer binary could still read it. A bad state memfd is reported in `stateError` with the fds
+ * unknown magic, version or generation, or with more fds than this process has room for, is
+ * refused with nothing consumed (`isBundleIntact`), so a newer binary could still read it. A bad state memfd is reported in `stateError` with the fds
  * still returned. Anything else (a truncated bundle, out-of-order messages, fds the kernel
  * dropped, a silent writer past `timeoutMs`) throws {@linkcode HandoffBundleError} after
  * closing every fd received. Throws nothing else.
@@ -359,6 +361,11 @@ async function peekHeader(reader: Reader, options: ReadBundleOptions): Promise<B
     refuse("generation", `generation ${header.generation}, expected ${expected}`);
   }
   if (header.fdCount > MAX_BUNDLE_FDS) refuse("sequence", `${header.fdCount} fds announced`);
+  // Check room before the kernel drops what does not fit (MSG_CTRUNC loses those connections).
+  const room = raiseFdLimit() - openFds().length;
+  if (header.fdCount + 1 > room) {
+    refuse("fd-limit", `${header.fdCount} fds announced, room for ${room}: raise LimitNOFILE=`);
+  }
   const maxStateBytes = options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES;
   if (header.stateLength > maxStateBytes) {
     refuse("length", `state of ${header.stateLength} bytes, more than ${maxStateBytes}`);

@@ -43,7 +43,7 @@ export type HandoffBundleReason =
   | "argument"
   /** The socket's send buffer stayed full even after growing it. */
   | "buffer"
-  /** Too many fds: in flight (ETOOMANYREFS) when writing, or dropped by the kernel when read. */
+  /** Too many fds: in flight (ETOOMANYREFS) when writing; more than the reader has room for. */
   | "fd-limit"
   /** Any other failed system call while writing. */
   | "write"

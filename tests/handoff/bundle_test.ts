@@ -276,11 +276,12 @@ Deno.test("readBundle() gives up on a silent writer after timeoutMs", async () =
   closeFd(writer);
 });
 
-Deno.test("readBundle() refuses an unknown magic, version or generation without consuming it", async () => {
+Deno.test("readBundle() refuses a bad magic, version, generation or fd count without consuming it", async () => {
   const cases: [Uint8Array, HandoffBundleReason, RegExp, number?][] = [
     [headerBytes({ magic: "XPRN" }), "magic", /does not start with "APRN"/],
     [headerBytes({ version: 2 }), "version", /format version 2, this apprun reads version 1/],
     [headerBytes({ generation: 5 }), "generation", /generation 5, expected 6/, 6],
+    [headerBytes({ fdCount: 30_000 }), "fd-limit", /30000 fds announced, room for \d+/],
   ];
   for (const [header, reason, pattern, expectedGeneration] of cases) {
     const [reader, writer] = socketPair(SOCK_SEQPACKET);
