@@ -30,6 +30,7 @@ import { attachSignal, canAttachSignal, fixedBody } from "./deno_fast.ts";
 export interface ExchangeHost extends BodyHost {
   readonly socket: Socket;
   readonly remoteAddr: RemoteAddr;
+  readonly listenerName: string;
   /** Host to use in the URL when the request has none (HTTP/1.0). */
   readonly defaultHost: string;
   readonly log: Logger;
@@ -58,6 +59,9 @@ class HandlerInfo implements ServeHandlerInfo {
   }
   get remoteAddr(): RemoteAddr {
     return this.#host.remoteAddr;
+  }
+  get listener(): string {
+    return this.#host.listenerName;
   }
   /** Created on first use: most handlers never look. Always resolves (never rejects). */
   get completed(): Promise<void> {
@@ -150,7 +154,7 @@ export class Exchange {
    */
   answerError(status: number): boolean {
     if (this.#isResponseStarted) return false;
-    this.#writeError(status);
+    this.#writeError(status, true);
     return true;
   }
 
@@ -179,10 +183,11 @@ export class Exchange {
     this.#writeError(500);
   }
 
-  #writeError(status: number): void {
+  /** Writes a plain error response; `isProtocolError` (bad framing, timeout) always closes. */
+  #writeError(status: number, isProtocolError = false): void {
     if (this.#isFinished || !this.#host.socket.isOpen) return this.#finishQuietly();
     this.#start();
-    const isClose = this.#mustClose(false);
+    const isClose = isProtocolError || this.#mustClose(false);
     const bytes = errorResponseBytes(status, isClose);
     this.#host.socket.write(bytes, true);
     this.#finish(isClose);

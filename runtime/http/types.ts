@@ -15,6 +15,8 @@ export interface ServeHandlerInfo {
   readonly remoteAddr: RemoteAddr;
   /** Settles when the response is fully written (or the connection failed). */
   readonly completed: Promise<void>;
+  /** apprun extension: the name of the listener the connection came in on (FileDescriptorName=). */
+  readonly listener: string;
 }
 
 /** A request handler. */
