@@ -7,7 +7,16 @@
 import { parseArgs } from "node:util";
 import { describeError } from "../runtime/errors.ts";
 import { loadHandler } from "../runtime/handler.ts";
-import { adoptListener, type Listener, openListeners, takeListenFds } from "../runtime/listen.ts";
+import {
+  adoptListener,
+  type Listener,
+  openListeners,
+  type PassedFd,
+  takeListenFds,
+} from "../runtime/listen.ts";
+import { handOff } from "../runtime/handoff/hand_off.ts";
+import { ownListenerName, type SortedFds, sortPassedFds } from "../runtime/handoff/names.ts";
+import { readHandoff, type Resumed } from "../runtime/handoff/resume.ts";
 import { createLogger, type Logger, parseLogLevel } from "../runtime/log.ts";
 import { Notifier } from "../runtime/notify.ts";
 import { Server } from "../runtime/server.ts";
@@ -113,15 +122,40 @@ export function parseServeArgs(args: string[]): ServeOptions {
 export async function serve(args: string[]): Promise<number> {
   const opts = parseServeArgs(args);
   const log = createLogger({ level: parseLogLevel(opts.logLevel) });
+  return await runWorker(opts, log);
+}
+
+/**
+ * The worker: takes its fds (listeners, a handoff bundle), loads the handler, resumes carried
+ * connections, serves, and on SIGTERM hands off through the fdstore when there is one, or
+ * stops gracefully when there is not (and on SIGINT).
+ */
+async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
   const notifier = Notifier.fromEnv();
   try {
     raiseFdLimit();
   } catch (err) {
     log.warn(`cannot raise the open-files limit: ${describeError(err)}`);
   }
-  const passed = takeListenFds();
+  const sorted = sortPassedFds(takeListenFds());
+  if (sorted.invalid.length > 0) adoptListener(sorted.invalid[0]); // throws the precise error
+  forgetStrangers(sorted.strangers, notifier, log);
+  // DESIGN §3: load the handler before touching the bundle, so a broken handler leaves it intact.
   const loaded = await loadHandler(opts.handler);
-  const listeners = takeListeners(passed, opts);
+  const listeners = takeListeners(sorted, opts);
+  const ownListeners = listeners.filter((l) => l.isOwned);
+  const bundle = sorted.bundle;
+  let resumed: Resumed | null = null;
+  if (bundle !== null) {
+    try {
+      resumed = await readHandoff(bundle.fd, bundle.generation, log);
+    } catch (err) {
+      log.error(
+        `handoff bundle ${bundle.name} unreadable, starting without it: ${describeError(err)}`,
+      );
+    }
+  }
+  const generation = bundle?.generation ?? 0;
   const server = new Server({
     handler: loaded.fetch,
     listeners,
@@ -131,29 +165,95 @@ export async function serve(args: string[]): Promise<number> {
     drainTimeoutMs: opts.drainTimeoutMs,
   });
   server.start();
+  for (const c of resumed?.connections ?? []) {
+    server.adopt(c.fd, {
+      listenerName: c.record.listener ?? "resumed",
+      buffered: c.record.buffered,
+    });
+  }
   callOnListen(loaded.module, listeners, log);
-  server.notifyReady();
+  const carried = resumed?.connections.length ?? 0;
+  server.notifyReady(bundle ? `generation ${generation}, resumed ${carried} connections` : "");
+  if (bundle !== null) {
+    // After READY=1: the new process owns the connections; the bundle must leave the store.
+    try {
+      notifier?.fdstoreRemove(bundle.name);
+    } catch (err) {
+      log.warn(`FDSTOREREMOVE ${bundle.name} failed: ${describeError(err)}`);
+    }
+    closeFd(bundle.fd);
+    const pause = resumed?.createdAt
+      ? ` (${Date.now() - resumed.createdAt} ms since the snapshot)`
+      : "";
+    log.info(`resumed ${carried} connections from generation ${generation}${pause}`);
+  }
   const stopWatchdog = startWatchdog(notifier, log);
   const signal = await waitForStopSignal();
-  log.info(`${signal}: stopping (drain timeout ${opts.drainTimeoutMs} ms)`);
+  stopWatchdog();
   try {
     notifier?.stopping();
   } catch (err) {
     log.warn(`sd_notify failed: ${describeError(err)}`);
   }
-  stopWatchdog();
-  await server.shutdown();
+  if (signal === "SIGTERM" && notifier !== null && fdstoreCapacity() !== 0) {
+    log.info(`SIGTERM: handing off (drain timeout ${opts.drainTimeoutMs} ms)`);
+    const report = await handOff({
+      server,
+      notifier,
+      generation,
+      ownListeners,
+      drainTimeoutMs: opts.drainTimeoutMs,
+      log,
+    });
+    log.info(
+      `handed off ${report.carried} connections as generation ${generation + 1} in ` +
+        `${report.durationMs.toFixed(1)} ms (drain ${report.drainMs.toFixed(1)} ms)`,
+    );
+  } else {
+    log.info(`${signal}: stopping (drain timeout ${opts.drainTimeoutMs} ms)`);
+    await server.shutdown();
+    log.info("stopped");
+  }
   for (const l of listeners) closeFd(l.fd);
-  log.info("stopped");
+  notifier?.close();
   return 0;
 }
 
-function takeListeners(passed: ReturnType<typeof takeListenFds>, opts: ServeOptions): Listener[] {
-  if (passed.length > 0) {
-    if (opts.port !== undefined || opts.unix.length > 0) {
-      throw new UsageError("--port/--unix cannot be used under socket activation (LISTEN_FDS)");
+/** `$FDSTORE` (systemd ≥ 254 and apprun's supervisor set it to FileDescriptorStoreMax=); -1 when unknown. */
+function fdstoreCapacity(): number {
+  const v = Deno.env.get("FDSTORE");
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : -1;
+}
+
+/** Closes stored fds we do not recognise and removes them from the store (sd_notify(3)). */
+function forgetStrangers(strangers: PassedFd[], notifier: Notifier | null, log: Logger): void {
+  const names = new Set<string>();
+  for (const p of strangers) {
+    closeFd(p.fd);
+    names.add(p.name);
+  }
+  for (const name of names) {
+    log.warn(`closing stored fds named "${name}": not ours, or from an older handoff`);
+    try {
+      notifier?.fdstoreRemove(name);
+    } catch (err) {
+      log.warn(`FDSTOREREMOVE ${name} failed: ${describeError(err)}`);
     }
-    return passed.map((p) => adoptListener(p));
+  }
+}
+
+function takeListeners(sorted: SortedFds, opts: ServeOptions): Listener[] {
+  const passed = sorted.listeners;
+  const fromUnit = passed.filter((p) => !sorted.ownListenerNames.has(p.name));
+  if (fromUnit.length > 0 && (opts.port !== undefined || opts.unix.length > 0)) {
+    throw new UsageError("--port/--unix cannot be used under socket activation (LISTEN_FDS)");
+  }
+  if (passed.length > 0) {
+    return passed.map((p) => {
+      const isOwned = sorted.ownListenerNames.has(p.name);
+      const l = adoptListener(p, isOwned);
+      return isOwned ? { ...l, name: ownListenerName(p.name) } : l;
+    });
   }
   const port = opts.port ?? (opts.unix.length > 0 ? undefined : 8000);
   return openListeners({ port, host: opts.host, unix: opts.unix });

@@ -29,8 +29,16 @@ export interface ServerOptions {
   drainTimeoutMs?: number;
 }
 
-/** The server's life: starting → serving → draining → stopped. */
-export type ServerState = "starting" | "serving" | "draining" | "stopped";
+/** The server's life: starting → serving → draining (stop) or handing-off (restart) → stopped. */
+export type ServerState = "starting" | "serving" | "draining" | "handing-off" | "stopped";
+
+/** A connection taken out of the server for the next process. The caller owns `fd`. */
+export interface DetachedConnection {
+  fd: number;
+  /** Bytes read but not consumed (a partial head, pipelined requests). */
+  buffered: Uint8Array;
+  listenerName: string;
+}
 
 const READ_BUF_SIZE = 64 * 1024;
 const SWEEP_MS = 250;
@@ -55,6 +63,7 @@ export class Server {
   #accepted = 0;
   #served = 0;
   #onDrained: (() => void) | null = null;
+  #detached: DetachedConnection[] = [];
   #loopDone: Promise<void> | null = null;
 
   constructor(opts: ServerOptions) {
@@ -67,6 +76,7 @@ export class Server {
     this.loop.onError = (err) => this.log.error(`event handler failed: ${describeError(err)}`);
     const readBuf = new Uint8Array(READ_BUF_SIZE);
     const isClosingAll = () => this.#isClosingAll;
+    const isHandingOff = () => this.#state === "handing-off";
     this.#ctx = {
       loop: this.loop,
       handler: opts.handler,
@@ -77,6 +87,9 @@ export class Server {
       now: () => this.#now,
       get isClosingAll() {
         return isClosingAll();
+      },
+      get isHandingOff() {
+        return isHandingOff();
       },
       onClosed: (conn) => this.#onClosed(conn),
       onIdle: (conn) => this.#onIdle(conn),
@@ -152,6 +165,8 @@ export class Server {
     this.#isClosingAll = true;
     for (const c of [...this.connections]) c.closeIdle();
     await this.waitForConnections(this.drainTimeoutMs);
+    for (const c of [...this.connections]) c.abandon(503);
+    await this.waitForConnections(1000);
     for (const c of [...this.connections]) c.destroy();
     await this.stop();
   }
@@ -199,8 +214,50 @@ export class Server {
     if (this.connections.size === 0) this.#onDrained?.();
   }
 
-  #onIdle(_conn: HttpConnection): void {
-    if (this.#state === "draining") this.#onDrained?.();
+  #onIdle(conn: HttpConnection): void {
+    if (this.#state === "handing-off") this.#detach(conn);
+    else if (this.#state === "draining") this.#onDrained?.();
+  }
+
+  /**
+   * Handoff, step 1 (DESIGN §2): stop accepting, and take every idle connection (and every
+   * partly received request) out of the loop at once, before reading another byte. Busy
+   * connections go on; each is taken out when its response is done.
+   */
+  beginHandoff(): void {
+    if (this.#state !== "serving") throw new Error(`cannot hand off while ${this.#state}`);
+    this.#state = "handing-off";
+    this.stopAccepting();
+    this.#sendStatus(false, "handing off");
+    for (const c of [...this.connections]) {
+      if (c.isIdle) this.#detach(c);
+      else if (c.state === "closing") c.destroy(); // answered already; only lingering
+    }
+  }
+
+  /**
+   * Handoff, step 2: waits (up to `timeoutMs`) for the busy connections to finish and be taken
+   * out; what is still busy at the deadline gets 503 or is closed (it cannot be carried). Stops
+   * the loop and returns the connections to carry, whose fds the caller now owns.
+   */
+  async finishHandoff(timeoutMs: number): Promise<DetachedConnection[]> {
+    await this.waitForConnections(timeoutMs);
+    for (const c of [...this.connections]) {
+      this.log.warn(`fd ${c.socket.fd}: request still running after the drain timeout: 503`);
+      c.abandon(503);
+    }
+    await this.waitForConnections(1000);
+    for (const c of [...this.connections]) c.destroy();
+    await this.stop();
+    const out = this.#detached;
+    this.#detached = [];
+    return out;
+  }
+
+  #detach(conn: HttpConnection): void {
+    const listenerName = conn.listenerName;
+    const { fd, buffered } = conn.detach();
+    this.#detached.push({ fd, buffered, listenerName });
   }
 
   #sweep(): void {

@@ -62,6 +62,8 @@ export interface ConnectionContext {
   now(): number;
   /** Every response gets `Connection: close` (graceful stop without handoff). */
   readonly isClosingAll: boolean;
+  /** The process is handing off: a connection that becomes idle stops reading and waits. */
+  readonly isHandingOff: boolean;
   onClosed(conn: HttpConnection): void;
   /** A connection just became idle (no request in progress). */
   onIdle(conn: HttpConnection): void;
@@ -189,6 +191,11 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     this.#transition("idle");
     this.deadline = this.#ctx.now() + this.#ctx.limits.idleTimeoutMs;
     if (this.#isPeerEnded && this.#in.length === 0) return this.#beginClose();
+    if (this.#ctx.isHandingOff) {
+      // Stop here: pipelined bytes stay buffered and travel with the fd (DESIGN §2).
+      this.socket.pauseReading();
+      return this.#ctx.onIdle(this);
+    }
     if (!this.#isPeerEnded) this.socket.resumeReading();
     if (!this.#isProcessing) this.#process();
     if (this.#state === "idle") this.#ctx.onIdle(this);
@@ -236,6 +243,17 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     this.#in.clear();
     this.socket.close();
     this.#ctx.onClosed(this);
+  }
+
+  /**
+   * Gives up on the request in progress (drain deadline): answers `status` if nothing was
+   * written yet, then closes; a response already under way is cut off.
+   */
+  abandon(status: number): void {
+    const ex = this.#exchange;
+    if (ex === null) return this.isIdle ? this.#beginClose() : undefined;
+    if (!ex.answerError(status)) this.destroy();
+    ex.abort(new Error("abandoned at the drain deadline"));
   }
 
   /** Closes an idle connection politely (graceful stop). */

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any
 /**
  * Samples a running apprun (or any Deno process started with --inspect) through the V8
  * inspector for a few seconds and prints the functions with the most self time.
@@ -15,8 +16,8 @@ ws.onmessage = (e) => {
   const msg = JSON.parse(e.data);
   if (msg.id && pending.has(msg.id)) pending.get(msg.id)!(msg.result);
 };
-const call = (method: string, params: object = {}) =>
-  new Promise<any>((resolve) => {
+const call = (method: string, params: object = {}): Promise<Record<string, any>> =>
+  new Promise((resolve) => {
     const n = ++id;
     pending.set(n, resolve);
     ws.send(JSON.stringify({ id: n, method, params }));

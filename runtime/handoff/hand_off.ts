@@ -1,0 +1,111 @@
+/**
+ * @module
+ * The old process's side of a handoff (DESIGN §2–§3): take the connections out of the server
+ * (idle ones at once, busy ones when their response is done), record their state, write one
+ * bundle, store it (`FDSTORE=1`, `FDPOLL=0`, a per-generation name) with our own listeners,
+ * wait with `BARRIER=1` until the manager has it, and close our copies. Anything that cannot
+ * be carried is closed politely instead; nothing is dropped silently.
+ */
+import { APPRUN_VERSION } from "../version.ts";
+import type { Listener } from "../listen.ts";
+import type { Logger } from "../log.ts";
+import type { Notifier } from "../notify.ts";
+import type { DetachedConnection, Server } from "../server.ts";
+import { closeFd, localAddr, peerAddr, SHUT_RDWR, shutdown, type SockAddr } from "../sys/mod.ts";
+import { describeError } from "../errors.ts";
+import { writeBundle } from "./bundle.ts";
+import { encodeState } from "./codec.ts";
+import { bundleName, listenerStoreName } from "./names.ts";
+import type { ConnectionRecord, HandoffState } from "./state.ts";
+
+/** Options for {@linkcode handOff}. */
+export interface HandOffOptions {
+  server: Server;
+  notifier: Notifier;
+  /** This process's generation; the bundle is written as generation + 1. */
+  generation: number;
+  /** Listeners we opened (or took back from the store): stored too, so `--port` servers keep them. */
+  ownListeners: Listener[];
+  drainTimeoutMs: number;
+  log: Logger;
+}
+
+/** What a handoff did. */
+export interface HandOffReport {
+  carried: number;
+  /** From SIGTERM to the barrier, ms. */
+  durationMs: number;
+  /** Time spent waiting for busy connections, ms. */
+  drainMs: number;
+}
+
+function safeAddr(get: () => SockAddr | null): SockAddr | null {
+  try {
+    return get();
+  } catch {
+    return null; // the peer is gone; the reader will find out
+  }
+}
+
+/** Records the detached connections, in fd order. */
+export function recordConnections(detached: readonly DetachedConnection[]): ConnectionRecord[] {
+  return detached.map((d) => ({
+    kind: "http",
+    buffered: d.buffered,
+    local: safeAddr(() => localAddr(d.fd)),
+    peer: safeAddr(() => peerAddr(d.fd)),
+    proto: null,
+    app: null,
+    listener: d.listenerName,
+  }));
+}
+
+/**
+ * Hands every connection to the next process through the fdstore. On a failure to build or
+ * store the bundle, the connections are closed (idle ones lose nothing; a partial request is
+ * lost) and the error is logged; the caller exits either way.
+ */
+export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
+  const { server, notifier, log } = opts;
+  const started = performance.now();
+  server.beginHandoff();
+  const detached = await server.finishHandoff(opts.drainTimeoutMs);
+  const drainMs = performance.now() - started;
+  const next = opts.generation + 1;
+  let bundleFd = -1;
+  try {
+    const state: HandoffState = {
+      apprunVersion: APPRUN_VERSION,
+      generation: next,
+      createdAt: Date.now(),
+      pid: Deno.pid,
+      connections: recordConnections(detached),
+      app: null,
+    };
+    bundleFd = writeBundle({
+      generation: next,
+      state: encodeState(state),
+      fds: detached.map((d) => d.fd),
+    });
+    for (const l of opts.ownListeners) {
+      notifier.fdstore({ name: listenerStoreName(l.name), fds: [l.fd] });
+    }
+    notifier.fdstore({ name: bundleName(next), fds: [bundleFd], isPollDisabled: true });
+    if (!notifier.barrier(5000)) log.warn("BARRIER=1 not acknowledged within 5 s");
+    return {
+      carried: detached.length,
+      durationMs: performance.now() - started,
+      drainMs,
+    };
+  } catch (err) {
+    log.error(
+      `handoff failed, closing ${detached.length} connections instead: ${describeError(err)}`,
+    );
+    // The bundle (if written) holds copies: shut the sockets down so clients see an end.
+    for (const d of detached) shutdown(d.fd, SHUT_RDWR);
+    return { carried: 0, durationMs: performance.now() - started, drainMs };
+  } finally {
+    for (const d of detached) closeFd(d.fd);
+    if (bundleFd >= 0) closeFd(bundleFd);
+  }
+}

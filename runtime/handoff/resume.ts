@@ -1,0 +1,111 @@
+/**
+ * @module
+ * The new process's side of a handoff (DESIGN §3): read the bundle, check its header and state
+ * (magic, version, generation, checksum), cross-check each TCP fd against its recorded
+ * addresses, and return the connections to resume. Invalid or foreign state costs one clear log
+ * line and falls back to the safest resume: every fd served as an idle HTTP connection. It
+ * never closes the bundle fd (the caller removes it from the store once READY=1 is sent); the
+ * connection fds it returns are the caller's.
+ */
+import type { Logger } from "../log.ts";
+import { closeFd, localAddr, peerAddr, type SockAddr } from "../sys/mod.ts";
+import { describeError } from "../errors.ts";
+import { readBundle } from "./bundle.ts";
+import { decodeState } from "./codec.ts";
+import type { ConnectionRecord } from "./state.ts";
+
+/** A connection to resume. The caller owns `fd`. */
+export interface ResumedConnection {
+  fd: number;
+  record: ConnectionRecord;
+}
+
+/** What the bundle held. */
+export interface Resumed {
+  generation: number;
+  connections: ResumedConnection[];
+  /** Process-level app state, or null. */
+  app: unknown;
+  /** When the old process took its snapshot (ms since the epoch), or null when unknown. */
+  createdAt: number | null;
+  /** Connections dropped by the address cross-check. */
+  dropped: number;
+  /** Why the state could not be used (fell back to bare HTTP), or null. */
+  fallback: string | null;
+}
+
+function bareRecord(): ConnectionRecord {
+  return {
+    kind: "http",
+    buffered: new Uint8Array(0),
+    local: null,
+    peer: null,
+    proto: null,
+    app: null,
+    listener: null,
+  };
+}
+
+function sameAddr(a: SockAddr | null, b: SockAddr | null): boolean {
+  if (a === null || b === null) return true; // unknown on one side: nothing to compare
+  if (a.transport !== b.transport) return false;
+  if (a.transport === "unix" || b.transport === "unix") return true; // peer paths are often empty
+  return a.hostname === b.hostname && a.port === b.port;
+}
+
+/**
+ * Reads the bundle on `fd` stored as `generation`. Throws only when not even the fds could be
+ * recovered (a truncated or foreign bundle: nothing to resume; the caller logs and goes on).
+ */
+export async function readHandoff(fd: number, generation: number, log: Logger): Promise<Resumed> {
+  const contents = await readBundle(fd, { expectedGeneration: generation });
+  const fds = contents.fds;
+  let records: ConnectionRecord[] | null = null;
+  let app: unknown = null;
+  let createdAt: number | null = null;
+  let fallback: string | null = null;
+  if (contents.state === null) {
+    fallback = contents.stateError?.message ?? "no state";
+  } else {
+    try {
+      const state = decodeState(contents.state, { expectedGeneration: generation });
+      if (state.connections.length !== fds.length) {
+        fallback =
+          `state lists ${state.connections.length} connections, bundle has ${fds.length} fds`;
+      } else {
+        records = state.connections;
+        app = state.app;
+        createdAt = state.createdAt;
+      }
+    } catch (err) {
+      fallback = describeError(err);
+    }
+  }
+  if (fallback !== null) {
+    log.error(
+      `handoff state of generation ${generation} rejected (${fallback}): serving its ${fds.length} connections as plain HTTP`,
+    );
+  }
+  const connections: ResumedConnection[] = [];
+  let dropped = 0;
+  fds.forEach((cfd, i) => {
+    const record = records?.[i] ?? bareRecord();
+    if (records !== null && !checkAddresses(cfd, record)) {
+      log.warn(`fd ${cfd}: addresses differ from the handoff record: closing it`);
+      closeFd(cfd);
+      dropped++;
+      return;
+    }
+    connections.push({ fd: cfd, record });
+  });
+  return { generation, connections, app, createdAt, dropped, fallback };
+}
+
+function checkAddresses(fd: number, record: ConnectionRecord): boolean {
+  try {
+    return sameAddr(localAddr(fd), record.local) && sameAddr(peerAddr(fd), record.peer);
+  } catch {
+    // The peer may have reset while stored: the connection will see it on first read.
+    return true;
+  }
+}
