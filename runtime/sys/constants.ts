@@ -77,6 +77,10 @@ export const MFD_ALLOW_SEALING = 2;
 export const RLIMIT_NOFILE = 7;
 
 export const SYS_PIDFD_OPEN = 434;
+/** kcmp(2): the one syscall number here that differs between x86_64 and aarch64. */
+export const SYS_KCMP = Deno.build.arch === "x86_64" ? 312 : 272;
+export const KCMP_FILE = 0;
+export const O_ACCMODE = 3;
 export const P_PIDFD = 3;
 export const WEXITED = 4;
 export const WNOHANG = 1;

@@ -14,8 +14,11 @@ import {
   F_SETFD,
   F_SETFL,
   FD_CLOEXEC,
+  KCMP_FILE,
+  O_ACCMODE,
   O_CLOEXEC,
   O_NONBLOCK,
+  SYS_KCMP,
 } from "./constants.ts";
 
 function check(call: string, rc: number, detail?: string): number {
@@ -129,4 +132,34 @@ export function openFds(): number[] {
   const out: number[] = [];
   for (const e of Deno.readDirSync("/proc/self/fd")) out.push(Number(e.name));
   return out.sort((a, b) => a - b);
+}
+
+/**
+ * Whether `a` and `b` refer to the same open file description, as systemd's same_fd() decides
+ * it: kcmp(2) KCMP_FILE, or, where kcmp is not available (ENOSYS, EPERM, EACCES), the same
+ * inode (device fds never count as the same) with the same access mode.
+ */
+export function isSameFile(a: number, b: number): boolean {
+  if (a === b) return true;
+  const pid = BigInt(libc.getpid());
+  const rc = Number(
+    libc.syscall5(BigInt(SYS_KCMP), pid, pid, BigInt(KCMP_FILE), BigInt(a), BigInt(b)),
+  );
+  if (rc >= 0) return rc === 0;
+  const code = errno();
+  if (code !== E.ENOSYS && code !== E.EPERM && code !== E.EACCES) {
+    throw new SysError("kcmp", code, `fds ${a} and ${b}`);
+  }
+  const sa = new Uint8Array(144), sb = new Uint8Array(144);
+  check("fstat", libc.fstat(a, sa), `fd ${a}`);
+  check("fstat", libc.fstat(b, sb), `fd ${b}`);
+  const va = new DataView(sa.buffer), vb = new DataView(sb.buffer);
+  // struct stat: st_dev at 0, st_ino at 8 on both architectures.
+  if (va.getBigUint64(0, true) !== vb.getBigUint64(0, true)) return false;
+  if (va.getBigUint64(8, true) !== vb.getBigUint64(8, true)) return false;
+  const kind = fdKind(a);
+  if (kind === "char" || kind === "block") return false;
+  const fa = check("fcntl", libc.fcntl(a, F_GETFL, 0), `F_GETFL fd ${a}`);
+  const fb = check("fcntl", libc.fcntl(b, F_GETFL, 0), `F_GETFL fd ${b}`);
+  return (fa & O_ACCMODE) === (fb & O_ACCMODE);
 }

@@ -53,6 +53,12 @@ const SYMBOLS = {
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   syscall: { parameters: ["i64", "i64", "i64"], result: "i64" },
+  // syscall(2) with five arguments (kcmp).
+  syscall5: {
+    name: "syscall",
+    parameters: ["i64", "i64", "i64", "i64", "i64", "i64"],
+    result: "i64",
+  },
   waitid: { parameters: ["i32", "i32", "buffer", "i32"], result: "i32" },
   posix_spawn: {
     parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
