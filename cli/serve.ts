@@ -17,6 +17,7 @@ import {
 import { handOff } from "../runtime/handoff/hand_off.ts";
 import { ownListenerName, type SortedFds, sortPassedFds } from "../runtime/handoff/names.ts";
 import { readHandoff, type Resumed } from "../runtime/handoff/resume.ts";
+import { findHooks } from "../runtime/sessions.ts";
 import { createLogger, type Logger, parseLogLevel } from "../runtime/log.ts";
 import { Notifier } from "../runtime/notify.ts";
 import { Server } from "../runtime/server.ts";
@@ -156,6 +157,7 @@ async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
     }
   }
   const generation = bundle?.generation ?? 0;
+  const hooks = findHooks(loaded.namespace, loaded.module);
   const server = new Server({
     handler: loaded.fetch,
     listeners,
@@ -163,14 +165,18 @@ async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
     notifier,
     limits: opts.limits,
     drainTimeoutMs: opts.drainTimeoutMs,
+    hooks,
+    generation,
   });
   server.start();
-  for (const c of resumed?.connections ?? []) {
-    server.adopt(c.fd, {
-      listenerName: c.record.listener ?? "resumed",
-      buffered: c.record.buffered,
-    });
+  if (resumed !== null && hooks.onAppResume) {
+    try {
+      hooks.onAppResume(resumed.app);
+    } catch (err) {
+      log.error(`onAppResume failed: ${describeError(err)}`);
+    }
   }
+  for (const c of resumed?.connections ?? []) server.resume(c.fd, c.record);
   callOnListen(loaded.module, listeners, log);
   const carried = resumed?.connections.length ?? 0;
   server.notifyReady(bundle ? `generation ${generation}, resumed ${carried} connections` : "");

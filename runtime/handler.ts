@@ -21,8 +21,10 @@ export interface LoadedHandler {
   /** Absolute path of the module. */
   path: string;
   fetch: FetchHandler;
-  /** The default export (for optional hooks such as `onListen`, `onHandoff`, `onResume`). */
+  /** The default export when it is an object (for `onListen` and session hooks), else {}. */
   module: Record<string, unknown>;
+  /** The module's named exports (session hooks may be exported by name). */
+  namespace: Record<string, unknown>;
 }
 
 const SHAPES = "export default { fetch(req) { … } }, a Hono app, or (req) => Response";
@@ -64,7 +66,7 @@ export async function loadHandler(path: string): Promise<LoadedHandler> {
   }
   const def = mod.default as unknown;
   if (typeof def === "function") {
-    return { path: abs, fetch: def as FetchHandler, module: {} };
+    return { path: abs, fetch: def as FetchHandler, module: {}, namespace: mod };
   }
   if (def !== null && typeof def === "object") {
     const obj = def as Record<string, unknown>;
@@ -74,6 +76,7 @@ export async function loadHandler(path: string): Promise<LoadedHandler> {
         path: abs,
         fetch: (req, info) => fetch.call(obj, req, info),
         module: obj,
+        namespace: mod,
       };
     }
     throw new HandlerError(

@@ -4,8 +4,10 @@
  * together. Accepts, tracks every connection, runs the timeout sweep, reports READY=1 /
  * STATUS= / WATCHDOG=1, and stops gracefully: stop accepting, let requests in flight finish
  * within the drain timeout (`EXTEND_TIMEOUT_USEC=` while waiting), close idle connections
- * politely, answer 503 to what is left. It owns the connections and the loop; listeners belong
- * to whoever passed them in (it stops accepting on them but does not close them).
+ * politely, answer 503 to what is left — or hands off: the same, but connections and sessions
+ * (WebSocket, SSE) are taken out for the next process instead of closed. It owns the
+ * connections, the sessions and the loop; listeners belong to whoever passed them in (it stops
+ * accepting on them but does not close them).
  */
 import { EventLoop } from "./io/loop.ts";
 import { Acceptor } from "./io/acceptor.ts";
@@ -17,6 +19,10 @@ import { formatAddr, type Listener } from "./listen.ts";
 import type { Logger } from "./log.ts";
 import type { Notifier } from "./notify.ts";
 import { describeError } from "./errors.ts";
+import type { CarriedSession, SessionEnv, SessionHooks } from "./sessions.ts";
+import type { ConnectionRecord } from "./handoff/state.ts";
+import { resumeWebSocket } from "./ws/upgrade.ts";
+import { resumeSse } from "./sse.ts";
 
 /** Options for {@linkcode Server}. */
 export interface ServerOptions {
@@ -27,6 +33,10 @@ export interface ServerOptions {
   limits?: Partial<HttpLimits>;
   /** How long requests in flight may run after SIGTERM. */
   drainTimeoutMs?: number;
+  /** The app's session hooks (from the handler module). */
+  hooks?: SessionHooks;
+  /** This process's handoff generation. */
+  generation?: number;
 }
 
 /** The server's life: starting → serving → draining (stop) or handing-off (restart) → stopped. */
@@ -38,6 +48,18 @@ export interface DetachedConnection {
   /** Bytes read but not consumed (a partial head, pipelined requests). */
   buffered: Uint8Array;
   listenerName: string;
+}
+
+/** A session taken out for the next process, with its record. The caller owns `fd`. */
+export interface DetachedSession {
+  fd: number;
+  record: ConnectionRecord;
+}
+
+/** Everything a handoff takes out of the server. */
+export interface HandoffHarvest {
+  http: DetachedConnection[];
+  sessions: DetachedSession[];
 }
 
 const READ_BUF_SIZE = 64 * 1024;
@@ -53,6 +75,8 @@ export class Server {
   readonly limits: HttpLimits;
   readonly drainTimeoutMs: number;
   readonly connections = new Set<HttpConnection>();
+  readonly sessions = new Set<CarriedSession>();
+  readonly hooks: SessionHooks;
   #state: ServerState = "starting";
   #acceptors: Acceptor[] = [];
   #ctx: ConnectionContext;
@@ -64,6 +88,8 @@ export class Server {
   #served = 0;
   #onDrained: (() => void) | null = null;
   #detached: DetachedConnection[] = [];
+  #sessionHandoffs: Promise<DetachedSession | null>[] = [];
+  #sessionEnv: SessionEnv;
   #loopDone: Promise<void> | null = null;
 
   constructor(opts: ServerOptions) {
@@ -93,6 +119,29 @@ export class Server {
       },
       onClosed: (conn) => this.#onClosed(conn),
       onIdle: (conn) => this.#onIdle(conn),
+      onUpgraded: (conn) => {
+        this.#served += conn.requests;
+        this.connections.delete(conn);
+      },
+      get sessionEnv() {
+        return sessionEnv();
+      },
+    };
+    this.hooks = opts.hooks ?? {};
+    const sessionEnv = () => this.#sessionEnv;
+    this.#sessionEnv = {
+      loop: this.loop,
+      readBuf,
+      readLen: BigInt(READ_BUF_SIZE),
+      log: this.log,
+      hooks: this.hooks,
+      generation: opts.generation ?? 0,
+      track: (session) => this.sessions.add(session),
+      untrack: (session) => {
+        this.sessions.delete(session);
+        if (this.#isEmpty()) this.#onDrained?.();
+      },
+      adoptHttp: (fd, buffered) => void this.adopt(fd, { listenerName: "sse", buffered }),
     };
   }
 
@@ -132,8 +181,25 @@ export class Server {
       defaultHost: "localhost",
       buffered: opts.buffered,
     });
-    if (conn.state !== "closed") this.connections.add(conn);
+    if (conn.state === "closed") return conn;
+    this.connections.add(conn);
+    if (this.#state === "handing-off" && conn.isIdle) this.#detach(conn);
     return conn;
+  }
+
+  /** Resumes a connection or session carried from the previous process; takes `fd`. */
+  resume(fd: number, record: ConnectionRecord): void {
+    switch (record.kind) {
+      case "http":
+        this.adopt(fd, { listenerName: record.listener ?? "resumed", buffered: record.buffered });
+        break;
+      case "ws":
+        resumeWebSocket(fd, record, this.#sessionEnv);
+        break;
+      case "sse":
+        resumeSse(fd, record, this.#sessionEnv);
+        break;
+    }
   }
 
   /** Sends READY=1 with a status line. */
@@ -145,8 +211,10 @@ export class Server {
   statusLine(): string {
     let busy = 0;
     for (const c of this.connections) if (!c.isIdle) busy++;
-    return `${this.connections.size} connections (${busy} busy), ${this.#served} requests, ` +
-      `${this.#accepted} accepted`;
+    let ws = 0;
+    for (const sess of this.sessions) if (sess.kind === "ws") ws++;
+    return `${this.connections.size} connections (${busy} busy), ${ws} WebSockets, ` +
+      `${this.sessions.size - ws} SSE streams, ${this.#served} requests`;
   }
 
   /** Stops accepting (listeners stay open). */
@@ -164,6 +232,7 @@ export class Server {
     this.stopAccepting();
     this.#isClosingAll = true;
     for (const c of [...this.connections]) c.closeIdle();
+    for (const session of [...this.sessions]) session.closeForShutdown();
     await this.waitForConnections(this.drainTimeoutMs);
     for (const c of [...this.connections]) c.abandon(503);
     await this.waitForConnections(1000);
@@ -176,8 +245,7 @@ export class Server {
    * stop timeout as it goes. Returns false on timeout.
    */
   async waitForConnections(timeoutMs: number, untilIdle = false): Promise<boolean> {
-    const isDone = () =>
-      untilIdle ? [...this.connections].every((c) => c.isIdle) : this.connections.size === 0;
+    const isDone = () => untilIdle ? [...this.connections].every((c) => c.isIdle) : this.#isEmpty();
     const deadline = performance.now() + timeoutMs;
     while (!isDone()) {
       const left = deadline - performance.now();
@@ -208,10 +276,14 @@ export class Server {
     this.loop.dispose();
   }
 
+  #isEmpty(): boolean {
+    return this.connections.size === 0 && this.sessions.size === 0;
+  }
+
   #onClosed(conn: HttpConnection): void {
     this.#served += conn.requests;
     this.connections.delete(conn);
-    if (this.connections.size === 0) this.#onDrained?.();
+    if (this.#isEmpty()) this.#onDrained?.();
   }
 
   #onIdle(conn: HttpConnection): void {
@@ -224,7 +296,7 @@ export class Server {
    * partly received request) out of the loop at once, before reading another byte. Busy
    * connections go on; each is taken out when its response is done.
    */
-  beginHandoff(): void {
+  beginHandoff(timeoutMs: number): void {
     if (this.#state !== "serving") throw new Error(`cannot hand off while ${this.#state}`);
     this.#state = "handing-off";
     this.stopAccepting();
@@ -233,6 +305,13 @@ export class Server {
       if (c.isIdle) this.#detach(c);
       else if (c.state === "closing") c.destroy(); // answered already; only lingering
     }
+    const deadline = performance.now() + timeoutMs;
+    this.#sessionHandoffs = [...this.sessions].map((session) =>
+      session.handOff(deadline).catch((err) => {
+        this.log.error(`session not carried: ${describeError(err)}`);
+        return null;
+      })
+    );
   }
 
   /**
@@ -240,7 +319,7 @@ export class Server {
    * out; what is still busy at the deadline gets 503 or is closed (it cannot be carried). Stops
    * the loop and returns the connections to carry, whose fds the caller now owns.
    */
-  async finishHandoff(timeoutMs: number): Promise<DetachedConnection[]> {
+  async finishHandoff(timeoutMs: number): Promise<HandoffHarvest> {
     await this.waitForConnections(timeoutMs);
     for (const c of [...this.connections]) {
       this.log.warn(`fd ${c.socket.fd}: request still running after the drain timeout: 503`);
@@ -248,13 +327,22 @@ export class Server {
     }
     await this.waitForConnections(1000);
     for (const c of [...this.connections]) c.destroy();
+    const sessions = (await Promise.all(this.#sessionHandoffs)).filter((x) => x !== null);
     await this.stop();
-    const out = this.#detached;
+    const http = this.#detached;
     this.#detached = [];
-    return out;
+    return { http, sessions };
   }
 
+  /** Takes an idle connection out, once its last response has left (the queue dies with detach). */
   #detach(conn: HttpConnection): void {
+    conn.socket.pauseReading();
+    if (conn.socket.bufferedAmount > 0) {
+      conn.socket.drained().then(() => {
+        if (conn.state === "idle" || conn.state === "head") this.#detach(conn);
+      });
+      return;
+    }
     const listenerName = conn.listenerName;
     const { fd, buffered } = conn.detach();
     this.#detached.push({ fd, buffered, listenerName });

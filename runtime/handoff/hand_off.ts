@@ -5,18 +5,33 @@
  * bundle, store it (`FDSTORE=1`, `FDPOLL=0`, a per-generation name) with our own listeners,
  * wait with `BARRIER=1` until the manager has it, and close our copies. Anything that cannot
  * be carried is closed politely instead; nothing is dropped silently.
+ *
+ * Test hook: `APPRUN_TEST_HANDOFF_FAULT` injects one failure for the handoff tests —
+ * `corrupt-state`, `future-version`, `empty-bundle`, `missing-bundle`, `kill-before-store`,
+ * `kill-after-store` — so the next process's handling of each is proven with real processes.
  */
 import { APPRUN_VERSION } from "../version.ts";
 import type { Listener } from "../listen.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../notify.ts";
 import type { DetachedConnection, Server } from "../server.ts";
-import { closeFd, localAddr, peerAddr, SHUT_RDWR, shutdown, type SockAddr } from "../sys/mod.ts";
+import {
+  closeFd,
+  localAddr,
+  peerAddr,
+  sendSignal,
+  SHUT_RDWR,
+  shutdown,
+  SIGNALS,
+  SOCK_SEQPACKET,
+  type SockAddr,
+  socketPair,
+} from "../sys/mod.ts";
 import { describeError } from "../errors.ts";
 import { writeBundle } from "./bundle.ts";
 import { encodeState } from "./codec.ts";
 import { bundleName, listenerStoreName } from "./names.ts";
-import type { ConnectionRecord, HandoffState } from "./state.ts";
+import { checkPlainData, type ConnectionRecord, type HandoffState } from "./state.ts";
 
 /** Options for {@linkcode handOff}. */
 export interface HandOffOptions {
@@ -47,9 +62,9 @@ function safeAddr(get: () => SockAddr | null): SockAddr | null {
   }
 }
 
-/** Records the detached connections, in fd order. */
-export function recordConnections(detached: readonly DetachedConnection[]): ConnectionRecord[] {
-  return detached.map((d) => ({
+/** The record of an idle HTTP connection. */
+export function recordConnection(d: DetachedConnection): ConnectionRecord {
+  return {
     kind: "http",
     buffered: d.buffered,
     local: safeAddr(() => localAddr(d.fd)),
@@ -57,7 +72,7 @@ export function recordConnections(detached: readonly DetachedConnection[]): Conn
     proto: null,
     app: null,
     listener: d.listenerName,
-  }));
+  };
 }
 
 /**
@@ -68,9 +83,19 @@ export function recordConnections(detached: readonly DetachedConnection[]): Conn
 export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
   const { server, notifier, log } = opts;
   const started = performance.now();
-  server.beginHandoff();
-  const detached = await server.finishHandoff(opts.drainTimeoutMs);
+  server.beginHandoff(opts.drainTimeoutMs);
+  const harvest = await server.finishHandoff(opts.drainTimeoutMs);
   const drainMs = performance.now() - started;
+  const detached = [
+    ...harvest.http.map((d) => ({ fd: d.fd, record: recordConnection(d) })),
+    ...harvest.sessions,
+  ];
+  let app: unknown = null;
+  try {
+    app = checkPlainData(server.hooks.onAppHandoff?.() ?? null, "app state");
+  } catch (err) {
+    log.error(`onAppHandoff failed, carrying no app state: ${describeError(err)}`);
+  }
   const next = opts.generation + 1;
   let bundleFd = -1;
   try {
@@ -79,18 +104,28 @@ export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
       generation: next,
       createdAt: Date.now(),
       pid: Deno.pid,
-      connections: recordConnections(detached),
-      app: null,
+      connections: detached.map((d) => d.record),
+      app,
     };
-    bundleFd = writeBundle({
-      generation: next,
-      state: encodeState(state),
-      fds: detached.map((d) => d.fd),
-    });
+    const fault = Deno.env.get("APPRUN_TEST_HANDOFF_FAULT") ?? "";
+    const encoded = encodeState(state);
+    if (fault === "corrupt-state") encoded[encoded.length - 1] ^= 0xff;
+    if (fault === "future-version") encoded[5] = 99;
+    bundleFd = writeBundle({ generation: next, state: encoded, fds: detached.map((d) => d.fd) });
+    if (fault === "empty-bundle") {
+      closeFd(bundleFd);
+      const [readEnd, writeEnd] = socketPair(SOCK_SEQPACKET);
+      closeFd(writeEnd);
+      bundleFd = readEnd;
+    }
+    if (fault === "kill-before-store") sendSignal(Deno.pid, SIGNALS.SIGKILL);
     for (const l of opts.ownListeners) {
       notifier.fdstore({ name: listenerStoreName(l.name), fds: [l.fd] });
     }
-    notifier.fdstore({ name: bundleName(next), fds: [bundleFd], isPollDisabled: true });
+    if (fault !== "missing-bundle") {
+      notifier.fdstore({ name: bundleName(next), fds: [bundleFd], isPollDisabled: true });
+    }
+    if (fault === "kill-after-store") sendSignal(Deno.pid, SIGNALS.SIGKILL);
     if (!notifier.barrier(5000)) log.warn("BARRIER=1 not acknowledged within 5 s");
     return {
       carried: detached.length,

@@ -21,6 +21,7 @@ import type { HttpLimits } from "./limits.ts";
 import { parseRequestHead, type RequestHead } from "./parser.ts";
 import type { FetchHandler, RemoteAddr } from "./types.ts";
 import { CONTINUE_100, errorResponseBytes } from "./writer.ts";
+import type { SessionEnv, Takeover } from "../sessions.ts";
 
 /** Where a connection is in its life. */
 export type ConnState =
@@ -65,6 +66,10 @@ export interface ConnectionContext {
   /** The process is handing off: a connection that becomes idle stops reading and waits. */
   readonly isHandingOff: boolean;
   onClosed(conn: HttpConnection): void;
+  /** A session (WebSocket, SSE) took the connection over. */
+  onUpgraded(conn: HttpConnection): void;
+  /** What sessions get from the server. */
+  readonly sessionEnv: SessionEnv;
   /** A connection just became idle (no request in progress). */
   onIdle(conn: HttpConnection): void;
 }
@@ -203,6 +208,20 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
 
   onExchangeFailed(): void {
     this.destroy();
+  }
+
+  onTakeover(takeover: Takeover, head: Uint8Array, framing: "chunked" | "close"): void {
+    if (!this.socket.isOpen || this.socket.isBroken) return takeover.abandon();
+    this.#transition("upgraded");
+    this.deadline = 0;
+    this.#exchange = null;
+    this.socket.write(head);
+    const leftover = this.#in.snapshot();
+    this.#in.clear();
+    this.#ctx.onUpgraded(this);
+    takeover.attach(this.socket, leftover, this.#ctx.sessionEnv, framing);
+    // Reading may have paused (EOF, backpressure): the session needs to see what comes.
+    if (this.socket.isOpen) this.socket.resumeReading();
   }
 
   // --- timeouts and teardown ---

@@ -25,6 +25,7 @@ import {
   scanHeaders,
 } from "./writer.ts";
 import { attachSignal, canAttachSignal, fixedBody } from "./deno_fast.ts";
+import { claimTakeover, rememberRequestHead, type Takeover } from "../sessions.ts";
 
 /** What an exchange needs from its connection. */
 export interface ExchangeHost extends BodyHost {
@@ -42,6 +43,8 @@ export interface ExchangeHost extends BodyHost {
   onExchangeDone(isClose: boolean): void;
   /** The response could not be completed: the connection must be torn down. */
   onExchangeFailed(): void;
+  /** The response starts a session: write `head`, then hand the socket to `takeover`. */
+  onTakeover(takeover: Takeover, head: Uint8Array, framing: "chunked" | "close"): void;
 }
 
 /** Write-queue size past which a streaming response waits for the socket to drain. */
@@ -173,6 +176,7 @@ export class Exchange {
     if (!canAttachSignal) init.signal = this.#abort.signal;
     const req = new Request(url, init);
     if (canAttachSignal) attachSignal(req, this.#abort.signal);
+    if (h.upgrade !== null) rememberRequestHead(req, h);
     return req;
   }
 
@@ -219,10 +223,13 @@ export class Exchange {
       return this.#handlerFailed(new TypeError(`handler returned ${typeof res}, not a Response`));
     }
     const socket = this.#host.socket;
+    const takeover = claimTakeover(res);
     if (this.#isFinished || !socket.isOpen) {
+      takeover?.abandon();
       res.body?.cancel().catch(() => {});
       return this.#finishQuietly();
     }
+    if (takeover !== undefined) return this.#takeOver(takeover, res);
     const h = this.head;
     const status = res.status;
     // Read Deno's fixed body before touching headers or body (see deno_fast.ts).
@@ -249,6 +256,27 @@ export class Exchange {
       return this.#finish(isClose);
     }
     await this.#respondStream(res.body!, head, scan.contentLength);
+  }
+
+  /** A WebSocket or SSE response: write its head and give the connection to the session. */
+  #takeOver(takeover: Takeover, res: Response): void {
+    const h = this.head;
+    if (!this.isBodyDone) {
+      takeover.abandon();
+      return this.#handlerFailed(new Error("a session response before the request body ended"));
+    }
+    const framing = h.minor === 0 ? "close" : "chunked";
+    const head = takeover.head(h) ?? responseHeadString({
+      status: res.status,
+      statusText: res.statusText,
+      scan: scanHeaders(res.headers),
+      framing: { kind: framing },
+      isClose: framing === "close",
+    });
+    this.#start();
+    this.#isFinished = true;
+    this.#info.settle();
+    this.#host.onTakeover(takeover, encodeMessage(head, null), framing);
   }
 
   /** Writes a body we must read as a stream: chunked, fixed-length or close-delimited. */

@@ -159,9 +159,12 @@ export class Socket implements IoHandler {
     this.#wakeDrainWaiters();
   }
 
-  /** Stops watching the fd and gives it to the caller, who now owns it. */
+  /** Stops watching the fd and gives it to the caller, who now owns it. Nothing may be queued. */
   detach(): number {
     if (!this.#isOpen) throw new Error(`socket fd ${this.fd} is closed`);
+    if (this.#queued > 0) {
+      throw new Error(`socket fd ${this.fd} still has ${this.#queued} bytes queued`);
+    }
     this.#isOpen = false;
     this.#loop.remove(this.fd);
     this.#wakeDrainWaiters();

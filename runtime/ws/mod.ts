@@ -1,0 +1,9 @@
+/**
+ * @module
+ * apprun's WebSocket server (RFC 6455) on its own engine: `upgradeWebSocket`, the socket type,
+ * and the socket-free protocol pieces beneath them. Other areas import only from here.
+ */
+export { resumeWebSocket, upgradeWebSocket } from "./upgrade.ts";
+export type { UpgradeWebSocketOptions, WebSocketUpgrade } from "./upgrade.ts";
+export { ServerWebSocket } from "./socket.ts";
+export { CLOSE_CODE } from "./constants.ts";

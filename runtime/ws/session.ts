@@ -1,0 +1,262 @@
+/**
+ * @module
+ * One WebSocket connection after the handshake: owns the socket, feeds the frame parser,
+ * answers pings, runs the closing handshake (RFC 6455 §7: the server closes TCP first, after
+ * its close frame is flushed; a peer that never answers our close is cut off after 5 s), fails
+ * the connection with the parser's close code, and at a handoff stops at a frame boundary of
+ * what it sends (queued frames flushed), snapshots the parser (partial inbound frames
+ * included) and gives up the fd. The app sees only the `ServerWebSocket`.
+ *
+ *   open ─close sent/received→ closing ─flushed, TCP closed→ closed;  open ─handoff→ detached
+ */
+import { READ_EOF, READ_ERROR, Socket, type SocketHandler } from "../io/socket.ts";
+import type { CarriedSession, SessionEnv } from "../sessions.ts";
+import { checkPlainData, type ConnectionRecord } from "../handoff/state.ts";
+import { localAddr, peerAddr } from "../sys/mod.ts";
+import { describeError } from "../errors.ts";
+import { CLOSE_CODE } from "./constants.ts";
+import { encodeClose, encodePong } from "./encoder.ts";
+import { FrameParser, type FrameParserState } from "./parser.ts";
+import { ServerWebSocket, WS_INTERNAL, type WsTransport } from "./socket.ts";
+
+type WsState = "open" | "closing" | "closed" | "detached";
+
+const MOVES: Record<WsState, readonly WsState[]> = {
+  open: ["closing", "closed", "detached"],
+  closing: ["closed"],
+  closed: [],
+  detached: [],
+};
+
+/** A peer that does not answer our close frame within this is disconnected. */
+const CLOSE_TIMEOUT_MS = 5000;
+
+/** What a WebSocket carries through a handoff (`ConnectionRecord.proto`), version 1. */
+export interface WsProto {
+  v: 1;
+  parser: FrameParserState;
+  url: string;
+  protocol: string;
+  binaryType: BinaryType;
+  /** The generation whose process accepted the upgrade. */
+  generation: number;
+  listener: string | null;
+}
+
+/** Options for {@linkcode WsSession}. */
+export interface WsSessionOptions {
+  env: SessionEnv;
+  socket: Socket;
+  ws: ServerWebSocket;
+  parser: FrameParser;
+  generation: number;
+  listener: string | null;
+}
+
+/** One WebSocket connection. */
+export class WsSession implements SocketHandler, WsTransport, CarriedSession {
+  readonly kind = "ws";
+  readonly ws: ServerWebSocket;
+  readonly #env: SessionEnv;
+  readonly #socket: Socket;
+  readonly #parser: FrameParser;
+  readonly #generation: number;
+  readonly #listener: string | null;
+  #state: WsState = "open";
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #isPeerClosed = false;
+
+  constructor(opts: WsSessionOptions) {
+    this.#env = opts.env;
+    this.#socket = opts.socket;
+    this.ws = opts.ws;
+    this.#parser = opts.parser;
+    this.#generation = opts.generation;
+    this.#listener = opts.listener;
+  }
+
+  /** Takes the socket's events, opens the app's socket, and feeds `leftover` bytes. */
+  start(leftover: Uint8Array, isResumed: boolean): void {
+    this.#socket.setHandler(this);
+    this.#env.track(this);
+    this.ws[WS_INTERNAL].open(this, { isResumed });
+    if (leftover.byteLength > 0) this.#onBytes(leftover);
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  // --- SocketHandler ---
+
+  onReadable(): void {
+    const env = this.#env;
+    const n = this.#socket.read(env.readBuf, env.readLen);
+    if (n > 0) this.#onBytes(env.readBuf.subarray(0, n));
+    else if (n === READ_EOF || n === READ_ERROR) this.#finish(CLOSE_CODE.ABNORMAL, "", false);
+  }
+
+  onHangup(): void {
+    this.#finish(CLOSE_CODE.ABNORMAL, "", false);
+  }
+
+  // --- WsTransport (the app's socket) ---
+
+  send(frame: Uint8Array): void {
+    if (this.#state === "open") this.#socket.write(frame, true);
+  }
+
+  close(code: number | undefined, reason: string): void {
+    this.#startClose(code, reason);
+  }
+
+  // --- CarriedSession ---
+
+  async handOff(deadline: number): Promise<{ fd: number; record: ConnectionRecord } | null> {
+    if (this.#state !== "open") return null;
+    // Read nothing more: what arrives now waits in the kernel for the next process.
+    this.#socket.pauseReading();
+    await Promise.race([
+      this.ws[WS_INTERNAL].flushed().then(() => this.#socket.drained()),
+      sleepUntil(deadline),
+    ]);
+    if (this.#state !== "open") return null;
+    if (this.#socket.bufferedAmount > 0) {
+      this.#env.log.warn(
+        `fd ${this.#socket.fd}: WebSocket writes not flushed in time: closing 1012`,
+      );
+      return this.#closeForRestart();
+    }
+    let app: unknown = null;
+    try {
+      app = checkPlainData(this.#env.hooks.onWebSocketHandoff?.(this.ws) ?? null, "state");
+    } catch (err) {
+      this.#env.log.error(`onWebSocketHandoff failed: ${describeError(err)}: closing 1012`);
+      return this.#closeForRestart();
+    }
+    const proto: WsProto = {
+      v: 1,
+      parser: this.#parser.snapshot(),
+      url: this.ws.url,
+      protocol: this.ws.protocol,
+      binaryType: this.ws.binaryType,
+      generation: this.#generation,
+      listener: this.#listener,
+    };
+    const fd = this.#socket.fd;
+    const record: ConnectionRecord = {
+      kind: "ws",
+      buffered: new Uint8Array(0),
+      local: safe(() => localAddr(fd)),
+      peer: safe(() => peerAddr(fd)),
+      proto,
+      app,
+      listener: this.#listener,
+    };
+    this.#move("detached");
+    this.#socket.detach();
+    this.#env.untrack(this);
+    return { fd, record };
+  }
+
+  closeForShutdown(): void {
+    this.#startClose(CLOSE_CODE.GOING_AWAY, "server shutting down");
+  }
+
+  // --- protocol ---
+
+  #onBytes(bytes: Uint8Array): void {
+    const internal = this.ws[WS_INTERNAL];
+    for (const ev of this.#parser.push(bytes)) {
+      switch (ev.kind) {
+        case "text":
+        case "binary":
+          internal.message(ev.data);
+          break;
+        case "ping":
+          if (this.#state === "open") this.#socket.write(encodePong(ev.data), true);
+          break;
+        case "pong":
+          break;
+        case "close":
+          this.#onPeerClose(ev.code, ev.reason);
+          break;
+        case "fail":
+          this.#fail(ev.error.closeCode, ev.error.message);
+          break;
+      }
+    }
+  }
+
+  /** §5.5.1: answer a close with a close (echoing its code), then close TCP. */
+  #onPeerClose(code: number, reason: string): void {
+    this.#isPeerClosed = true;
+    if (this.#state === "open") {
+      this.#move("closing");
+      this.ws[WS_INTERNAL].closing();
+      const echo = code === CLOSE_CODE.NO_STATUS ? {} : { code };
+      this.#socket.write(encodeClose(echo), true);
+    }
+    this.#closeAfterFlush(code, reason, true);
+  }
+
+  #startClose(code: number | undefined, reason: string): void {
+    if (this.#state !== "open") return;
+    this.#move("closing");
+    this.ws[WS_INTERNAL].closing();
+    this.#socket.write(encodeClose(code === undefined ? {} : { code, reason }), true);
+    this.#closeTimer = setTimeout(
+      () => this.#finish(CLOSE_CODE.ABNORMAL, "", false),
+      CLOSE_TIMEOUT_MS,
+    );
+  }
+
+  /** §7.1.7: send the close code of the failure, then close. */
+  #fail(code: number, message: string): void {
+    this.#env.log.debug(`fd ${this.#socket.fd}: failing WebSocket: ${message}`);
+    if (this.#state === "open") {
+      this.#move("closing");
+      this.#socket.write(encodeClose({ code, reason: message }), true);
+    }
+    this.ws[WS_INTERNAL].error(message);
+    this.#closeAfterFlush(code, message, false);
+  }
+
+  #closeForRestart(): null {
+    this.#startClose(CLOSE_CODE.SERVICE_RESTART, "service restart");
+    return null;
+  }
+
+  #closeAfterFlush(code: number, reason: string, wasClean: boolean): void {
+    this.#socket.pauseReading();
+    this.#socket.drained().then(() => this.#finish(code, reason, wasClean && this.#isPeerClosed));
+  }
+
+  #finish(code: number, reason: string, wasClean: boolean): void {
+    if (this.#state === "closed" || this.#state === "detached") return;
+    this.#move("closed");
+    clearTimeout(this.#closeTimer);
+    this.#socket.close();
+    this.#env.untrack(this);
+    this.ws[WS_INTERNAL].closed(code, reason, wasClean);
+  }
+
+  #move(next: WsState): void {
+    if (!MOVES[this.#state].includes(next)) {
+      throw new Error(`WebSocket fd ${this.#socket.fd}: illegal move ${this.#state} → ${next}`);
+    }
+    this.#state = next;
+  }
+}
+
+function safe<T>(get: () => T): T | null {
+  try {
+    return get();
+  } catch {
+    return null;
+  }
+}
+
+function sleepUntil(deadline: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, deadline - performance.now())));
+}
