@@ -15,6 +15,7 @@ import { type BodyHost, RequestBody } from "./request_body.ts";
 import type { HttpLimits } from "./limits.ts";
 import {
   bodyBytes,
+  contentTypeOnly,
   encodeChunk,
   encodeMessage,
   errorResponseBytes,
@@ -24,7 +25,7 @@ import {
   responseHeadString,
   scanHeaders,
 } from "./writer.ts";
-import { attachSignal, canAttachSignal, fixedBody } from "./deno_fast.ts";
+import { attachSignal, canAttachSignal, fastHead, fixedBody } from "./deno_fast.ts";
 import { claimTakeover, rememberRequestHead, type Takeover } from "../sessions.ts";
 
 /** What an exchange needs from its connection. */
@@ -234,7 +235,8 @@ export class Exchange {
     const status = res.status;
     // Read Deno's fixed body before touching headers or body (see deno_fast.ts).
     const fixed = fixedBody(res);
-    const scan = scanHeaders(res.headers);
+    const fast = fastHead(res);
+    const scan = fast !== null ? contentTypeOnly(fast.contentType) : scanHeaders(res.headers);
     const hasNoBody = status === 204 || status === 304 || (status >= 100 && status < 200);
     const isClose = this.#mustClose(scan.isClose);
     const head: Omit<ResponseHeadOptions, "framing"> = {

@@ -64,6 +64,16 @@ export function scanHeaders(headers: Headers): HeaderScan {
   return { lines, isClose, contentLength };
 }
 
+/** The scan of a response whose only header is `contentType` (Deno's fast responses). */
+export function contentTypeOnly(contentType: string | null): HeaderScan {
+  const date = `date: ${httpDate()}\r\n`;
+  return {
+    lines: contentType === null ? date : `content-type: ${contentType}\r\n${date}`,
+    isClose: false,
+    contentLength: -1,
+  };
+}
+
 /** Options for {@linkcode responseHeadString}. */
 export interface ResponseHeadOptions {
   status: number;

@@ -31,6 +31,8 @@ export interface IoHandler {
 const MAX_EVENTS = 1024;
 /** Longest stretch of busy polling before Deno's own event loop gets a turn. */
 const YIELD_EVERY_MS = 4;
+/** struct timespec { 0 s, 200 µs }: how long a busy loop blocks for its next event. */
+const SPIN_TIMEOUT = new Uint8Array(new BigInt64Array([0n, 200_000n]).buffer);
 
 /** The epoll loop. Create one per process with {@linkcode EventLoop.create}. */
 export class EventLoop {
@@ -46,6 +48,7 @@ export class EventLoop {
   #isRunning = false;
   #isStopping = false;
   #isWaiting = false;
+  #isBusy = false;
   #lastYield = 0;
   #yieldChannel: MessageChannel | null = null;
   #yieldResolve: (() => void) | null = null;
@@ -148,12 +151,19 @@ export class EventLoop {
     const events = this.#events;
     while (!this.#isStopping) {
       let n = libc.epoll_wait(this.#epfd, events, MAX_EVENTS, 0);
+      if (n === 0 && this.#isBusy) {
+        // Under load the next event is microseconds away: wait for it here rather than pay
+        // the thread hop of the nonblocking wait below (epoll_pwait2 takes a ns timeout).
+        n = libc.epoll_pwait2(this.#epfd, events, MAX_EVENTS, SPIN_TIMEOUT, null);
+        this.#isBusy = n > 0;
+      }
       if (n === 0) {
         this.#isWaiting = true;
         n = await libc.epoll_wait_async(this.#epfd, events, MAX_EVENTS, -1);
         this.#isWaiting = false;
         this.#lastYield = performance.now();
       } else if (n > 0) {
+        this.#isBusy = true;
         const now = performance.now();
         if (now - this.#lastYield > YIELD_EVERY_MS) {
           this.#lastYield = now;

@@ -28,6 +28,7 @@ const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  epoll_pwait2: { parameters: ["i32", "buffer", "i32", "buffer", "pointer"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   // sockets
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
