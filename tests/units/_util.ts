@@ -5,7 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { AppRunError } from "../../runtime/errors.ts";
-import { UnitOptionError } from "../../units/mod.ts";
+import {
+  type Listener,
+  renderServiceUnit,
+  renderSocketUnit,
+  type ServiceUnitOptions,
+  type SocketUnitOptions,
+  UnitOptionError,
+} from "../../units/mod.ts";
 
 /** The repo root, absolute. */
 export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -13,6 +20,20 @@ export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "
 export const DENO = `${REPO}/node_modules/.bin/deno`;
 export const FIXTURES = `${REPO}/tests/units/fixtures`;
 export const GOLDEN = `${REPO}/tests/units/golden`;
+
+/** A server command line and a listener for tests that vary one other option. */
+export const EXEC = ["/usr/local/bin/apprun", "serve", "/srv/app/app.ts"];
+export const TCP: Extract<Listener, { kind: "tcp" }> = {
+  kind: "tcp",
+  host: "127.0.0.1",
+  port: 8080,
+};
+/** renderServiceUnit() of app.service with `o` on top of EXEC. */
+export const service = (o: Partial<ServiceUnitOptions>): string =>
+  renderServiceUnit({ name: "app", execStart: EXEC, ...o } as ServiceUnitOptions);
+/** renderSocketUnit() of app.socket with `o` on top of one TCP listener. */
+export const socket = (o: Partial<SocketUnitOptions>): string =>
+  renderSocketUnit({ name: "app", listeners: [TCP], ...o } as SocketUnitOptions);
 
 /** A port nobody listens on right now (bound, then released). */
 export function freePort(): number {
