@@ -18,6 +18,7 @@ import { handOff } from "../runtime/handoff/hand_off.ts";
 import { ownListenerName, type SortedFds, sortPassedFds } from "../runtime/handoff/names.ts";
 import { readHandoff, type Resumed } from "../runtime/handoff/resume.ts";
 import { findHooks } from "../runtime/sessions.ts";
+import { explainCapacity, queryFdStoreCapacity } from "../runtime/fdstore_capacity.ts";
 import { createLogger, type Logger, parseLogLevel } from "../runtime/log.ts";
 import { Notifier } from "../runtime/notify.ts";
 import { Server } from "../runtime/server.ts";
@@ -194,6 +195,11 @@ async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
     log.info(`resumed ${carried} connections from generation ${generation}${pause}`);
   }
   const stopWatchdog = startWatchdog(notifier, log);
+  const needed = 1 + ownListeners.length;
+  const capacity = notifier === null ? Promise.resolve(0) : queryFdStoreCapacity(log).then((c) => {
+    explainCapacity(c, needed, log);
+    return c;
+  });
   const signal = await waitForStopSignal();
   stopWatchdog();
   try {
@@ -201,7 +207,8 @@ async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
   } catch (err) {
     log.warn(`sd_notify failed: ${describeError(err)}`);
   }
-  if (signal === "SIGTERM" && notifier !== null && fdstoreCapacity() !== 0) {
+  const room = await Promise.race([capacity, new Promise<number>((r) => setTimeout(() => r(-1), 500))]);
+  if (signal === "SIGTERM" && notifier !== null && room !== 0) {
     log.info(`SIGTERM: handing off (drain timeout ${opts.drainTimeoutMs} ms)`);
     const report = await handOff({
       server,
@@ -223,12 +230,6 @@ async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
   for (const l of listeners) closeFd(l.fd);
   notifier?.close();
   return 0;
-}
-
-/** `$FDSTORE` (systemd ≥ 254 and apprun's supervisor set it to FileDescriptorStoreMax=); -1 when unknown. */
-function fdstoreCapacity(): number {
-  const v = Deno.env.get("FDSTORE");
-  return v !== undefined && /^\d+$/.test(v) ? Number(v) : -1;
 }
 
 /** Closes stored fds we do not recognise and removes them from the store (sd_notify(3)). */

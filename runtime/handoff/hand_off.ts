@@ -119,11 +119,12 @@ export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
       bundleFd = readEnd;
     }
     if (fault === "kill-before-store") sendSignal(Deno.pid, SIGNALS.SIGKILL);
-    for (const l of opts.ownListeners) {
-      notifier.fdstore({ name: listenerStoreName(l.name), fds: [l.fd] });
-    }
+    // The bundle first: if the store is too small, the connections matter more than listeners.
     if (fault !== "missing-bundle") {
       notifier.fdstore({ name: bundleName(next), fds: [bundleFd], isPollDisabled: true });
+    }
+    for (const l of opts.ownListeners) {
+      notifier.fdstore({ name: listenerStoreName(l.name), fds: [l.fd] });
     }
     if (fault === "kill-after-store") sendSignal(Deno.pid, SIGNALS.SIGKILL);
     if (!notifier.barrier(5000)) log.warn("BARRIER=1 not acknowledged within 5 s");
