@@ -1,0 +1,126 @@
+/**
+ * @module
+ * The supervisor's options, their systemd counterparts and defaults (systemd.service(5)), and
+ * the one place they are validated. Owns no resource: the listeners it is given stay the
+ * caller's (the supervisor passes them to every worker and never closes them).
+ */
+import type { Listener } from "../listen.ts";
+import type { Logger } from "../log.ts";
+import { SupervisorError } from "./errors.ts";
+
+/** What to run: `path` must be absolute; `args` follow argv[0] (which is `path`). */
+export interface WorkerCommand {
+  path: string;
+  args: string[];
+  /** The worker's whole environment; LISTEN_*, NOTIFY_SOCKET and WATCHDOG_* are set by us. */
+  env: Record<string, string>;
+}
+
+/** `Restart=`: the two policies implemented. */
+export type RestartPolicy = "on-failure" | "no";
+
+/** `StartLimitBurst=` / `StartLimitIntervalSec=`; either 0 disables the limit. */
+export interface StartLimit {
+  burst: number;
+  intervalMs: number;
+}
+
+/** Options for {@linkcode Supervisor} and {@linkcode runSupervisor}. */
+export interface SupervisorOptions {
+  worker: WorkerCommand;
+  /** Passed first, in order, named by `Listener.name` (`FileDescriptorName=`). */
+  listeners?: Listener[];
+  /** `FileDescriptorStoreMax=`; default 16 (systemd's default is 0: store off). */
+  fdStoreMax?: number;
+  /** `TimeoutStopSec=` (and `TimeoutAbortSec=`); default 90 s. */
+  stopTimeoutMs?: number;
+  /** `TimeoutStartSec=`: READY=1 must come in time; default 90 s. */
+  startTimeoutMs?: number;
+  /** `Restart=`; default "on-failure". */
+  restart?: RestartPolicy;
+  /** `RestartSec=`; default 100 ms, as systemd. */
+  restartDelayMs?: number;
+  /** Default 5 starts in 10 s, as systemd. Every start counts: first, requested, automatic. */
+  startLimit?: StartLimit;
+  /** `WatchdogSec=` in µs; unset or 0: no watchdog. */
+  watchdogUsec?: number;
+  /** Files or directories whose change restarts the worker (debounced). */
+  watch?: string[];
+  /** Quiet time after the last change before a `watch` restart; default 200 ms. */
+  watchDebounceMs?: number;
+  /** A unix stream socket path for `apprun status` / `apprun upgrade` (mode 0600). */
+  controlSocket?: string;
+  log: Logger;
+}
+
+/** Options with every default filled in. */
+export type ResolvedOptions =
+  & Required<Omit<SupervisorOptions, "watchdogUsec" | "controlSocket">>
+  & Pick<SupervisorOptions, "watchdogUsec" | "controlSocket">;
+
+const MS_90S = 90_000;
+
+/** Fills in defaults and refuses what systemd would refuse. Throws {@linkcode SupervisorError}. */
+export function resolveOptions(opts: SupervisorOptions): ResolvedOptions {
+  const resolved: ResolvedOptions = {
+    worker: checkCommand(opts.worker),
+    listeners: opts.listeners ?? [],
+    fdStoreMax: opts.fdStoreMax ?? 16,
+    stopTimeoutMs: opts.stopTimeoutMs ?? MS_90S,
+    startTimeoutMs: opts.startTimeoutMs ?? MS_90S,
+    restart: opts.restart ?? "on-failure",
+    restartDelayMs: opts.restartDelayMs ?? 100,
+    startLimit: opts.startLimit ?? { burst: 5, intervalMs: 10_000 },
+    watchdogUsec: opts.watchdogUsec || undefined,
+    watch: opts.watch ?? [],
+    watchDebounceMs: opts.watchDebounceMs ?? 200,
+    controlSocket: opts.controlSocket,
+    log: opts.log,
+  };
+  const counts: [string, number][] = [
+    ["fdStoreMax", resolved.fdStoreMax],
+    ["stopTimeoutMs", resolved.stopTimeoutMs],
+    ["startTimeoutMs", resolved.startTimeoutMs],
+    ["restartDelayMs", resolved.restartDelayMs],
+    ["startLimit.burst", resolved.startLimit.burst],
+    ["startLimit.intervalMs", resolved.startLimit.intervalMs],
+    ["watchDebounceMs", resolved.watchDebounceMs],
+    ["watchdogUsec", resolved.watchdogUsec ?? 0],
+  ];
+  for (const [name, value] of counts) {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new SupervisorError(`${name} must be a whole number ≥ 0, not ${value}`);
+    }
+  }
+  if (resolved.restart !== "on-failure" && resolved.restart !== "no") {
+    throw new SupervisorError(`restart must be "on-failure" or "no", not "${resolved.restart}"`);
+  }
+  if (resolved.controlSocket !== undefined && !resolved.controlSocket.startsWith("/")) {
+    throw new SupervisorError(
+      `controlSocket must be an absolute path: "${resolved.controlSocket}"`,
+    );
+  }
+  return resolved;
+}
+
+/** Checks a worker command (also the one a control request sends). */
+export function checkCommand(command: WorkerCommand): WorkerCommand {
+  if (typeof command?.path !== "string" || !command.path.startsWith("/")) {
+    throw new SupervisorError(`the worker path must be absolute: "${command?.path}"`);
+  }
+  if (!Array.isArray(command.args) || command.args.some((a) => typeof a !== "string")) {
+    throw new SupervisorError("the worker args must be an array of strings");
+  }
+  const env = command.env;
+  if (typeof env !== "object" || env === null || Array.isArray(env)) {
+    throw new SupervisorError("the worker env must be an object of strings");
+  }
+  for (const [k, v] of Object.entries(env)) {
+    if (
+      typeof v !== "string" || k === "" || k.includes("=") || k.includes("\0") || v.includes("\0")
+    ) {
+      throw new SupervisorError(`the worker env has an invalid entry: ${JSON.stringify(k)}`);
+    }
+  }
+  return { path: command.path, args: [...command.args], env: { ...env } };
+}

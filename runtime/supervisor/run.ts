@@ -1,0 +1,45 @@
+/**
+ * @module
+ * `runSupervisor()`: a {@linkcode Supervisor} wired to the process's signals, as a service
+ * manager is — SIGTERM and SIGINT stop it (the worker gets SIGTERM, the store is flushed),
+ * SIGHUP restarts the worker. Owns its signal listeners and removes them before returning.
+ */
+import { describeError } from "../errors.ts";
+import type { SupervisorOptions } from "./options.ts";
+import { Supervisor } from "./supervisor.ts";
+
+/**
+ * Runs the supervisor until it finishes and returns its exit status: 0 after a stop (signal,
+ * control request) or when the worker stopped cleanly on its own; the worker's status (or
+ * 128+signal, or 1) when it failed and is not restarted; 1 when the start limit was hit or
+ * what the supervisor needs (notify socket, control socket) could not be opened.
+ */
+export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
+  const supervisor = new Supervisor(opts);
+  const { log } = opts;
+  const stopOn = (name: string) => () => {
+    log.info(`${name}: stopping`);
+    supervisor.stop();
+  };
+  const onHangup = () => {
+    supervisor.restart(undefined, "SIGHUP").catch((err) => {
+      log.warn(`SIGHUP: the restart failed: ${describeError(err)}`);
+    });
+  };
+  const listeners: [Deno.Signal, () => void][] = [
+    ["SIGTERM", stopOn("SIGTERM")],
+    ["SIGINT", stopOn("SIGINT")],
+    ["SIGHUP", onHangup],
+  ];
+  for (const [signal, fn] of listeners) Deno.addSignalListener(signal, fn);
+  try {
+    try {
+      await supervisor.start();
+    } catch (err) {
+      log.error(`the worker did not start: ${describeError(err)}`);
+    }
+    return await supervisor.done;
+  } finally {
+    for (const [signal, fn] of listeners) Deno.removeSignalListener(signal, fn);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * @module
+ * The worker's life as one state machine, and the table of allowed moves. The invariant it
+ * keeps: at most one worker process exists at a time (systemd cannot run two instances of a
+ * unit either), so a new one is spawned only from a state without a process.
+ *
+ * | state          | a process? | systemd's nearest state        | left by                     |
+ * |----------------|------------|--------------------------------|-----------------------------|
+ * | `idle`         | no         | dead (never started)           | start, stop                 |
+ * | `starting`     | yes        | start (waiting for READY=1)    | READY=1, exit, timeout, stop|
+ * | `ready`        | yes        | running                        | exit, stop, STOPPING=1, watchdog |
+ * | `stopping`     | yes        | stop-sigterm / stop-watchdog   | exit, stop timeout (SIGKILL)|
+ * | `killing`      | yes        | stop-sigkill                   | exit, second timeout        |
+ * | `auto-restart` | no         | auto-restart (RestartSec=)     | delay over, restart, stop   |
+ * | `stopped`      | no         | dead (inactive), terminal      | —                           |
+ * | `failed`       | no         | failed, terminal               | —                           |
+ */
+import { SupervisorError } from "./errors.ts";
+
+/** Where the worker is in its life. */
+export type WorkerState =
+  | "idle"
+  | "starting"
+  | "ready"
+  | "stopping"
+  | "killing"
+  | "auto-restart"
+  | "stopped"
+  | "failed";
+
+/** The allowed moves. A spawn (→ `starting`) only ever leaves a state without a process. */
+export const WORKER_MOVES: Readonly<Record<WorkerState, readonly WorkerState[]>> = {
+  "idle": ["starting", "stopped", "failed"],
+  "starting": ["ready", "stopping", "auto-restart", "failed"],
+  "ready": ["stopping", "auto-restart", "stopped", "failed"],
+  "stopping": ["killing", "starting", "auto-restart", "stopped", "failed"],
+  "killing": ["starting", "auto-restart", "stopped", "failed"],
+  "auto-restart": ["starting", "stopped", "failed"],
+  "stopped": [],
+  "failed": [],
+};
+
+/** Whether a process may exist in `state`. */
+export function hasProcess(state: WorkerState): boolean {
+  return state === "starting" || state === "ready" || state === "stopping" ||
+    state === "killing";
+}
+
+/** Whether `state` is final: the supervisor has finished. */
+export function isTerminal(state: WorkerState): boolean {
+  return state === "stopped" || state === "failed";
+}
+
+/** Checks a move against {@linkcode WORKER_MOVES}; throws on a move the table forbids (a bug). */
+export function checkMove(from: WorkerState, to: WorkerState): void {
+  if (!WORKER_MOVES[from].includes(to)) {
+    throw new SupervisorError(`internal error: the worker cannot move from "${from}" to "${to}"`);
+  }
+}
