@@ -45,7 +45,11 @@ try {
   Deno.exit(await main(Deno.args));
 } catch (err) {
   const msg = err instanceof AppRunError ? err.message : describeError(err);
-  console.error(`apprun: ${msg}`);
-  if (!(err instanceof AppRunError) && err instanceof Error && err.stack) console.error(err.stack);
+  // Under systemd (JOURNAL_STREAM) the line carries its priority: <3> is an error.
+  const prefix = Deno.env.get("JOURNAL_STREAM") !== undefined ? "<3>" : "";
+  console.error(`${prefix}apprun: ${msg}`);
+  if (!(err instanceof AppRunError) && err instanceof Error && err.stack) {
+    console.error(err.stack.split("\n").map((l) => prefix + l).join("\n"));
+  }
   Deno.exit(err instanceof UsageError ? 2 : 1);
 }

@@ -133,6 +133,7 @@ export async function serve(args: string[]): Promise<number> {
  * stops gracefully when there is not (and on SIGINT).
  */
 async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
+  keepAliveOnAppErrors(log);
   const notifier = Notifier.fromEnv();
   try {
     raiseFdLimit();
@@ -207,12 +208,16 @@ async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
   } catch (err) {
     log.warn(`sd_notify failed: ${describeError(err)}`);
   }
-  const room = await Promise.race([capacity, new Promise<number>((r) => setTimeout(() => r(-1), 500))]);
-  if (signal === "SIGTERM" && notifier !== null && room !== 0) {
+  const room = await Promise.race([
+    capacity,
+    new Promise<number>((r) => setTimeout(() => r(-1), 500)),
+  ]);
+  const isHandoff = signal === "SIGTERM" && notifier !== null && room !== 0;
+  if (isHandoff) {
     log.info(`SIGTERM: handing off (drain timeout ${opts.drainTimeoutMs} ms)`);
     const report = await handOff({
       server,
-      notifier,
+      notifier: notifier!,
       generation,
       ownListeners,
       drainTimeoutMs: opts.drainTimeoutMs,
@@ -224,12 +229,31 @@ async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
     );
   } else {
     log.info(`${signal}: stopping (drain timeout ${opts.drainTimeoutMs} ms)`);
+    server.stopAccepting();
+    // New connections on a listener we opened would wait in its backlog and be reset at exit:
+    // close it now so they are refused. A manager's listener keeps them for the next start.
+    for (const l of ownListeners) closeFd(l.fd);
     await server.shutdown();
     log.info("stopped");
   }
-  for (const l of listeners) closeFd(l.fd);
+  for (const l of listeners) if (isHandoff || !l.isOwned) closeFd(l.fd);
   notifier?.close();
   return 0;
+}
+
+/**
+ * A promise the app forgot to await, or a throw inside one of its timers, is the app's bug,
+ * not a reason to drop every connection: log it and keep serving.
+ */
+function keepAliveOnAppErrors(log: Logger): void {
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    log.error(`unhandled promise rejection in the app: ${describeError(e.reason)}`);
+  });
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    log.error(`uncaught exception in the app: ${describeError(e.error ?? e.message)}`);
+  });
 }
 
 /** Closes stored fds we do not recognise and removes them from the store (sd_notify(3)). */

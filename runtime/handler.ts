@@ -53,7 +53,11 @@ export async function loadHandler(path: string): Promise<LoadedHandler> {
   try {
     mod = await import(`file://${abs}`);
   } catch (err) {
-    const msg = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    const text = err instanceof Error ? err.message : String(err);
+    // Deno puts where a syntax error is on the message's last line ("at file:///…:3:2").
+    const where = /at (file:\/\/\S+:\d+:\d+)\s*$/.exec(text)?.[1];
+    const first = text.split("\n")[0];
+    const msg = where && !first.includes(where) ? `${first} (${where})` : first;
     throw new HandlerError("ERR_HANDLER_IMPORT", `handler ${path} failed to load: ${msg}`, {
       cause: err,
     });

@@ -12,6 +12,7 @@ import {
   AF_INET6,
   AF_UNIX,
   closeFd,
+  connectStream,
   localAddr,
   openListener,
   setCloseOnExec,
@@ -201,13 +202,22 @@ export function tcpAddr(host: string, port: number): SockAddr {
   );
 }
 
-/** A unix socket file left by a previous run would make bind fail: remove it (only a socket). */
+/**
+ * A unix socket file left by a previous run makes bind fail: remove it, but only when nobody
+ * listens on it any more (connect is refused) — never a live server's socket, never a non-socket.
+ */
 function removeStaleSocket(path: string): void {
   if (path.startsWith("@")) return;
   try {
-    if (Deno.lstatSync(path).isSocket) Deno.removeSync(path);
+    if (!Deno.lstatSync(path).isSocket) return;
   } catch {
-    // Absent: nothing to remove.
+    return; // absent: nothing to remove
+  }
+  try {
+    closeFd(connectStream({ transport: "unix", path }));
+    return; // someone answers: bind will report EADDRINUSE
+  } catch (err) {
+    if (err instanceof SysError && err.errnoName === "ECONNREFUSED") Deno.removeSync(path);
   }
 }
 

@@ -43,10 +43,10 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const tag = opts.tag ? `${opts.tag}: ` : "";
   const write = (lvl: LogLevel, msg: string) => {
     if (RANK[lvl] > RANK[level]) return;
-    const oneLine = msg.replaceAll("\n", "\n  ");
+    // The journal stores each stderr line as its own entry: every line carries the priority.
     const line = isJournal
-      ? `<${PRIORITY[lvl]}>${tag}${oneLine}\n`
-      : `${new Date().toISOString()} ${lvl.padEnd(5)} ${tag}${oneLine}\n`;
+      ? msg.split("\n").map((l) => `<${PRIORITY[lvl]}>${tag}${l}\n`).join("")
+      : `${new Date().toISOString()} ${lvl.padEnd(5)} ${tag}${msg.replaceAll("\n", "\n  ")}\n`;
     try {
       Deno.stderr.writeSync(encoder.encode(line));
     } catch {

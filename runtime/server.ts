@@ -210,11 +210,15 @@ export class Server {
   /** One line describing the server's load. */
   statusLine(): string {
     let busy = 0;
-    for (const c of this.connections) if (!c.isIdle) busy++;
+    let requests = this.#served;
+    for (const c of this.connections) {
+      if (!c.isIdle) busy++;
+      requests += c.requests;
+    }
     let ws = 0;
     for (const sess of this.sessions) if (sess.kind === "ws") ws++;
     return `${this.connections.size} connections (${busy} busy), ${ws} WebSockets, ` +
-      `${this.sessions.size - ws} SSE streams, ${this.#served} requests`;
+      `${this.sessions.size - ws} SSE streams, ${requests} requests`;
   }
 
   /** Stops accepting (listeners stay open). */

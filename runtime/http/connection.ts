@@ -203,6 +203,8 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     }
     if (!this.#isPeerEnded) this.socket.resumeReading();
     if (!this.#isProcessing) this.#process();
+    // The peer sent FIN: a partial request behind the answered ones can never complete.
+    if (this.#isPeerEnded && this.#state === "head") return this.destroy();
     if (this.#state === "idle") this.#ctx.onIdle(this);
   }
 

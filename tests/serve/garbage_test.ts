@@ -165,7 +165,6 @@ Deno.test({
   // the peer can no longer send, with reads paused, until header-timeout (30 s).
   // Fix: in onExchangeDone(), after #process(), if #isPeerEnded and the state is "head" (a
   // head that can never complete), close it (a 400 first is fine too).
-  ignore: true,
   fn: async () => {
     await using srv = await serveFixture("echo.ts", [], { env: { APPRUN_LOG: "info" } });
     using c = await RawClient.connect(srv.port);

@@ -76,9 +76,8 @@ for (const { name, source, problem } of BROKEN) {
 
 Deno.test({
   name: "serve: handler syntax error → the one line says where (file:line:col)",
-  // BUG: runtime/handler.ts keeps only the first line of the import error; Deno puts the
+  // Regression test for a fixed bug: runtime/handler.ts keeps only the first line of the import error; Deno puts the
   // location on the last line ("    at file:///…/handler.ts:4:7"), so it is lost.
-  ignore: true,
   fn: async () => {
     await using dir = await tempDir();
     const file = `${dir.path}/handler.ts`;

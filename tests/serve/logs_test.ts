@@ -38,10 +38,9 @@ Deno.test("logs: with JOURNAL_STREAM every line has a <priority> prefix", async 
 
 Deno.test({
   name: "logs: with JOURNAL_STREAM a multi-line message keeps its priority on every line",
-  // BUG: runtime/log.ts indents continuation lines ("\n  ") after one `<N>` prefix; the journal
+  // Regression test for a fixed bug: runtime/log.ts indents continuation lines ("\n  ") after one `<N>` prefix; the journal
   // stores each stderr line as its own entry, so the stack trace logged at debug after a
   // handler failure lands as a run of priority-6 (info) entries without a prefix.
-  ignore: true,
   fn: async () => {
     const lines = await runAndStop({ JOURNAL_STREAM: "1:2" }, "debug");
     assert.ok(lines.some((l) => l.startsWith("<7>")), "debug lines are there");
@@ -51,9 +50,8 @@ Deno.test({
 
 Deno.test({
   name: "logs: with JOURNAL_STREAM a fatal start-up error is logged at <3>",
-  // BUG: cli/main.ts prints fatal errors with console.error(`apprun: …`), bypassing the logger:
+  // Regression test for a fixed bug: cli/main.ts prints fatal errors with console.error(`apprun: …`), bypassing the logger:
   // under systemd a handler that fails to load is journaled at info level, not as an error.
-  ignore: true,
   fn: async () => {
     await using dir = await tempDir();
     const proc = spawn(APPRUN, ["serve", `${dir.path}/missing.ts`, "--port", "0"], {

@@ -141,10 +141,9 @@ Deno.test("sd_notify: STATUS= reports live connection counts; EXTEND_TIMEOUT_USE
 
 Deno.test({
   name: "sd_notify: STATUS= counts requests served on connections still open",
-  // BUG: runtime/server.ts adds conn.requests to #served only in #onClosed, so requests on
+  // Regression test for a fixed bug: runtime/server.ts adds conn.requests to #served only in #onClosed, so requests on
   // keep-alive connections that are still open are not counted ("0 requests" for a client
   // that keeps its connection, e.g. a reverse proxy).
-  ignore: true,
   fn: async () => {
     await using dir = await tempDir();
     await using rx = new NotifyReceiver(`${dir.path}/notify`);

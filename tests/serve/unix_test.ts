@@ -90,11 +90,10 @@ Deno.test("serve --unix @name: listens on an abstract socket", async () => {
 
 Deno.test({
   name: "serve --unix: a socket file another server is listening on is not taken over",
-  // BUG: runtime/listen.ts removeStaleSocket() unlinks any socket file at PATH, live or not:
+  // Regression test for a fixed bug: runtime/listen.ts removeStaleSocket() unlinks any socket file at PATH, live or not:
   // a second `apprun serve --unix PATH` silently steals the path, and the first server keeps
   // running but can no longer be reached. Only a socket nobody accepts on (connect() gives
   // ECONNREFUSED) is stale.
-  ignore: true,
   fn: async () => {
     await using dir = await tempDir();
     const path = `${dir.path}/app.sock`;
