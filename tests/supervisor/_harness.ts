@@ -134,6 +134,7 @@ export class LineClient {
   }
 
   /** Sends `req` and returns the parsed reply line. */
+  // deno-lint-ignore no-explicit-any
   async request(req: Record<string, unknown>, timeoutMs = 5000): Promise<Record<string, any>> {
     await this.send(req);
     const ok = await this.#readUntil(() => this.#buf.includes("\n"), timeoutMs);
