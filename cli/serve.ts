@@ -22,15 +22,22 @@ import { explainCapacity, queryFdStoreCapacity } from "../runtime/fdstore_capaci
 import { createLogger, type Logger, parseLogLevel } from "../runtime/log.ts";
 import { Notifier } from "../runtime/notify.ts";
 import { Server } from "../runtime/server.ts";
-import { closeFd, raiseFdLimit } from "../runtime/sys/mod.ts";
+import { closeFd, dieWithParent, raiseFdLimit, SIGNALS } from "../runtime/sys/mod.ts";
 import type { HttpLimits } from "../runtime/http/limits.ts";
 import { parseBytes, parseCount, parseDuration, parsePort, UsageError } from "./args.ts";
+import { runSupervised } from "./supervise.ts";
+import { embeddedHandler } from "../runtime/handler.ts";
 
 export const SERVE_USAGE = `Usage: apprun serve HANDLER [options]
 
 Serves HANDLER (a .ts/.js module whose default export is { fetch }, a Hono app, or a
 (req) => Response function) on the sockets passed by systemd (LISTEN_FDS), or on
 --port/--host/--unix when started by hand (default: port 8000 on 0.0.0.0).
+
+Under systemd (NOTIFY_SOCKET set) it is the service itself: SIGTERM hands its connections to
+the next process through the fdstore. Started by hand, it runs a small supervisor that speaks
+the same protocol to a worker process: SIGHUP (or --watch) restarts the worker and every
+connection lives through it; SIGTERM/SIGINT stop.
 
 Options:
   --port N              TCP port (0 = any free port)
@@ -45,11 +52,24 @@ Options:
   --max-line SIZE       longest request line (default 8k)
   --max-headers N       most header fields (default 100)
   --log-level LEVEL     error, warn, info or debug (default info; APPRUN_LOG)
+  --watch               restart the worker when a file beside the handler changes
+  --name NAME           the service's name (default: the handler's file name)
+  --control PATH        the supervisor's control socket (default $XDG_RUNTIME_DIR/apprun/NAME.sock)
+  --bin PATH            run PATH (an apprun-compiled binary) as the worker: \`PATH serve …\`
+  --no-supervisor       serve in this process, without the supervisor
 `;
 
 /** Parsed `serve` options. */
 export interface ServeOptions {
-  handler: string;
+  /** The handler module; undefined for a compiled binary (embedded) or with --bin. */
+  handler: string | undefined;
+  /** Run the embedded supervisor when no service manager is present (not --no-supervisor). */
+  isSupervisorWanted: boolean;
+  isWatch: boolean;
+  name?: string;
+  control?: string;
+  /** The installed executable the supervisor runs as its worker (`PATH serve …`). */
+  bin?: string;
   port?: number;
   host?: string;
   unix: string[];
@@ -78,18 +98,29 @@ export function parseServeArgs(args: string[]): ServeOptions {
         "max-line": { type: "string" },
         "max-headers": { type: "string" },
         "log-level": { type: "string" },
+        "no-supervisor": { type: "boolean" },
+        watch: { type: "boolean" },
+        name: { type: "string" },
+        control: { type: "string" },
+        bin: { type: "string" },
       },
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
   const v = parsed.values;
-  if (parsed.positionals.length !== 1) {
+  const hasEmbedded = embeddedHandler() !== null;
+  if (
+    parsed.positionals.length > 1 || (parsed.positionals.length === 0 && !hasEmbedded && !v.bin)
+  ) {
     throw new UsageError(
       parsed.positionals.length === 0
         ? "serve needs a handler file"
         : `serve takes one handler file, got ${parsed.positionals.length}`,
     );
+  }
+  if (v.name !== undefined && !/^[A-Za-z0-9_.@-]{1,100}$/.test(v.name)) {
+    throw new UsageError(`--name: "${v.name}" must be 1–100 letters, digits, or _ . @ -`);
   }
   if (v["log-level"] !== undefined && !parseLogLevel(v["log-level"])) {
     throw new UsageError(`--log-level: "${v["log-level"]}" is not error, warn, info or debug`);
@@ -109,6 +140,11 @@ export function parseServeArgs(args: string[]): ServeOptions {
   if (v["max-headers"]) limits.maxHeaderCount = parseCount("max-headers", v["max-headers"]);
   return {
     handler: parsed.positionals[0],
+    isSupervisorWanted: !v["no-supervisor"],
+    isWatch: v.watch ?? false,
+    name: v.name,
+    control: v.control,
+    bin: v.bin,
     port: v.port !== undefined ? parsePort("port", v.port) : undefined,
     host: v.host,
     unix: v.unix ?? [],
@@ -123,6 +159,14 @@ export function parseServeArgs(args: string[]): ServeOptions {
 /** Runs `serve` until SIGTERM/SIGINT. Returns the exit status. */
 export async function serve(args: string[]): Promise<number> {
   const opts = parseServeArgs(args);
+  // A service manager (NOTIFY_SOCKET) or a socket activator (LISTEN_FDS) is in charge: serve.
+  // Started by hand, with neither, become the supervisor of a worker that serves.
+  const isManaged = Deno.env.get("NOTIFY_SOCKET") !== undefined ||
+    Deno.env.get("LISTEN_FDS") !== undefined;
+  if (opts.isSupervisorWanted && !isManaged) {
+    const log = createLogger({ level: parseLogLevel(opts.logLevel), tag: "supervisor" });
+    return await runSupervised(opts, args, log);
+  }
   const log = createLogger({ level: parseLogLevel(opts.logLevel) });
   return await runWorker(opts, log);
 }
@@ -134,6 +178,7 @@ export async function serve(args: string[]): Promise<number> {
  */
 async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
   keepAliveOnAppErrors(log);
+  followSupervisor(log);
   const notifier = Notifier.fromEnv();
   try {
     raiseFdLimit();
@@ -144,7 +189,7 @@ async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
   if (sorted.invalid.length > 0) adoptListener(sorted.invalid[0]); // throws the precise error
   forgetStrangers(sorted.strangers, notifier, log);
   // DESIGN §3: load the handler before touching the bundle, so a broken handler leaves it intact.
-  const loaded = await loadHandler(opts.handler);
+  const loaded = await loadHandler(opts.handler ?? "");
   const listeners = takeListeners(sorted, opts);
   const ownListeners = listeners.filter((l) => l.isOwned);
   const bundle = sorted.bundle;
@@ -239,6 +284,17 @@ async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
   for (const l of listeners) if (isHandoff || !l.isOwned) closeFd(l.fd);
   notifier?.close();
   return 0;
+}
+
+/** Under apprun's supervisor: stop (SIGTERM) when it dies, as a service dies with its manager. */
+function followSupervisor(log: Logger): void {
+  const pid = Deno.env.get("APPRUN_SUPERVISOR_PID");
+  Deno.env.delete("APPRUN_SUPERVISOR_PID");
+  if (pid === undefined || !/^\d+$/.test(pid)) return;
+  if (!dieWithParent(SIGNALS.SIGTERM, Number(pid))) {
+    log.error(`supervisor ${pid} is gone: exiting`);
+    Deno.exit(1);
+  }
 }
 
 /**

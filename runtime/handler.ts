@@ -35,8 +35,29 @@ export function resolveHandlerPath(path: string, cwd = Deno.cwd()): string {
   return path.startsWith("/") ? path : `${cwd.replace(/\/$/, "")}/${path}`;
 }
 
-/** Imports `path` and checks its default export. Throws {@linkcode HandlerError}. */
+const EMBEDDED = Symbol.for("apprun.embeddedHandler");
+
+/** Registers the handler compiled into this binary (`apprun compile` writes the call). */
+export function embedHandler(namespace: Record<string, unknown>, path: string): void {
+  (globalThis as Record<symbol, unknown>)[EMBEDDED] = { namespace, path };
+}
+
+/** The handler compiled into this binary, or null. */
+export function embeddedHandler(): { namespace: Record<string, unknown>; path: string } | null {
+  return ((globalThis as Record<symbol, unknown>)[EMBEDDED] ?? null) as {
+    namespace: Record<string, unknown>;
+    path: string;
+  } | null;
+}
+
+/**
+ * Imports `path` (or, when `path` is "", takes the handler compiled into this binary) and
+ * checks its default export. Throws {@linkcode HandlerError}.
+ */
 export async function loadHandler(path: string): Promise<LoadedHandler> {
+  const embedded = embeddedHandler();
+  if (path === "" && embedded !== null) return checkShape(embedded.namespace, embedded.path);
+  if (path === "") throw new HandlerError("ERR_HANDLER_NOT_FOUND", "no handler file given");
   const abs = resolveHandlerPath(path);
   try {
     const st = await Deno.stat(abs);
@@ -62,6 +83,11 @@ export async function loadHandler(path: string): Promise<LoadedHandler> {
       cause: err,
     });
   }
+  return checkShape(mod, path, abs);
+}
+
+/** Normalises a module's default export into a fetch function. */
+function checkShape(mod: Record<string, unknown>, path: string, abs = path): LoadedHandler {
   if (!("default" in mod) || mod.default === undefined) {
     throw new HandlerError(
       "ERR_HANDLER_NO_DEFAULT",

@@ -124,6 +124,7 @@ export async function serveFixture(
   const proc = spawn(APPRUN, [
     "serve",
     `${FIXTURES}/${handler}`,
+    "--no-supervisor",
     "--port",
     "0",
     "--host",

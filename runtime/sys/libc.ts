@@ -48,6 +48,8 @@ const SYMBOLS = {
   getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   // processes and limits
   getpid: { parameters: [], result: "i32" },
+  getppid: { parameters: [], result: "i32" },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   getuid: { parameters: [], result: "u32" },
   getgid: { parameters: [], result: "u32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },

@@ -138,6 +138,19 @@ export function raiseFdLimit(): number {
   return Number(lim[0]);
 }
 
+const PR_SET_PDEATHSIG = 1;
+
+/**
+ * Asks the kernel to send `signal` to this process when its parent dies (prctl(2)
+ * PR_SET_PDEATHSIG). Returns false when the parent is already not `expectedParent`.
+ */
+export function dieWithParent(signal: number, expectedParent: number): boolean {
+  if (libc.prctl(PR_SET_PDEATHSIG, BigInt(signal), 0n, 0n, 0n) < 0) {
+    throw new SysError("prctl", errno(), "PR_SET_PDEATHSIG");
+  }
+  return libc.getppid() === expectedParent;
+}
+
 /** Signal numbers by name (Linux). */
 export const SIGNALS: Record<string, number> = {
   SIGHUP: 1,

@@ -11,7 +11,15 @@ import { GET, tempDir, waitForLog } from "./_util.ts";
 
 /** Runs `apprun serve FILE --port 0`, which must fail; returns its exit code and output. */
 async function serveMustFail(file: string, env: Record<string, string> = {}) {
-  const proc = spawn(APPRUN, ["serve", file, "--port", "0", "--host", "127.0.0.1"], { env });
+  const proc = spawn(APPRUN, [
+    "serve",
+    file,
+    "--no-supervisor",
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+  ], { env });
   const st = await proc.wait();
   const lines = proc.log.split("\n").filter((l) => l !== "");
   return { code: st.code, lines, log: proc.log };
@@ -105,7 +113,7 @@ Deno.test("serve: handler path is a directory → one clear line, exit 1", async
 
 Deno.test("serve: a relative handler path is resolved against the working directory", async () => {
   await using proc = spawn(APPRUN, [
-    ...["serve", "fixtures/probe.ts", "--port", "0", "--host", "127.0.0.1"],
+    ...["serve", "fixtures/probe.ts", "--no-supervisor", "--port", "0", "--host", "127.0.0.1"],
   ], { cwd: `${ROOT}/tests` });
   const m = await waitForLog(proc, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
   assert.equal((await exchange(Number(m[1]), GET("/x"))).body, "probe");

@@ -54,7 +54,13 @@ Deno.test({
   // under systemd a handler that fails to load is journaled at info level, not as an error.
   fn: async () => {
     await using dir = await tempDir();
-    const proc = spawn(APPRUN, ["serve", `${dir.path}/missing.ts`, "--port", "0"], {
+    const proc = spawn(APPRUN, [
+      "serve",
+      `${dir.path}/missing.ts`,
+      "--no-supervisor",
+      "--port",
+      "0",
+    ], {
       env: { JOURNAL_STREAM: "1:2" },
     });
     assert.equal((await proc.wait()).code, 1);

@@ -8,7 +8,7 @@ import { APPRUN, exchange, FIXTURES, type Proc, spawn } from "../_helpers.ts";
 import { connectUnix, GET, leaveStaleSocket, tempDir, waitForLog } from "./_util.ts";
 
 function serveUnix(args: string[]): Proc {
-  return spawn(APPRUN, ["serve", `${FIXTURES}/echo.ts`, ...args]);
+  return spawn(APPRUN, ["serve", `${FIXTURES}/echo.ts`, "--no-supervisor", ...args]);
 }
 
 async function getOverUnix(path: string, target: string) {
