@@ -51,7 +51,7 @@ export type ControlReply = StatusReply | RestartReply | { ok: true } | ErrorRepl
 export interface ControlHandler {
   status(): StatusReply;
   /** Resolves when the new worker is ready; rejects when it failed. */
-  restart(command?: WorkerCommand): Promise<RestartReply>;
+  restart(command?: WorkerCommand, reason?: string): Promise<RestartReply>;
   /** Resolves once the worker is gone and the store flushed. */
   stopWorker(): Promise<void>;
   /** The worker command now in force (restart requests fill in what they leave out). */
@@ -171,7 +171,7 @@ export class ControlServer {
             args: w.args ?? [],
             env: w.env ?? current.env,
           });
-          return await this.#handler.restart(command);
+          return await this.#handler.restart(command, "control request");
         }
         case "stop":
           await this.#handler.stopWorker();

@@ -7,6 +7,7 @@
 import type { Listener } from "../listen.ts";
 import type { Logger } from "../log.ts";
 import { SupervisorError } from "./errors.ts";
+import { isValidFdName } from "./notify_message.ts";
 
 /** What to run: `path` must be absolute; `args` follow argv[0] (which is `path`). */
 export interface WorkerCommand {
@@ -94,6 +95,12 @@ export function resolveOptions(opts: SupervisorOptions): ResolvedOptions {
   }
   if (resolved.restart !== "on-failure" && resolved.restart !== "no") {
     throw new SupervisorError(`restart must be "on-failure" or "no", not "${resolved.restart}"`);
+  }
+  for (const l of resolved.listeners) {
+    // LISTEN_FDNAMES is ':'-separated: systemd refuses such a FileDescriptorName= too.
+    if (!isValidFdName(l.name)) {
+      throw new SupervisorError(`listener name ${JSON.stringify(l.name)} is not a valid fd name`);
+    }
   }
   if (resolved.controlSocket !== undefined && !resolved.controlSocket.startsWith("/")) {
     throw new SupervisorError(

@@ -36,7 +36,10 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
     try {
       await supervisor.start();
     } catch (err) {
-      log.error(`the worker did not start: ${describeError(err)}`);
+      // A stop during the first start is not a failure; the rest was logged where it failed.
+      const line = `the worker did not start: ${describeError(err)}`;
+      if (supervisor.state === "failed") log.error(line);
+      else log.info(line);
     }
     return await supervisor.done;
   } finally {

@@ -109,8 +109,9 @@ Deno.test("BARRIER=1 is answered once everything sent before it was processed", 
   await withSupervisor({}, async ({ sup, port }) => {
     await sup.start();
     const c = await LineClient.connect(port);
-    await c.send({ cmd: "notify", lines: store("b1"), attach: "pipes", count: 2 });
-    await c.send({ cmd: "notify", lines: ["STATUS=before the barrier"] });
+    // Each reply means "sent", not "processed": the datagrams queue up in the notify socket.
+    await c.request({ cmd: "notify", lines: store("b1"), attach: "pipes", count: 2 });
+    await c.request({ cmd: "notify", lines: ["STATUS=before the barrier"] });
     await c.request({ cmd: "notify", lines: store("b2"), attach: "pipes", count: 1 });
     await c.request({ cmd: "notify", lines: store("b1") });
     const barrier = await c.request({ cmd: "barrier" });

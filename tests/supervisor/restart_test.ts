@@ -106,11 +106,11 @@ Deno.test("a worker that ignores SIGTERM gets SIGKILL after stopTimeoutMs", asyn
 });
 
 Deno.test("EXTEND_TIMEOUT_USEC= while stopping holds off the SIGKILL", async () => {
-  const worker = pyWorker({ TW_TERM: "extend:1500000:600" });
-  await withSupervisor({ worker, stopTimeoutMs: 300 }, async ({ sup, log }) => {
+  const worker = pyWorker({ TW_TERM: "extend:3000000:1200" });
+  await withSupervisor({ worker, stopTimeoutMs: 500 }, async ({ sup, log }) => {
     await sup.start();
     const next = await sup.restart();
-    assert.ok(next.handoffMs! >= 600);
+    assert.ok(next.handoffMs! >= 1200);
     assert.doesNotMatch(log.text, /SIGKILL/);
     assert.match(log.text, /exited with status 0/);
   });
@@ -134,13 +134,13 @@ Deno.test("STOPPING=1 from a running worker: it stops on its own, the supervisor
 
 Deno.test("the watchdog: WATCHDOG_USEC/WATCHDOG_PID passed, pings keep it, silence aborts it", async () => {
   const worker = pyWorker({ TW_WATCHDOG: "ping" });
-  await withSupervisor({ worker, watchdogUsec: 300_000 }, async ({ sup, port, log }) => {
+  await withSupervisor({ worker, watchdogUsec: 800_000 }, async ({ sup, port, log }) => {
     const first = await sup.start();
     const c = await LineClient.connect(port);
     const { env } = await c.request({ cmd: "info" });
-    assert.equal(env.WATCHDOG_USEC, "300000");
+    assert.equal(env.WATCHDOG_USEC, "800000");
     assert.equal(env.WATCHDOG_PID, String(first.pid));
-    await sleep(900);
+    await sleep(2000); // pings every 200 ms keep it alive past two and a half intervals
     assert.equal(sup.status().pid, first.pid, "a pinging worker was killed");
     // WATCHDOG=trigger: as if the pings had stopped.
     await c.send({ cmd: "notify", lines: ["STATUS=stuck", "WATCHDOG=trigger"] });

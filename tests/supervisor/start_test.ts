@@ -70,8 +70,9 @@ Deno.test("start() fails when READY=1 does not come within startTimeoutMs", asyn
 });
 
 Deno.test("EXTEND_TIMEOUT_USEC= while starting pushes the start timeout later", async () => {
-  const worker = pyWorker({ TW_START: "extend:1000000:600" });
-  await withSupervisor({ worker, startTimeoutMs: 300, restart: "no" }, async ({ sup, log }) => {
+  // The worker extends at once, then takes 1.5 s: well past the 0.8 s timeout, inside 3 s.
+  const worker = pyWorker({ TW_START: "extend:3000000:1500" });
+  await withSupervisor({ worker, startTimeoutMs: 800, restart: "no" }, async ({ sup, log }) => {
     await sup.start();
     assert.equal(sup.state, "ready");
     assert.doesNotMatch(log.text, /no READY=1/);
