@@ -1,0 +1,72 @@
+/**
+ * @module
+ * The worker's process-level duties: waiting for SIGTERM/SIGINT (later ones ignored while
+ * stopping), WATCHDOG=1 pings from a timer (a wedged event loop stops them, so systemd kills
+ * it), dying with apprun's supervisor, and keeping the server up when the app leaves a
+ * rejection or a throw unhandled.
+ */
+import { describeError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Notifier } from "../notify.ts";
+import { dieWithParent, SIGNALS } from "../sys/mod.ts";
+
+export function waitForStopSignal(): Promise<"SIGTERM" | "SIGINT"> {
+  return new Promise((resolve) => {
+    const onTerm = () => done("SIGTERM");
+    const onInt = () => done("SIGINT");
+    const done = (sig: "SIGTERM" | "SIGINT") => {
+      Deno.removeSignalListener("SIGTERM", onTerm);
+      Deno.removeSignalListener("SIGINT", onInt);
+      resolve(sig);
+    };
+    Deno.addSignalListener("SIGTERM", onTerm);
+    Deno.addSignalListener("SIGINT", onInt);
+  });
+}
+
+/** WATCHDOG=1 at half the interval systemd asked for (sd_watchdog_enabled(3)). */
+export function startWatchdog(notifier: Notifier | null, log: Logger): () => void {
+  const usec = Number(Deno.env.get("WATCHDOG_USEC") ?? "0");
+  const pid = Deno.env.get("WATCHDOG_PID");
+  Deno.env.delete("WATCHDOG_USEC");
+  Deno.env.delete("WATCHDOG_PID");
+  if (notifier === null || !(usec > 0) || (pid !== undefined && Number(pid) !== Deno.pid)) {
+    return () => {};
+  }
+  const ping = () => {
+    try {
+      notifier.watchdog();
+    } catch (err) {
+      log.warn(`watchdog ping failed: ${describeError(err)}`);
+    }
+  };
+  ping();
+  const timer = setInterval(ping, Math.max(usec / 2000, 10));
+  return () => clearInterval(timer);
+}
+
+/** Under apprun's supervisor: stop (SIGTERM) when it dies, as a service dies with its manager. */
+export function followSupervisor(log: Logger): void {
+  const pid = Deno.env.get("APPRUN_SUPERVISOR_PID");
+  Deno.env.delete("APPRUN_SUPERVISOR_PID");
+  if (pid === undefined || !/^\d+$/.test(pid)) return;
+  if (!dieWithParent(SIGNALS.SIGTERM, Number(pid))) {
+    log.error(`supervisor ${pid} is gone: exiting`);
+    Deno.exit(1);
+  }
+}
+
+/**
+ * A promise the app forgot to await, or a throw inside one of its timers, is the app's bug,
+ * not a reason to drop every connection: log it and keep serving.
+ */
+export function keepAliveOnAppErrors(log: Logger): void {
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    log.error(`unhandled promise rejection in the app: ${describeError(e.reason)}`);
+  });
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    log.error(`uncaught exception in the app: ${describeError(e.error ?? e.message)}`);
+  });
+}
