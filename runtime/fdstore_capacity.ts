@@ -29,7 +29,10 @@ export function fdstoreFromEnv(): FdStoreCapacity | null {
 }
 
 /** Asks systemd for FileDescriptorStoreMax of our unit; -1 when it cannot tell. */
-export async function queryFdStoreCapacity(log: Logger, timeoutMs = 3000): Promise<FdStoreCapacity> {
+export async function queryFdStoreCapacity(
+  log: Logger,
+  timeoutMs = 3000,
+): Promise<FdStoreCapacity> {
   const fromEnv = fdstoreFromEnv();
   if (fromEnv !== null) return fromEnv;
   let unit: string | null = null;
@@ -48,7 +51,14 @@ export async function queryFdStoreCapacity(log: Logger, timeoutMs = 3000): Promi
       isUser = false;
     }
   }
-  const args = [...(isUser ? ["--user"] : []), "show", "-p", "FileDescriptorStoreMax", "--value", unit];
+  const args = [
+    ...(isUser ? ["--user"] : []),
+    "show",
+    "-p",
+    "FileDescriptorStoreMax",
+    "--value",
+    unit,
+  ];
   try {
     const child = new Deno.Command("systemctl", {
       args,
@@ -61,7 +71,9 @@ export async function queryFdStoreCapacity(log: Logger, timeoutMs = 3000): Promi
     const text = new TextDecoder().decode(out.stdout).trim();
     if (out.code === 0 && /^\d+$/.test(text)) return Number(text);
   } catch (err) {
-    log.debug(`cannot ask systemd for FileDescriptorStoreMax of ${unit}: ${(err as Error).message}`);
+    log.debug(
+      `cannot ask systemd for FileDescriptorStoreMax of ${unit}: ${(err as Error).message}`,
+    );
   }
   return -1;
 }
