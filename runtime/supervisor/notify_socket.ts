@@ -31,6 +31,9 @@ export interface NotifyDatagram {
 /** What one receive gave: a message, a refusal (fds already closed), or nothing pending. */
 export type ReceiveResult = NotifyDatagram | { refused: string; pid: number | null } | "again";
 
+/** sun_path holds 108 bytes with the terminating NUL. */
+const SUN_PATH_MAX = 107;
+
 /** systemd asks for 8 MiB (NOTIFY_RCVBUF_SIZE); the kernel caps it at rmem_max. */
 const RCVBUF = 8 * 1024 * 1024;
 
@@ -49,7 +52,12 @@ export class NotifySocket {
 
   /** Creates the private directory and binds the socket. Call {@linkcode close} to undo both. */
   static open(): NotifySocket {
-    const dir = Deno.makeTempDirSync({ prefix: "apprun-supervisor-" });
+    let dir = Deno.makeTempDirSync({ prefix: "apprun-supervisor-" });
+    if (new TextEncoder().encode(`${dir}/notify`).length > SUN_PATH_MAX) {
+      // A long $TMPDIR cannot hold a socket path (sun_path is 108 bytes): /tmp can.
+      Deno.removeSync(dir);
+      dir = Deno.makeTempDirSync({ dir: "/tmp", prefix: "apprun-supervisor-" });
+    }
     let fd = -1;
     try {
       Deno.chmodSync(dir, 0o700);
