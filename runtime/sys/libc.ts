@@ -18,6 +18,10 @@ const SYMBOLS = {
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  // files: lock files and durable renames (file_lock.ts)
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  flock: { parameters: ["i32", "i32"], result: "i32" },
+  fsync: { parameters: ["i32"], result: "i32" },
   // epoll
   epoll_create1: { parameters: ["i32"], result: "i32" },
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },

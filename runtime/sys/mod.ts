@@ -7,6 +7,7 @@ export * from "./constants.ts";
 export * from "./errno.ts";
 export * from "./fd.ts";
 export * from "./fdpass.ts";
+export * from "./file_lock.ts";
 export * from "./memfd.ts";
 export * from "./process.ts";
 export * from "./socket.ts";
