@@ -124,6 +124,8 @@ export async function runSupervised(
       listeners,
       fdStoreMax,
       stopTimeoutMs: opts.drainTimeoutMs + 10_000,
+      // Upgrades and --watch restart often; systemd's 5 in 10 s would end the service.
+      startLimit: { burst: 30, intervalMs: 60_000 },
       watch,
       controlSocket: control,
       log,

@@ -58,7 +58,9 @@ function sameAddr(a: SockAddr | null, b: SockAddr | null): boolean {
  * recovered (a truncated or foreign bundle: nothing to resume; the caller logs and goes on).
  */
 export async function readHandoff(fd: number, generation: number, log: Logger): Promise<Resumed> {
+  const t0 = performance.now();
   const contents = await readBundle(fd, { expectedGeneration: generation });
+  const t1 = performance.now();
   const fds = contents.fds;
   let records: ConnectionRecord[] | null = null;
   let app: unknown = null;
@@ -81,6 +83,7 @@ export async function readHandoff(fd: number, generation: number, log: Logger): 
       fallback = describeError(err);
     }
   }
+  const t2 = performance.now();
   if (fallback !== null) {
     log.error(
       `handoff state of generation ${generation} rejected (${fallback}): serving its ${fds.length} connections as plain HTTP`,
@@ -98,6 +101,11 @@ export async function readHandoff(fd: number, generation: number, log: Logger): 
     }
     connections.push({ fd: cfd, record });
   });
+  log.debug(
+    `bundle of generation ${generation}: ${fds.length} fds read in ${(t1 - t0).toFixed(1)} ms, ` +
+      `state decoded in ${(t2 - t1).toFixed(1)} ms, addresses checked in ` +
+      `${(performance.now() - t2).toFixed(1)} ms`,
+  );
   return { generation, connections, app, createdAt, dropped, fallback };
 }
 

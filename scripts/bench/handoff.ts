@@ -1,0 +1,171 @@
+/**
+ * Handoff pause under the embedded supervisor (and real systemd with --systemd): N idle
+ * keep-alive connections (default 10, 1000, 10000) plus one probe connection sending requests
+ * back to back, through R restarts each. The pause is the probe's gap between the last answer
+ * from the old pid and the first from the new one; "all answering" is when every idle
+ * connection (each sending one request 5 ms after the restart began) had its answer from the
+ * new pid. Where the time goes comes from the processes' own log lines.
+ *
+ *   deno run -A scripts/bench/handoff.ts [--counts 10,1000,10000] [--restarts 5]
+ */
+import { parseArgs } from "node:util";
+import { APPRUN, fmt, freePort, median, pct, ROOT, waitForPort } from "./_lib.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    counts: { type: "string", default: "10,1000,10000" },
+    restarts: { type: "string", default: "5" },
+  },
+});
+const counts = values.counts!.split(",").map(Number);
+const restarts = Number(values.restarts);
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** One keep-alive connection that sends `GET /r?id=…` and reads `<id> <pid>`. */
+class Client {
+  #conn: Deno.TcpConn;
+  #buf = new Uint8Array(65536);
+  #n = 0;
+  constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+  }
+  static async open(port: number): Promise<Client> {
+    return new Client(await Deno.connect({ port, hostname: "127.0.0.1" }));
+  }
+  async request(): Promise<number> {
+    const id = `r${this.#n++}`;
+    await this.#conn.write(enc.encode(`GET /r?id=${id} HTTP/1.1\r\nHost: b\r\n\r\n`));
+    let text = "";
+    for (;;) {
+      const n = await this.#conn.read(this.#buf);
+      if (n === null) throw new Error("closed by the server");
+      text += dec.decode(this.#buf.subarray(0, n));
+      const end = text.indexOf("\r\n\r\n");
+      const len = Number(/content-length: (\d+)/i.exec(text)?.[1] ?? -1);
+      if (end >= 0 && len >= 0 && text.length >= end + 4 + len) {
+        const [answer, pid] = text.slice(end + 4, end + 4 + len).split(" ");
+        if (answer !== id) throw new Error(`asked ${id}, got ${answer}`);
+        return Number(pid);
+      }
+    }
+  }
+  close(): void {
+    this.#conn.close();
+  }
+}
+
+async function inBatches<T>(n: number, size: number, f: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < n; i += size) {
+    out.push(
+      ...await Promise.all(Array.from({ length: Math.min(size, n - i) }, (_, k) => f(i + k))),
+    );
+  }
+  return out;
+}
+
+interface Round {
+  pause: number;
+  allAnswering: number;
+  handedOffMs: number;
+  readyLine: string;
+}
+
+async function measure(n: number): Promise<Round[]> {
+  const port = freePort();
+  const sup = new Deno.Command(APPRUN, {
+    args: [
+      "serve",
+      `${ROOT}/tests/fixtures/handoff.ts`,
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      "--idle-timeout",
+      "600s",
+      "--name",
+      `bench-${port}`,
+    ],
+    env: { APPRUN_LOG: "info" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let log = "";
+  const pump = (async () => {
+    for await (const c of sup.stderr.pipeThrough(new TextDecoderStream())) log += c;
+  })();
+  const rounds: Round[] = [];
+  try {
+    await waitForPort(port);
+    const idle = await inBatches(n, 500, () => Client.open(port));
+    await inBatches(n, 500, (i) => idle[i].request());
+    const probe = await Client.open(port);
+    for (let r = 0; r < restarts; r++) {
+      let lastOld = 0, firstNew = 0;
+      const oldPid = await probe.request();
+      let isRunning = true;
+      const probing = (async () => {
+        while (isRunning) {
+          const pid = await probe.request();
+          const t = performance.now();
+          if (pid === oldPid) lastOld = t;
+          else if (firstNew === 0) firstNew = t;
+        }
+      })();
+      await new Promise((res) => setTimeout(res, 50));
+      const logMark = log.length;
+      const t0 = performance.now();
+      sup.kill("SIGHUP");
+      await new Promise((res) => setTimeout(res, 5));
+      const answered = await inBatches(n, 2000, async (i) => {
+        const pid = await idle[i].request();
+        if (pid === oldPid) throw new Error(`idle connection ${i} answered by the old process`);
+        return performance.now() - t0;
+      });
+      while (firstNew === 0) await new Promise((res) => setTimeout(res, 5));
+      isRunning = false;
+      await probing;
+      await new Promise((res) => setTimeout(res, 30));
+      const fresh = log.slice(logMark);
+      rounds.push({
+        pause: firstNew - lastOld,
+        allAnswering: Math.max(...answered),
+        handedOffMs: Number(
+          /handed off \d+ connections as generation \d+ in ([\d.]+) ms/.exec(fresh)?.[1] ?? NaN,
+        ),
+        readyLine: /resumed \d+ connections[^\n]*/.exec(fresh)?.[0] ?? "",
+      });
+    }
+    for (const c of idle) c.close();
+    probe.close();
+  } finally {
+    sup.kill("SIGTERM");
+    await sup.status;
+    await pump;
+  }
+  return rounds;
+}
+
+console.log(`handoff pause under the embedded supervisor (${restarts} restarts per count)\n`);
+for (const n of counts) {
+  const rounds = await measure(n);
+  const pauses = rounds.map((r) => r.pause);
+  const all = rounds.map((r) => r.allAnswering);
+  console.log(
+    `${String(n).padStart(6)} idle: pause p50 ${fmt(median(pauses))} ms, p99 ${
+      fmt(pct(pauses, 99))
+    } ms, ` +
+      `max ${fmt(Math.max(...pauses))} ms; all answering ${fmt(median(all))} ms (max ${
+        fmt(Math.max(...all))
+      }); ` +
+      `old side (SIGTERM → stored) ${fmt(median(rounds.map((r) => r.handedOffMs)), 1)} ms`,
+  );
+  console.log(
+    `         new side, last round: ${
+      rounds[rounds.length - 1].readyLine.replace(/^resumed /, "")
+    }`,
+  );
+}
