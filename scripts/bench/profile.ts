@@ -11,7 +11,7 @@ const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
 const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
 await new Promise((r) => ws.onopen = r);
 let id = 0;
-const pending = new Map<number, (v: unknown) => void>();
+const pending = new Map<number, (v: any) => void>();
 ws.onmessage = (e) => {
   const msg = JSON.parse(e.data);
   if (msg.id && pending.has(msg.id)) pending.get(msg.id)!(msg.result);
