@@ -108,10 +108,18 @@ export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
       app,
     };
     const fault = Deno.env.get("APPRUN_TEST_HANDOFF_FAULT") ?? "";
+    const tRecords = performance.now();
     const encoded = encodeState(state);
+    const tEncoded = performance.now();
     if (fault === "corrupt-state") encoded[encoded.length - 1] ^= 0xff;
     if (fault === "future-version") encoded[5] = 99;
     bundleFd = writeBundle({ generation: next, state: encoded, fds: detached.map((d) => d.fd) });
+    log.debug(
+      `handoff: ${detached.length} connections taken out in ${drainMs.toFixed(1)} ms, recorded in ` +
+        `${(tRecords - started - drainMs).toFixed(1)} ms, state of ${encoded.byteLength} bytes ` +
+        `encoded in ${(tEncoded - tRecords).toFixed(1)} ms, bundle written in ` +
+        `${(performance.now() - tEncoded).toFixed(1)} ms`,
+    );
     if (fault === "empty-bundle") {
       closeFd(bundleFd);
       const [readEnd, writeEnd] = socketPair(SOCK_SEQPACKET);
