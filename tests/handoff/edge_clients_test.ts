@@ -1,0 +1,114 @@
+/**
+ * Clients and strangers around a restart, under the embedded supervisor and a real systemd 252:
+ * clients that close while the old process hands off cost nothing (no error, the new process
+ * holds exactly the survivors' connections, and the survivors go on); fds in the store that
+ * apprun did not put there (or an older bundle) are closed by the new process and removed from
+ * the store, whose count is 0 again after each resume.
+ */
+import assert from "node:assert/strict";
+import {
+  ask,
+  clientPort,
+  endingOf,
+  eventually,
+  GET,
+  heldConnections,
+  linesAt,
+  RawClient,
+  readAnswer,
+  sleep,
+  testUnderBoth,
+  waitForLines,
+} from "./_util.ts";
+
+testUnderBoth(
+  "clients that close during the handoff leave nothing open; the rest go on",
+  async (app) => {
+    const idle = await Promise.all(Array.from({ length: 20 }, () => RawClient.connect(app.port)));
+    const holder = await RawClient.connect(app.port);
+    const partial = await RawClient.connect(app.port);
+    const all = [...idle, holder, partial];
+    try {
+      const oldPid = (await ask(holder, "h")).pid;
+      for (const [i, c] of idle.entries()) assert.equal((await ask(c, `i${i}`)).pid, oldPid);
+      await partial.write("GET /r?id=never HTTP/1.1\r\nHo");
+      // A slow request keeps the old process in its handoff while clients leave.
+      await holder.write(GET("/slow?ms=800&id=slow"));
+      await sleep(100);
+      const restarting = app.restart();
+      await waitForLines(app, /SIGTERM: handing off/g);
+      const leaving = [...idle.slice(0, 10), partial];
+      for (const c of leaving) c.close();
+      const staying = [...idle.slice(10), holder];
+      const slow = await readAnswer(holder);
+      assert.deepEqual([slow.id, slow.pid], ["slow", oldPid]);
+      const newPid = await restarting;
+      const survivors = staying.map(clientPort).sort((a, b) => a - b);
+      const isOnlySurvivors = () =>
+        JSON.stringify(heldConnections(newPid, app.port)) === JSON.stringify(survivors);
+      assert.ok(
+        await eventually(isOnlySurvivors, 3000),
+        `new pid holds ${heldConnections(newPid, app.port)}, survivors are ${survivors}`,
+      );
+      for (const [i, c] of staying.entries()) {
+        const a = await ask(c, `after${i}`);
+        assert.deepEqual([a.id, a.pid], [`after${i}`, newPid]);
+      }
+      for (const c of staying) c.close();
+      assert.ok(
+        await eventually(() => heldConnections(newPid, app.port).length === 0, 3000),
+        `still held after every client left: ${heldConnections(newPid, app.port)}`,
+      );
+      const log = await app.log();
+      assert.deepEqual(linesAt(log, "error"), []);
+      // The leavers were taken out (idle) before they left: carried, then closed on their EOF.
+      assert.match(log, /resumed 22 connections from generation 1\b/);
+    } finally {
+      for (const c of all) c.close();
+    }
+  },
+);
+
+testUnderBoth("stored fds apprun does not recognise are closed and removed", async (app) => {
+  using witness = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const witnessPort = (witness.addr as Deno.NetAddr).port;
+  // "stored" is systemd's name for an unnamed fd; "apprun-bundle-0" is older than any bundle.
+  const names = ["stored", "apprun-stray", "apprun-bundle-0"];
+  const strays: Deno.Conn[] = [];
+  try {
+    using c = await RawClient.connect(app.port);
+    for (const name of names) {
+      await c.write(GET(`/stray?port=${witnessPort}&name=${name}`));
+      const res = await c.readResponse();
+      assert.equal(res.status, 200, res.body);
+      strays.push(await witness.accept());
+    }
+    assert.equal(await app.storedCount(), names.length);
+    const oldPid = (await ask(c, "before")).pid;
+    const newPid = await app.restart();
+    assert.notEqual(newPid, oldPid);
+    // EOF on our side: the new process closed its copy and the store let go of its own.
+    for (const [i, s] of strays.entries()) {
+      assert.equal(await endingOf(s), "eof", `"${names[i]}" still open`);
+    }
+    assert.ok(await eventually(async () => await app.storedCount() === 0), "store emptied");
+    const log = await app.log();
+    for (const name of names) {
+      const line = `closing stored fds named "${name}": not ours, or from an older handoff`;
+      assert.equal(linesAt(log, "warn").filter((l) => l === line).length, 1, line);
+    }
+    // The carried connection and a new one are served; the next restart is clean too.
+    assert.equal((await ask(c, "after")).pid, newPid);
+    const third = await app.restart();
+    assert.equal((await ask(c, "third")).pid, third);
+    assert.equal(await app.storedCount(), 0);
+  } finally {
+    for (const s of strays) {
+      try {
+        s.close();
+      } catch {
+        // endingOf closed it
+      }
+    }
+  }
+}, { fixture: "handoff_stray.ts" });
