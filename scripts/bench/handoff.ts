@@ -132,7 +132,7 @@ async function measure(n: number): Promise<Round[]> {
       const fresh = log.slice(logMark);
       rounds.push({
         pause: firstNew - lastOld,
-        allAnswering: Math.max(...answered),
+        allAnswering: pct(answered, 100),
         handedOffMs: Number(
           /handed off \d+ connections as generation \d+ in ([\d.]+) ms/.exec(fresh)?.[1] ?? NaN,
         ),
@@ -158,8 +158,8 @@ for (const n of counts) {
     `${String(n).padStart(6)} idle: pause p50 ${fmt(median(pauses))} ms, p99 ${
       fmt(pct(pauses, 99))
     } ms, ` +
-      `max ${fmt(Math.max(...pauses))} ms; all answering ${fmt(median(all))} ms (max ${
-        fmt(Math.max(...all))
+      `max ${fmt(pct(pauses, 100))} ms; all answering ${fmt(median(all))} ms (max ${
+        fmt(pct(all, 100))
       }); ` +
       `old side (SIGTERM → stored) ${fmt(median(rounds.map((r) => r.handedOffMs)), 1)} ms`,
   );
