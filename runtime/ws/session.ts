@@ -222,8 +222,13 @@ export class WsSession implements SocketHandler, WsTransport, CarriedSession {
     this.#closeAfterFlush(code, message, false);
   }
 
+  /**
+   * Not carried: close with 1012. handOff paused reading; read again so the peer's close
+   * reply completes the handshake now, instead of holding the handoff for CLOSE_TIMEOUT_MS.
+   */
   #closeForRestart(): null {
     this.#startClose(CLOSE_CODE.SERVICE_RESTART, "service restart");
+    this.#socket.resumeReading();
     return null;
   }
 
