@@ -1,0 +1,105 @@
+/**
+ * SIGKILL around a handoff, under the embedded supervisor and a real systemd 252. The next
+ * process always starts and serves; what the clients lose depends on where the old one died:
+ *
+ * - before `FDSTORE=1` (`kill-before-store`): the bundle existed only inside the dead process,
+ *   so every connection dies with it. Clients the old process had read everything from see a
+ *   FIN; a client whose bytes were still unread in the kernel (sent during the drain) sees a
+ *   reset, because Linux answers the close of a socket with unread data with RST.
+ * - after `FDSTORE=1`, before `BARRIER=1` (`kill-after-store`): the datagram with the bundle
+ *   was already queued on the manager's notify socket (the kernel holds the fds it carries),
+ *   and the manager reads it before it handles the death: everything is carried.
+ * - a plain SIGKILL while serving: apprun stores connections only when it hands off (storing
+ *   each at accept costs the manager O(N) per accept, DESIGN §1), so all of them die (FIN);
+ *   the manager starts the next process (the supervisor restarts on failure; under systemd the
+ *   socket unit starts it on the next connection).
+ */
+import assert from "node:assert/strict";
+import {
+  type App,
+  ask,
+  endingOf,
+  eventually,
+  GET,
+  RawClient,
+  readAnswer,
+  sleep,
+  testUnderBoth,
+  waitForLines,
+} from "./_util.ts";
+
+/** The clients every mid-handoff kill sees, set up across one restart. */
+async function killMidHandoff(app: App) {
+  const idle = await RawClient.connect(app.port);
+  const split = await RawClient.connect(app.port);
+  const slow = await RawClient.connect(app.port);
+  const late = await RawClient.connect(app.port);
+  const oldPid = (await ask(idle, "idle0")).pid;
+  for (const c of [split, slow, late]) assert.equal((await ask(c, "0")).pid, oldPid);
+  await split.write("GET /r?id=split HTTP/1.1\r\nHo");
+  await slow.write(GET("/slow?ms=600&id=slow"));
+  await sleep(100);
+  const restarting = app.restart();
+  await waitForLines(app, /SIGTERM: handing off/g);
+  // Sent while the old process drains: it no longer reads, the bytes wait in the kernel.
+  await late.write(GET("/r?id=late"));
+  const s = await readAnswer(slow);
+  assert.deepEqual([s.id, s.pid], ["slow", oldPid], "the request in flight finished first");
+  const newPid = await restarting;
+  assert.notEqual(newPid, oldPid);
+  using fresh = await RawClient.connect(app.port);
+  assert.equal((await ask(fresh, "fresh")).pid, newPid, "the next process serves");
+  assert.ok(await eventually(async () => await app.storedCount() === 0), "store emptied");
+  return { idle, split, slow, late, oldPid, newPid };
+}
+
+testUnderBoth("kill-before-store: the next process serves; every connection died", async (app) => {
+  const { idle, split, slow, late } = await killMidHandoff(app);
+  assert.equal(await endingOf(idle.conn), "eof");
+  assert.equal(await endingOf(split.conn), "eof");
+  assert.equal(await endingOf(slow.conn), "eof");
+  assert.equal(await endingOf(late.conn), "reset", "unread bytes: closed with RST");
+  for (const c of [idle, split, slow, late]) c.close();
+  const log = await app.log();
+  assert.doesNotMatch(log, /handed off/, "the old process never finished its handoff");
+  assert.doesNotMatch(log, /resumed [1-9]/);
+  if (app.manager === "supervisor") assert.match(log, /generation 1: pid \d+ .*SIGKILL/);
+}, { fault: "kill-before-store" });
+
+testUnderBoth(
+  "kill-after-store: the bundle was stored, every connection is carried",
+  async (app) => {
+    const { idle, split, slow, late, newPid } = await killMidHandoff(app);
+    try {
+      const l = await readAnswer(late);
+      assert.deepEqual([l.id, l.pid], ["late", newPid], "bytes sent during the drain arrived");
+      await split.write("st: t\r\n\r\n");
+      const s = await readAnswer(split);
+      assert.deepEqual([s.status, s.id, s.pid], [200, "split", newPid]);
+      for (const c of [idle, slow]) assert.equal((await ask(c, "after")).pid, newPid);
+      const log = await app.log();
+      assert.doesNotMatch(log, /handed off/, "the old process died before its barrier");
+      assert.match(log, /resumed 4 connections from generation 1\b/);
+    } finally {
+      for (const c of [idle, split, slow, late]) c.close();
+    }
+  },
+  { fault: "kill-after-store" },
+);
+
+testUnderBoth("a plain SIGKILL loses the connections; the next process serves", async (app) => {
+  using idle = await RawClient.connect(app.port);
+  using busy = await RawClient.connect(app.port);
+  const oldPid = (await ask(idle, "idle")).pid;
+  await busy.write(GET("/slow?ms=5000&id=busy"));
+  await sleep(100);
+  Deno.kill(oldPid, "SIGKILL");
+  assert.equal(await endingOf(idle.conn), "eof", "idle: FIN from the kernel");
+  assert.equal(await endingOf(busy.conn), "eof", "in flight: no answer, FIN");
+  using fresh = await RawClient.connect(app.port);
+  const a = await ask(fresh, "fresh");
+  assert.equal(a.status, 200);
+  assert.notEqual(a.pid, oldPid);
+  assert.equal(await app.pid(), a.pid);
+  assert.equal(await app.storedCount(), 0, "nothing was stored");
+});
