@@ -1,0 +1,75 @@
+/**
+ * Handoff under the embedded supervisor (`apprun serve` by hand, SIGHUP to restart): 200
+ * keep-alive clients send requests in a loop while the worker is restarted 10 times. Every
+ * request is answered exactly once (by its own id), no connection is reset or closed, the
+ * worker pid changes each time, and every connection is answered by several generations. Prints
+ * the latency percentiles and, per restart, the supervisor's SIGTERM → READY=1 time and the
+ * pause the clients saw (the longest stretch with no answer at all).
+ */
+import assert from "node:assert/strict";
+import { percentile, runLoad } from "../../scripts/e2e/load.ts";
+import { sleep, startSupervised } from "./_util.ts";
+
+const CLIENTS = 200;
+const RESTARTS = 10;
+
+/** The longest gap between consecutive answers completed within [from, to] (ms). */
+function longestGap(timeline: [number, number][], from: number, to: number): number {
+  const ends = timeline.map(([t]) => t).filter((t) => t >= from && t <= to).sort((a, b) => a - b);
+  let gap = 0;
+  for (let i = 1; i < ends.length; i++) gap = Math.max(gap, ends[i] - ends[i - 1]);
+  return gap;
+}
+
+Deno.test("supervisor: 200 keep-alive clients through 10 SIGHUP restarts, nothing lost", async () => {
+  await using app = await startSupervised();
+  const pids = [await app.pid()];
+  const windows: [number, number][] = [];
+  let done!: () => void;
+  const until = new Promise<void>((r) => done = r);
+  const load = runLoad({ port: app.port, connections: CLIENTS, until });
+  try {
+    await sleep(500);
+    for (let i = 0; i < RESTARTS; i++) {
+      const t0 = performance.now();
+      const pid = await app.restart();
+      windows.push([t0, performance.now()]);
+      assert.ok(!pids.includes(pid), `restart ${i}: pid ${pid} is new (${pids})`);
+      pids.push(pid);
+      await sleep(300);
+    }
+  } finally {
+    done();
+  }
+  const report = await load;
+  const handoffMs = [...app.proc.log.matchAll(/handoff took (\d+) ms/g)].map((m) => Number(m[1]));
+  // The clients' pause: from the restart signal to 500 ms after READY=1.
+  const pauses = windows.map(([from, to]) => longestGap(report.timeline, from, to + 500));
+  const ms = (v: number) => v.toFixed(1);
+  console.log(
+    `supervisor: ${report.answered} answered on ${CLIENTS} connections through ${RESTARTS} ` +
+      `restarts; latency p50 ${ms(percentile(report.latencies, 50))} ms, p99 ` +
+      `${ms(percentile(report.latencies, 99))} ms, max ${ms(percentile(report.latencies, 100))} ms`,
+  );
+  console.log(`  SIGTERM → READY=1 per restart (ms): ${handoffMs.join(", ")}`);
+  console.log(`  clients' pause per restart (ms): ${pauses.map(ms).join(", ")}`);
+  assert.deepEqual(report.errors.slice(0, 5), []);
+  assert.equal(report.resets, 0);
+  assert.equal(report.earlyCloses, 0);
+  assert.equal(report.wrongAnswers, 0);
+  assert.equal(report.badStatus, 0);
+  assert.equal(report.answered, report.requests, "every request answered");
+  assert.ok(report.answered > 5 * CLIENTS * RESTARTS, `only ${report.answered} answered`);
+  assert.equal(handoffMs.length, RESTARTS);
+  const perConnection = report.pidsPerConnection.map((p) => new Set(p).size);
+  assert.equal(perConnection.length, CLIENTS);
+  assert.ok(
+    Math.min(...perConnection) >= 2,
+    `a connection saw ${Math.min(...perConnection)} generation(s)`,
+  );
+  console.log(
+    `  generations seen per connection: min ${Math.min(...perConnection)} of ${pids.length}`,
+  );
+  const answering = new Set(report.pidsPerConnection.flat());
+  for (const pid of pids) assert.ok(answering.has(pid), `generation ${pid} answered`);
+});
