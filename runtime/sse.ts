@@ -10,7 +10,7 @@
 import { READ_EOF, READ_ERROR, Socket, type SocketHandler } from "./io/socket.ts";
 import { type CarriedSession, registerTakeover, type SessionEnv } from "./sessions.ts";
 import { checkPlainData, type ConnectionRecord } from "./handoff/state.ts";
-import { localAddr, peerAddr } from "./sys/mod.ts";
+import { rawLocalAddr, rawPeerAddr } from "./sys/mod.ts";
 import { describeError } from "./errors.ts";
 import { encodeChunk, LAST_CHUNK } from "./http/writer.ts";
 
@@ -274,8 +274,8 @@ class SseSession implements SocketHandler, SseTransport, CarriedSession {
     const record: ConnectionRecord = {
       kind: "sse",
       buffered: this.#buffered,
-      local: safe(() => localAddr(fd)),
-      peer: safe(() => peerAddr(fd)),
+      local: rawLocalAddr(fd),
+      peer: rawPeerAddr(fd),
       proto,
       app,
       listener: null,
@@ -298,14 +298,6 @@ class SseSession implements SocketHandler, SseTransport, CarriedSession {
       this.#stream.markClosed();
     }
     this.#socket.close();
-  }
-}
-
-function safe<T>(get: () => T): T | null {
-  try {
-    return get();
-  } catch {
-    return null;
   }
 }
 

@@ -12,7 +12,8 @@
  * | 6      | 2    | flags (none defined in version 1: every bit must be 0)      |
  * | 8      | 4    | payload length                                              |
  * | 12     | 4    | CRC-32C (Castagnoli) of the payload                         |
- * | 16     | …    | payload: one CBOR data item (RFC 8949), the state as a map  |
+ * | 16     | …    | payload: one CBOR data item (RFC 8949), the state as a map; |
+ * |        |      | each connection record an array (state.ts `WireRecord`)     |
  *
  * Invariant for every future version: bytes 0–5 keep the magic and the version, so an older
  * binary can always refuse a newer state by its version number instead of misreading it.
@@ -26,6 +27,7 @@ import {
   HANDOFF_STATE_VERSION,
   type HandoffState,
   MAX_PLAIN_DEPTH,
+  toWireRecord,
 } from "./state.ts";
 
 /** `APRS`: the first four bytes of every encoded state. */
@@ -61,8 +63,10 @@ export function crc32c(bytes: Uint8Array): number {
  * ("shape") for a state that is not plain data or breaks a field's type or range.
  */
 export function encodeState(state: HandoffState): Uint8Array {
+  let wire: Record<string, unknown>;
   try {
-    checkHandoffState(state);
+    wire = { ...state, connections: state.connections.map(toWireRecord) };
+    checkHandoffState(wire);
   } catch (err) {
     if (err instanceof HandoffStateError) throw err;
     throw new HandoffStateError("shape", "handoff state cannot be inspected", { cause: err });
@@ -70,7 +74,7 @@ export function encodeState(state: HandoffState): Uint8Array {
   let payload: Uint8Array;
   try {
     // useRecords: false → plain CBOR maps; tagUint8Array: false → plain byte strings.
-    payload = new Encoder({ useRecords: false, tagUint8Array: false }).encode(state);
+    payload = new Encoder({ useRecords: false, tagUint8Array: false }).encode(wire);
   } catch (err) {
     throw new HandoffStateError("shape", "handoff state cannot be encoded as CBOR", { cause: err });
   }

@@ -17,14 +17,13 @@ import type { Notifier } from "../notify.ts";
 import type { DetachedConnection, Server } from "../server.ts";
 import {
   closeFd,
-  localAddr,
-  peerAddr,
+  rawLocalAddr,
+  rawPeerAddr,
   sendSignal,
   SHUT_RDWR,
   shutdown,
   SIGNALS,
   SOCK_SEQPACKET,
-  type SockAddr,
   socketPair,
 } from "../sys/mod.ts";
 import { describeError } from "../errors.ts";
@@ -54,21 +53,13 @@ export interface HandOffReport {
   drainMs: number;
 }
 
-function safeAddr(get: () => SockAddr | null): SockAddr | null {
-  try {
-    return get();
-  } catch {
-    return null; // the peer is gone; the reader will find out
-  }
-}
-
 /** The record of an idle HTTP connection. */
 export function recordConnection(d: DetachedConnection): ConnectionRecord {
   return {
     kind: "http",
     buffered: d.buffered,
-    local: safeAddr(() => localAddr(d.fd)),
-    peer: safeAddr(() => peerAddr(d.fd)),
+    local: rawLocalAddr(d.fd),
+    peer: rawPeerAddr(d.fd),
     proto: null,
     app: null,
     listener: d.listenerName,
@@ -115,7 +106,9 @@ export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
     if (fault === "future-version") encoded[5] = 99;
     bundleFd = writeBundle({ generation: next, state: encoded, fds: detached.map((d) => d.fd) });
     log.debug(
-      `handoff: ${detached.length} connections taken out in ${drainMs.toFixed(1)} ms, recorded in ` +
+      `handoff: ${detached.length} connections taken out in ${
+        drainMs.toFixed(1)
+      } ms, recorded in ` +
         `${(tRecords - started - drainMs).toFixed(1)} ms, state of ${encoded.byteLength} bytes ` +
         `encoded in ${(tEncoded - tRecords).toFixed(1)} ms, bundle written in ` +
         `${(performance.now() - tEncoded).toFixed(1)} ms`,

@@ -8,7 +8,7 @@
  * connection fds it returns are the caller's.
  */
 import type { Logger } from "../log.ts";
-import { closeFd, localAddr, peerAddr, type SockAddr } from "../sys/mod.ts";
+import { closeFd, rawLocalAddr, rawPeerAddr } from "../sys/mod.ts";
 import { describeError } from "../errors.ts";
 import { readBundle } from "./bundle.ts";
 import { decodeState } from "./codec.ts";
@@ -46,11 +46,12 @@ function bareRecord(): ConnectionRecord {
   };
 }
 
-function sameAddr(a: SockAddr | null, b: SockAddr | null): boolean {
-  if (a === null || b === null) return true; // unknown on one side: nothing to compare
-  if (a.transport !== b.transport) return false;
-  if (a.transport === "unix" || b.transport === "unix") return true; // peer paths are often empty
-  return a.hostname === b.hostname && a.port === b.port;
+/** Same bytes, or unknown on one side (nothing to compare). */
+function sameAddr(now: Uint8Array | null, recorded: Uint8Array | null): boolean {
+  if (now === null || recorded === null) return true;
+  if (now.byteLength !== recorded.byteLength) return false;
+  for (let i = 0; i < now.byteLength; i++) if (now[i] !== recorded[i]) return false;
+  return true;
 }
 
 /**
@@ -111,7 +112,7 @@ export async function readHandoff(fd: number, generation: number, log: Logger): 
 
 function checkAddresses(fd: number, record: ConnectionRecord): boolean {
   try {
-    return sameAddr(localAddr(fd), record.local) && sameAddr(peerAddr(fd), record.peer);
+    return sameAddr(rawLocalAddr(fd), record.local) && sameAddr(rawPeerAddr(fd), record.peer);
   } catch {
     // The peer may have reset while stored: the connection will see it on first read.
     return true;

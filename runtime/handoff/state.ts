@@ -6,9 +6,9 @@
  *
  * Records list connections in the order their fds are sent in the bundle: record `i` describes
  * fd `i`. `proto` and `app` are opaque here but must be plain data (see {@linkcode PlainData}),
- * so what encodes always decodes to an equal value.
+ * so what encodes always decodes to an equal value. On the wire a record is a CBOR array (see
+ * {@linkcode toWireRecord}): at 10k connections the map keys alone were half the state.
  */
-import type { SockAddr } from "../sys/socket.ts";
 import { HandoffStateError } from "./errors.ts";
 
 /** The state format version this binary writes, and the only one it reads. */
@@ -45,16 +45,32 @@ export interface ConnectionRecord {
   kind: ConnectionKind;
   /** Bytes read from the socket but not yet consumed by the parser. */
   buffered: Uint8Array;
-  /** getsockname at snapshot time, cross-checked by the reader. */
-  local: SockAddr | null;
-  /** getpeername at snapshot time, cross-checked by the reader. */
-  peer: SockAddr | null;
+  /** The raw sockaddr getsockname(2) gave at snapshot time; the reader compares byte for byte. */
+  local: Uint8Array | null;
+  /** The raw sockaddr getpeername(2) gave at snapshot time. */
+  peer: Uint8Array | null;
   /** Protocol state owned by `kind` (WebSocket parser snapshot, SSE last event id). */
   proto: unknown;
   /** What the app's `onHandoff` hook returned for this session. */
   app: unknown;
   /** Name of the listener it was accepted on, when known. */
   listener: string | null;
+}
+
+/** A record as it travels: `[kind, buffered, local, peer, proto, app, listener]`. */
+export type WireRecord = [
+  ConnectionKind,
+  Uint8Array,
+  Uint8Array | null,
+  Uint8Array | null,
+  unknown,
+  unknown,
+  string | null,
+];
+
+/** The wire form of a record (no copy, no check: `checkConnectionRecord` checks it). */
+export function toWireRecord(r: ConnectionRecord): WireRecord {
+  return [r.kind, r.buffered, r.local, r.peer, r.proto, r.app, r.listener];
 }
 
 /** Everything one process hands to the next, format version 1. */
@@ -75,13 +91,11 @@ export interface HandoffState {
 
 const STATE_FIELDS = ["apprunVersion", "generation", "createdAt", "pid", "connections", "app"];
 const RECORD_FIELDS = ["kind", "buffered", "local", "peer", "proto", "app", "listener"];
-const TCP_FIELDS = ["transport", "family", "hostname", "port"];
-const UNIX_FIELDS = ["transport", "path"];
+/** A sockaddr is at most sizeof(struct sockaddr_storage). */
+const MAX_SOCKADDR = 128;
 const MAX_VERSION_LENGTH = 128;
 const MAX_LISTENER_LENGTH = 255;
 const MAX_PID = 0x7fffffff;
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const IPV6 = /^[0-9a-fA-F:.]{2,45}$/;
 
 /**
  * Where a value sits, built lazily: a path string per checked value would cost more than the
@@ -207,68 +221,60 @@ function copyPlain(value: unknown, path: Path, ancestors: object[]): PlainData {
   }
 }
 
-/** Checks a recorded socket address (the shape `localAddr`/`peerAddr` return), or null. */
-export function checkSockAddr(value: unknown, path = "address"): SockAddr | null {
-  return checkSockAddrAt(value, path);
-}
-
-function checkSockAddrAt(value: unknown, path: Path): SockAddr | null {
+/** Checks a recorded raw sockaddr (bytes or null). */
+function checkAddrAt(value: unknown, path: Path): Uint8Array | null {
   if (value === null) return null;
-  if (!isPlainObject(value)) {
-    throw shapeError(path, `expected an address or null, got ${describeType(value)}`);
+  if (!(value instanceof Uint8Array) || value.byteLength < 2 || value.byteLength > MAX_SOCKADDR) {
+    throw shapeError(
+      path,
+      `expected a sockaddr (2–${MAX_SOCKADDR} bytes) or null, got ${describeType(value)}`,
+    );
   }
-  if (value.transport === "unix") {
-    const addr = checkFields(value, UNIX_FIELDS, path);
-    return { transport: "unix", path: checkString(addr.path, at(path, "path"), 108) };
-  }
-  if (value.transport !== "tcp") {
-    throw shapeError(path, `unknown transport ${JSON.stringify(String(value.transport))}`);
-  }
-  const addr = checkFields(value, TCP_FIELDS, path);
-  const family = addr.family;
-  if (family !== "IPv4" && family !== "IPv6") {
-    throw shapeError(at(path, "family"), `unknown family ${JSON.stringify(String(family))}`);
-  }
-  const hostname = checkString(addr.hostname, at(path, "hostname"), 45, 1);
-  if (!(family === "IPv4" ? IPV4 : IPV6).test(hostname)) {
-    throw shapeError(at(path, "hostname"), `not an ${family} address: ${JSON.stringify(hostname)}`);
-  }
-  const port = checkInteger(addr.port, at(path, "port"), 0, 65535);
-  return { transport: "tcp", family, hostname, port };
+  return copyBytes(value);
 }
 
-/** Checks one connection record; returns a fresh copy. Throws HandoffStateError ("shape"). */
+/**
+ * Checks one record in its wire form (an array); returns a fresh {@linkcode ConnectionRecord}.
+ * Throws HandoffStateError ("shape").
+ */
 export function checkConnectionRecord(value: unknown, path = "connection"): ConnectionRecord {
   return checkRecordAt(value, path);
 }
 
 function checkRecordAt(value: unknown, path: Path): ConnectionRecord {
-  const record = checkFields(value, RECORD_FIELDS, path);
-  const kind = record.kind;
+  if (!Array.isArray(value) || value.length !== RECORD_FIELDS.length) {
+    throw shapeError(
+      path,
+      `expected a record of ${RECORD_FIELDS.length} fields, got ${describeType(value)}${
+        Array.isArray(value) ? ` of ${value.length}` : ""
+      }`,
+    );
+  }
+  const [kind, buffered, local, peer, proto, app, listener] = value;
   if (!CONNECTION_KINDS.includes(kind as ConnectionKind)) {
     const shown = typeof kind === "string" ? JSON.stringify(kind) : describeType(kind);
     throw shapeError(at(path, "kind"), `unknown connection kind ${shown}`);
   }
-  if (!(record.buffered instanceof Uint8Array)) {
-    throw shapeError(at(path, "buffered"), `expected bytes, got ${describeType(record.buffered)}`);
+  if (!(buffered instanceof Uint8Array)) {
+    throw shapeError(at(path, "buffered"), `expected bytes, got ${describeType(buffered)}`);
   }
-  const listener = record.listener === null
-    ? null
-    : checkString(record.listener, at(path, "listener"), MAX_LISTENER_LENGTH);
   return {
     kind: kind as ConnectionKind,
-    buffered: copyBytes(record.buffered),
-    local: checkSockAddrAt(record.local, at(path, "local")),
-    peer: checkSockAddrAt(record.peer, at(path, "peer")),
-    proto: copyPlain(record.proto, at(path, "proto"), []),
-    app: copyPlain(record.app, at(path, "app"), []),
-    listener,
+    buffered: copyBytes(buffered),
+    local: checkAddrAt(local, at(path, "local")),
+    peer: checkAddrAt(peer, at(path, "peer")),
+    proto: proto === null ? null : copyPlain(proto, at(path, "proto"), []),
+    app: app === null ? null : copyPlain(app, at(path, "app"), []),
+    listener: listener === null
+      ? null
+      : checkString(listener, at(path, "listener"), MAX_LISTENER_LENGTH),
   };
 }
 
 /**
- * Checks a whole state, field by field (types, ranges, no unknown fields), and returns a fresh
- * copy. Throws {@linkcode HandoffStateError} ("shape") naming the first bad field.
+ * Checks a whole state in its wire form (records as arrays), field by field (types, ranges, no
+ * unknown fields), and returns a fresh copy with records as objects. Throws
+ * {@linkcode HandoffStateError} ("shape") naming the first bad field.
  */
 export function checkHandoffState(value: unknown): HandoffState {
   const state = checkFields(value, STATE_FIELDS, "state");

@@ -243,6 +243,20 @@ export function localAddr(fd: number): SockAddr {
   return decodeSockAddr(addrBuf, lenBuf[0]);
 }
 
+/** The raw sockaddr bytes getsockname(2) gives, or null on failure. */
+export function rawLocalAddr(fd: number): Uint8Array | null {
+  lenBuf[0] = SOCKADDR_MAX;
+  if (libc.getsockname(fd, addrBuf, lenBytes) < 0) return null;
+  return addrBuf.slice(0, lenBuf[0]);
+}
+
+/** The raw sockaddr bytes getpeername(2) gives, or null (not connected, or gone). */
+export function rawPeerAddr(fd: number): Uint8Array | null {
+  lenBuf[0] = SOCKADDR_MAX;
+  if (libc.getpeername(fd, addrBuf, lenBytes) < 0) return null;
+  return addrBuf.slice(0, lenBuf[0]);
+}
+
 /** The peer address of a connected socket, or `null` when it has none (ENOTCONN). */
 export function peerAddr(fd: number): SockAddr | null {
   lenBuf[0] = SOCKADDR_MAX;

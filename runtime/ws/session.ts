@@ -12,7 +12,7 @@
 import { READ_EOF, READ_ERROR, Socket, type SocketHandler } from "../io/socket.ts";
 import type { CarriedSession, SessionEnv } from "../sessions.ts";
 import { checkPlainData, type ConnectionRecord } from "../handoff/state.ts";
-import { localAddr, peerAddr } from "../sys/mod.ts";
+import { rawLocalAddr, rawPeerAddr } from "../sys/mod.ts";
 import { describeError } from "../errors.ts";
 import { CLOSE_CODE } from "./constants.ts";
 import { encodeClose, encodePong } from "./encoder.ts";
@@ -147,8 +147,8 @@ export class WsSession implements SocketHandler, WsTransport, CarriedSession {
     const record: ConnectionRecord = {
       kind: "ws",
       buffered: new Uint8Array(0),
-      local: safe(() => localAddr(fd)),
-      peer: safe(() => peerAddr(fd)),
+      local: rawLocalAddr(fd),
+      peer: rawPeerAddr(fd),
       proto,
       app,
       listener: this.#listener,
@@ -251,14 +251,6 @@ export class WsSession implements SocketHandler, WsTransport, CarriedSession {
       throw new Error(`WebSocket fd ${this.#socket.fd}: illegal move ${this.#state} → ${next}`);
     }
     this.#state = next;
-  }
-}
-
-function safe<T>(get: () => T): T | null {
-  try {
-    return get();
-  } catch {
-    return null;
   }
 }
 

@@ -16,9 +16,9 @@ import { HandoffBundleError } from "../../runtime/handoff/errors.ts";
 import {
   closeFd,
   libc,
-  localAddr,
-  peerAddr,
   pipe,
+  rawLocalAddr,
+  rawPeerAddr,
   readFd,
   RLIMIT_NOFILE,
   setNonBlocking,
@@ -37,8 +37,8 @@ async function resumeTcp(generation: number): Promise<void> {
   if (state.connections.length !== bundle.fds.length) throw new Error("records ≠ fds");
   for (const [i, fd] of bundle.fds.entries()) {
     const record = state.connections[i];
-    const local = JSON.stringify(localAddr(fd)), peer = JSON.stringify(peerAddr(fd));
-    if (local !== JSON.stringify(record.local) || peer !== JSON.stringify(record.peer)) {
+    const local = String(rawLocalAddr(fd)), peer = String(rawPeerAddr(fd));
+    if (local !== String(record.local) || peer !== String(record.peer)) {
       throw new Error(`fd ${i}: addresses ${local} ${peer} do not match its record`);
     }
     const pending = new Uint8Array(64);
