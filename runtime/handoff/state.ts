@@ -221,12 +221,12 @@ function copyPlain(value: unknown, path: Path, ancestors: object[]): PlainData {
   }
 }
 
-/** Checks a recorded raw sockaddr (bytes or null). */
-function checkAddrAt(value: unknown, path: Path): Uint8Array | null {
+/** Checks a recorded raw sockaddr (bytes or null); `key` names it under `path` on error only. */
+function checkAddrAt(value: unknown, path: Path, key: string): Uint8Array | null {
   if (value === null) return null;
   if (!(value instanceof Uint8Array) || value.byteLength < 2 || value.byteLength > MAX_SOCKADDR) {
     throw shapeError(
-      path,
+      at(path, key),
       `expected a sockaddr (2–${MAX_SOCKADDR} bytes) or null, got ${describeType(value)}`,
     );
   }
@@ -261,12 +261,15 @@ function checkRecordAt(value: unknown, path: Path): ConnectionRecord {
   return {
     kind: kind as ConnectionKind,
     buffered: copyBytes(buffered),
-    local: checkAddrAt(local, at(path, "local")),
-    peer: checkAddrAt(peer, at(path, "peer")),
+    local: checkAddrAt(local, path, "local"),
+    peer: checkAddrAt(peer, path, "peer"),
     proto: proto === null ? null : copyPlain(proto, at(path, "proto"), []),
     app: app === null ? null : copyPlain(app, at(path, "app"), []),
+    // The common case first: a short string needs no path object (10k records per handoff).
     listener: listener === null
       ? null
+      : typeof listener === "string" && listener.length <= MAX_LISTENER_LENGTH
+      ? listener
       : checkString(listener, at(path, "listener"), MAX_LISTENER_LENGTH),
   };
 }
