@@ -13,7 +13,7 @@ import type { ConnectionRecord } from "../handoff/state.ts";
 import { describeError } from "../errors.ts";
 import { CLOSE_CODE } from "./constants.ts";
 import { encodeClose } from "./encoder.ts";
-import { validateHandshake } from "./handshake.ts";
+import { type HandshakeRejected, validateHandshake } from "./handshake.ts";
 import { FrameParser } from "./parser.ts";
 import { type WsProto, WsSession } from "./session.ts";
 import { ServerWebSocket } from "./socket.ts";
@@ -34,8 +34,30 @@ export interface WebSocketUpgrade {
 }
 
 /**
- * Accepts a WebSocket upgrade. Throws `TypeError` when `req` is not a valid upgrade request
- * (as Deno does); answer it with 400 (or 426 for a wrong version) yourself.
+ * What {@linkcode upgradeWebSocket} throws for a request that is not a valid upgrade: a
+ * `TypeError`, as `Deno.upgradeWebSocket` throws, that also carries the answer RFC 6455 §4.2.1
+ * asks for — 400, or 426 naming the version we speak (§4.4) — so the app can return it.
+ */
+export class WebSocketUpgradeError extends TypeError {
+  override name = "WebSocketUpgradeError";
+  readonly status: 400 | 426;
+  readonly #headers: [string, string][];
+
+  constructor(rejected: HandshakeRejected) {
+    super(`invalid WebSocket upgrade: ${rejected.message}`);
+    this.status = rejected.status;
+    this.#headers = rejected.headers;
+  }
+
+  /** A new response to return from the handler: the status, its headers, the message. */
+  get response(): Response {
+    return new Response(`${this.message}\n`, { status: this.status, headers: this.#headers });
+  }
+}
+
+/**
+ * Accepts a WebSocket upgrade. Throws {@linkcode WebSocketUpgradeError} (a `TypeError`, as Deno
+ * throws) when `req` is not a valid upgrade request; return its `response` (400 or 426).
  */
 export function upgradeWebSocket(
   req: Request,
@@ -48,7 +70,7 @@ export function upgradeWebSocket(
     headers: req.headers,
     protocols: options.protocol ? [options.protocol] : [],
   });
-  if (!result.ok) throw new TypeError(`invalid WebSocket upgrade: ${result.message}`);
+  if (!result.ok) throw new WebSocketUpgradeError(result);
   const socket = new ServerWebSocket(req.url, result.protocol ?? "");
   const response = new Response(null, { status: 200 });
   // Response cannot be built with 101; apps (and frameworks) that look see the real status.
