@@ -46,7 +46,14 @@ app.get("/", (c) => c.html(PAGE));
 app.get("/ws", (c) => {
   const room = c.req.query("room") || "lobby";
   const name = (c.req.query("name") || "anon").slice(0, 32);
-  const { socket, response } = upgradeWebSocket(c.req.raw);
+  let upgrade;
+  try {
+    upgrade = upgradeWebSocket(c.req.raw);
+  } catch (err) {
+    // Not a valid upgrade: the error carries the answer (400, or 426 naming version 13).
+    return (err as { response?: Response }).response ?? c.text("not a WebSocket upgrade", 400);
+  }
+  const { socket, response } = upgrade;
   socket.onopen = () => {
     for (const line of history[room] ?? []) socket.send(line);
     join(socket, { room, name, sent: 0 });
