@@ -7,7 +7,15 @@
  * Each helper says who closes what it opens.
  */
 import assert from "node:assert/strict";
-import { APPRUN, type Proc, RawClient, ROOT, sleep, spawn } from "../_helpers.ts";
+import {
+  APPRUN,
+  type HttpResponse,
+  type Proc,
+  RawClient,
+  ROOT,
+  sleep,
+  spawn,
+} from "../_helpers.ts";
 
 export { clientFrame, concatBytes } from "../ws/_frames.ts";
 
@@ -149,22 +157,29 @@ export function upgradeRequest(
  */
 export class RawWs implements Disposable {
   readonly raw: RawClient;
-  /** The 101 response head, as received. */
-  readonly head: string;
+  /** The 101 response, as received. */
+  readonly response: HttpResponse;
 
-  private constructor(raw: RawClient, head: string) {
+  private constructor(raw: RawClient, response: HttpResponse) {
     this.raw = raw;
-    this.head = head;
+    this.response = response;
   }
 
-  /** Connects and completes the opening handshake for `path`; throws unless the answer is 101. */
-  static async open(port: number, path: string): Promise<RawWs> {
+  /**
+   * Connects and completes the opening handshake for `path` (`headers` as in
+   * `upgradeRequest`); throws unless the answer is 101.
+   */
+  static async open(
+    port: number,
+    path: string,
+    headers: Record<string, string | null> = {},
+  ): Promise<RawWs> {
     const raw = await RawClient.connect(port);
     try {
-      await raw.write(upgradeRequest(path));
+      await raw.write(upgradeRequest(path, headers));
       const res = await raw.readResponse();
       assert.equal(res.status, 101, `handshake answered ${res.status}: ${res.body}`);
-      return new RawWs(raw, res.rawHeaders.map(([k, v]) => `${k}: ${v}`).join("\n"));
+      return new RawWs(raw, res);
     } catch (err) {
       raw.close();
       throw err;
