@@ -1,0 +1,166 @@
+/**
+ * @module
+ * The atomic swap of the installed binary. Invariant: at every instant BIN is a complete
+ * file — the old one or the new one, never a half-written one — and once an upgrade has
+ * started swapping, `BIN.prev` is a complete copy of what ran before. Only whole, fsynced
+ * files are ever renamed onto those names, and rename(2) within one directory replaces the
+ * name atomically:
+ *
+ * 1. copy NEW to a temp file in BIN's directory, fsync it, chmod 0755;
+ * 2. link(BIN, temp2) and rename(temp2, BIN.prev): the old file gets its second name;
+ * 3. rename(temp, BIN), fsync the directory.
+ *
+ * Killed anywhere, at most a temp file (`.NAME.new-*`) is left; the next upgrade removes it.
+ * Owns nothing beyond the files it names; the caller holds the upgrade lock.
+ */
+import { syncDirectory } from "../sys/mod.ts";
+import { UpgradeError } from "./errors.ts";
+
+/** Test hook: `APPRUN_TEST_PAUSE_AT=<step>` stops there (printing `paused at <step>`). */
+export async function pauseForTest(step: string): Promise<void> {
+  if (Deno.env.get("APPRUN_TEST_PAUSE_AT") !== step) return;
+  console.log(`paused at ${step}`);
+  await new Promise(() => {}); // until the test kills us
+}
+
+const dirOf = (p: string) => p.slice(0, p.lastIndexOf("/")) || "/";
+const baseOf = (p: string) => p.slice(p.lastIndexOf("/") + 1);
+
+function tempName(bin: string, what: string): string {
+  const rand = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
+  return `${dirOf(bin)}/.${baseOf(bin)}.${what}-${Deno.pid}-${rand}`;
+}
+
+/** What to put in place: an existing file to copy, or bytes (a generated launcher). */
+export type NewContent = { path: string } | { bytes: Uint8Array };
+
+/**
+ * Step 1: NEW's content into a fresh temp file beside `bin`, fsynced, mode 0755. Returns the
+ * temp path (the caller renames it into place or removes it).
+ */
+export async function stageBeside(bin: string, content: NewContent): Promise<string> {
+  const temp = tempName(bin, "new");
+  const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o700 });
+  try {
+    if ("bytes" in content) {
+      await writeAll(file, content.bytes);
+      await pauseForTest("staged-partial");
+    } else {
+      await copyInto(file, content.path);
+    }
+    await file.sync();
+    await Deno.chmod(temp, 0o755);
+  } catch (err) {
+    file.close();
+    await Deno.remove(temp).catch(() => {});
+    throw new UpgradeError(`cannot write ${temp}`, { cause: err });
+  }
+  file.close();
+  return temp;
+}
+
+async function copyInto(file: Deno.FsFile, source: string): Promise<void> {
+  const src = await Deno.open(source, { read: true });
+  try {
+    const buf = new Uint8Array(1 << 20);
+    let copied = 0;
+    let isPaused = false;
+    for (;;) {
+      const n = await src.read(buf);
+      if (n === null) break;
+      await writeAll(file, buf.subarray(0, n));
+      copied += n;
+      if (!isPaused && copied >= 4 << 20) {
+        isPaused = true;
+        await pauseForTest("staged-partial");
+      }
+    }
+  } finally {
+    src.close();
+  }
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
+}
+
+/** Steps 2 and 3: BIN's current file becomes BIN.prev, `temp` becomes BIN. */
+export async function swapIn(bin: string, temp: string): Promise<void> {
+  await pauseForTest("staged");
+  keepAsPrevious(bin);
+  await pauseForTest("kept-previous");
+  Deno.renameSync(temp, bin);
+  syncDirectory(dirOf(bin));
+}
+
+/** link(BIN, temp) + rename(temp, BIN.prev): BIN.prev is replaced whole, never missing. */
+function keepAsPrevious(bin: string): void {
+  const temp = tempName(bin, "prev");
+  Deno.linkSync(bin, temp);
+  renameOver(temp, `${bin}.prev`);
+}
+
+/**
+ * rename(2), and then the temp name gone: when both names are links to one file (BIN and
+ * BIN.prev after a rollback), rename "does nothing, and returns success" and keeps both.
+ */
+function renameOver(temp: string, dest: string): void {
+  Deno.renameSync(temp, dest);
+  try {
+    Deno.removeSync(temp);
+  } catch {
+    // Renamed, as usual.
+  }
+}
+
+/**
+ * The automatic rollback: BIN.prev's file becomes BIN again (BIN.prev keeps it too); the
+ * failed file stays as `BIN.failed` for a look.
+ */
+export function restorePrevious(bin: string): void {
+  const prev = `${bin}.prev`;
+  const temp = tempName(bin, "restore");
+  Deno.linkSync(prev, temp);
+  const failed = tempName(bin, "failed");
+  Deno.linkSync(bin, failed);
+  renameOver(failed, `${bin}.failed`);
+  renameOver(temp, bin);
+  syncDirectory(dirOf(bin));
+}
+
+/**
+ * `apprun rollback`: BIN and BIN.prev trade files. Each name is replaced by rename of a link
+ * to the other file, so both stay complete throughout; running it twice swaps back.
+ */
+export function exchangeWithPrevious(bin: string): void {
+  const prev = `${bin}.prev`;
+  const toBin = tempName(bin, "rollback");
+  const toPrev = tempName(bin, "rollback");
+  Deno.linkSync(prev, toBin);
+  Deno.linkSync(bin, toPrev);
+  renameOver(toBin, bin);
+  renameOver(toPrev, prev);
+  syncDirectory(dirOf(bin));
+}
+
+/** Removes temp files a killed upgrade left beside `bin`. Returns their names. */
+export function removeLeftovers(bin: string): string[] {
+  const prefix = `.${baseOf(bin)}.`;
+  const removed: string[] = [];
+  for (const e of Deno.readDirSync(dirOf(bin))) {
+    if (e.name.startsWith(prefix) && /\.(new|prev|restore|failed|rollback)-\d+-/.test(e.name)) {
+      Deno.removeSync(`${dirOf(bin)}/${e.name}`);
+      removed.push(e.name);
+    }
+  }
+  return removed;
+}
+
+/** Whether `path` exists as a regular file. */
+export function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}

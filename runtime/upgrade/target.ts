@@ -1,0 +1,216 @@
+/**
+ * @module
+ * What restarts the service: systemd (`systemctl restart NAME.service`; Type=notify returns
+ * once READY=1 came or the start failed) or apprun's embedded supervisor (a `restart` request
+ * on its control socket, answered once the new worker sent READY=1 or failed). Both hand
+ * every connection over through their fdstore. One interface, two implementations; finding
+ * which one runs NAME is {@linkcode findTarget}. Owns no resource between calls.
+ */
+import { supervisorRequest } from "../supervisor/mod.ts";
+import { describeError } from "../errors.ts";
+import { UpgradeError } from "./errors.ts";
+import { formatMs, lastLine } from "./exec.ts";
+import type { Scope } from "./layout.ts";
+import { isSystemdRunning, showUnit, systemctl, systemctlWords } from "./systemd.ts";
+
+/** Where the service is in its life, in the supervisor's words (systemd's mapped onto them). */
+export type TargetState =
+  | "ready"
+  | "starting"
+  | "stopping"
+  | "auto-restart"
+  | "failed"
+  | "stopped"
+  | "unknown";
+
+/** A snapshot of the service. */
+export interface TargetStatus {
+  state: TargetState;
+  pid: number | null;
+  /** The last STATUS= line. */
+  text: string;
+  /** Everything else worth printing, as `key: value` lines. */
+  details: [string, string][];
+}
+
+/** A restart that did not end with a ready process. */
+export class RestartFailure extends UpgradeError {
+  override name = "RestartFailure";
+  readonly isTimeout: boolean;
+  constructor(message: string, isTimeout: boolean, options?: ErrorOptions) {
+    super(message, options);
+    this.isTimeout = isTimeout;
+  }
+}
+
+/** The thing that restarts NAME. */
+export interface RestartTarget {
+  readonly kind: "systemd" | "supervisor";
+  /** "systemd --user (hello.service)", "the supervisor on /run/user/0/apprun/hello.sock". */
+  readonly label: string;
+  status(): Promise<TargetStatus>;
+  /** Restarts; resolves with the new pid once it is ready. Throws {@linkcode RestartFailure}. */
+  restart(timeoutMs: number): Promise<{ pid: number }>;
+}
+
+const SYSTEMD_STATES: Record<string, TargetState> = {
+  "active/running": "ready",
+  "activating/start": "starting",
+  "activating/auto-restart": "auto-restart",
+  "deactivating/stop-sigterm": "stopping",
+  "deactivating/stop-sigkill": "stopping",
+  "deactivating/stop-watchdog": "stopping",
+  "deactivating/stop": "stopping",
+  "failed/failed": "failed",
+  "inactive/dead": "stopped",
+};
+
+/** NAME.service under systemd. */
+export class SystemdTarget implements RestartTarget {
+  readonly kind = "systemd";
+  readonly label: string;
+  readonly #scope: Scope;
+  readonly #unit: string;
+
+  constructor(name: string, scope: Scope) {
+    this.#scope = scope;
+    this.#unit = `${name}.service`;
+    this.label = `systemd${scope === "user" ? " --user" : ""} (${this.#unit})`;
+  }
+
+  async status(): Promise<TargetStatus> {
+    const p = await showUnit(this.#scope, this.#unit, [
+      "ActiveState",
+      "SubState",
+      "MainPID",
+      "StatusText",
+      "NFileDescriptorStore",
+      "NRestarts",
+      "Result",
+      "ExecMainStartTimestamp",
+    ]);
+    const pid = Number(p.MainPID) || null;
+    const key = `${p.ActiveState}/${p.SubState}`;
+    return {
+      state: SYSTEMD_STATES[key] ?? (p.ActiveState === "active" ? "ready" : "unknown"),
+      pid,
+      text: p.StatusText,
+      details: [
+        ["state", `${p.ActiveState} (${p.SubState})`],
+        ["stored fds", p.NFileDescriptorStore || "0"],
+        ["restarts", p.NRestarts || "0"],
+        ["result", p.Result],
+        ["started", p.ExecMainStartTimestamp || "-"],
+      ],
+    };
+  }
+
+  async restart(timeoutMs: number): Promise<{ pid: number }> {
+    const before = (await this.status()).pid;
+    const r = await systemctl(this.#scope, ["restart", this.#unit], timeoutMs);
+    const ctl = [...systemctlWords(this.#scope), "restart", this.#unit].join(" ");
+    if (r.isTimedOut) {
+      throw new RestartFailure(`no READY=1 within ${formatMs(timeoutMs)} (${ctl})`, true);
+    }
+    const after = await this.status();
+    if (r.code !== 0) {
+      const result = after.details.find(([k]) => k === "result")?.[1];
+      throw new RestartFailure(`${ctl} failed: ${lastLine(r)} (result: ${result})`, false);
+    }
+    if (after.state !== "ready" || after.pid === null || after.pid === before) {
+      throw new RestartFailure(
+        `${ctl} returned, but ${this.#unit} is ${after.details[0][1]} with MainPID ` +
+          `${after.pid ?? 0} (was ${before ?? 0})`,
+        false,
+      );
+    }
+    return { pid: after.pid };
+  }
+}
+
+/** NAME under apprun's embedded supervisor, through its control socket. */
+export class SupervisorTarget implements RestartTarget {
+  readonly kind = "supervisor";
+  readonly label: string;
+  readonly path: string;
+
+  constructor(path: string) {
+    this.path = path;
+    this.label = `the supervisor on ${path}`;
+  }
+
+  async status(): Promise<TargetStatus> {
+    const r = await supervisorRequest(this.path, { cmd: "status" }, 10_000);
+    if (!r.ok) throw new UpgradeError(`${this.label}: ${r.error}`);
+    if (!("state" in r)) throw new UpgradeError(`${this.label}: not a status reply`);
+    const stored = r.storedFds.map((s) => `${s.name} ×${s.count}`).join(", ") || "none";
+    return {
+      state: r.state === "idle" || r.state === "killing" ? "unknown" : r.state,
+      pid: r.pid,
+      text: r.status,
+      details: [
+        ["state", r.state],
+        ["generation", String(r.generation)],
+        ["stored fds", stored],
+        ["restarts", String(r.restarts)],
+        ["last handoff", r.lastHandoffMs === null ? "-" : `${r.lastHandoffMs} ms`],
+      ],
+    };
+  }
+
+  async restart(timeoutMs: number): Promise<{ pid: number }> {
+    let reply;
+    try {
+      reply = await supervisorRequest(this.path, { cmd: "restart" }, timeoutMs);
+    } catch (err) {
+      const isTimeout = /no reply/.test((err as Error).message);
+      const what = isTimeout ? `no READY=1 within ${formatMs(timeoutMs)}` : describeError(err);
+      throw new RestartFailure(`${this.label}: ${what}`, isTimeout);
+    }
+    if (!reply.ok) throw new RestartFailure(`${this.label}: ${reply.error}`, false);
+    if (!("pid" in reply) || typeof reply.pid !== "number") {
+      throw new RestartFailure(`${this.label}: not a restart reply`, false);
+    }
+    return { pid: reply.pid };
+  }
+}
+
+/** Options for {@linkcode findTarget}. */
+export interface FindTargetOptions {
+  name: string;
+  scope: Scope;
+  /** `--control`: use this supervisor, nothing else. */
+  control?: string;
+  /** Where NAME's supervisor listens by default. */
+  defaultControl: string;
+}
+
+/**
+ * Which manager runs NAME: the supervisor given with `--control`; else systemd when it has
+ * NAME.service loaded; else a supervisor answering on the default control socket. Throws
+ * {@linkcode UpgradeError} when none does.
+ */
+export async function findTarget(opts: FindTargetOptions): Promise<RestartTarget> {
+  if (opts.control !== undefined) {
+    const t = new SupervisorTarget(opts.control);
+    await t.status().catch((err) => {
+      throw new UpgradeError(`no supervisor answers on ${opts.control}: ${describeError(err)}`);
+    });
+    return t;
+  }
+  if (await isSystemdRunning(opts.scope)) {
+    const p = await showUnit(opts.scope, `${opts.name}.service`, ["LoadState"]);
+    if (p.LoadState === "loaded") return new SystemdTarget(opts.name, opts.scope);
+  }
+  const t = new SupervisorTarget(opts.defaultControl);
+  try {
+    await t.status();
+    return t;
+  } catch {
+    const ctl = systemctlWords(opts.scope).join(" ");
+    throw new UpgradeError(
+      `${opts.name} is not running: ${ctl} has no ${opts.name}.service loaded and no ` +
+        `supervisor answers on ${opts.defaultControl} (start it, or give --control PATH)`,
+    );
+  }
+}
