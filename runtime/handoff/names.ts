@@ -44,7 +44,10 @@ export interface SortedFds {
   bundle: (PassedFd & { generation: number }) | null;
   /** Older bundles and stored fds we do not recognise: to close and remove from the store. */
   strangers: PassedFd[];
-  /** Passed fds that are neither (a datagram socket, a file): the caller refuses them. */
+  /**
+   * Passed fds that are neither (a datagram socket, a file) and come before any stored fd, so
+   * from the socket unit: the caller refuses them.
+   */
   invalid: PassedFd[];
 }
 
@@ -57,9 +60,13 @@ export function sortPassedFds(passed: readonly PassedFd[]): SortedFds {
     strangers: [],
     invalid: [],
   };
+  // Stored fds come after the socket unit's (systemd's service_collect_fds(), the supervisor
+  // alike): past the first fd known to be from the store, an unknown one is from it too.
+  let isInStore = false;
   for (const p of passed) {
     const generation = bundleGeneration(p.name);
     if (generation !== null) {
+      isInStore = true;
       if (out.bundle === null) out.bundle = { ...p, generation };
       else if (generation > out.bundle.generation) {
         out.strangers.push(out.bundle);
@@ -75,10 +82,14 @@ export function sortPassedFds(passed: readonly PassedFd[]): SortedFds {
     }
     if (info !== null && info.isListening) {
       out.listeners.push(p);
-      if (p.name.startsWith(LISTENER_PREFIX)) out.ownListenerNames.add(p.name);
-    } else if (p.name === "stored" || p.name.startsWith("apprun-")) {
+      if (p.name.startsWith(LISTENER_PREFIX)) {
+        out.ownListenerNames.add(p.name);
+        isInStore = true;
+      }
+    } else if (isInStore || p.name === "stored" || p.name.startsWith("apprun-")) {
       // An fd from the store we did not put there (or a connection someone stored): sd_notify(3)
       // says to close and remove what we do not recognise, or close() would send no FIN.
+      isInStore = true;
       out.strangers.push(p);
     } else {
       out.invalid.push(p);

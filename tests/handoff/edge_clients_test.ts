@@ -112,3 +112,26 @@ testUnderBoth("stored fds apprun does not recognise are closed and removed", asy
     }
   }
 }, { fixture: "handoff_stray.ts" });
+
+// Regression: a connected socket the app stored under a name of its own ("foo") was taken for a
+// socket unit's fd of the wrong kind: every later start refused it and exited 1, the bundle
+// stayed in the store and its connections hung (no FIN) until the manager gave up.
+testUnderBoth(
+  "a stray the app stored under its own name does not stop the next start",
+  async (app) => {
+    using witness = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    using c = await RawClient.connect(app.port);
+    await c.write(GET(`/stray?port=${(witness.addr as Deno.NetAddr).port}&name=foo`));
+    assert.equal((await c.readResponse()).status, 200);
+    const stray = await witness.accept();
+    const oldPid = (await ask(c, "before")).pid;
+    const newPid = await app.restart();
+    assert.notEqual(newPid, oldPid);
+    assert.deepEqual([(await ask(c, "after")).pid], [newPid], "the carried connection goes on");
+    assert.equal(await endingOf(stray), "eof", `"foo" still open`);
+    assert.ok(await eventually(async () => await app.storedCount() === 0), "store emptied");
+    const line = `closing stored fds named "foo": not ours, or from an older handoff`;
+    assert.ok(linesAt(await app.log(), "warn").includes(line), line);
+  },
+  { fixture: "handoff_stray.ts" },
+);
