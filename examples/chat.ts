@@ -99,7 +99,9 @@ let ws; const log = document.getElementById("log"); const status = document.getE
 function add(t){ const d=document.createElement("div"); d.textContent=t; log.append(d); log.scrollTop=log.scrollHeight; }
 document.getElementById("join").onclick = () => {
   ws?.close();
-  const q = new URLSearchParams({ room: room.value, name: name.value });
+  // By id, not as window.name: that global is the window's own name, not the input.
+  const field = (id) => document.getElementById(id).value;
+  const q = new URLSearchParams({ room: field("room"), name: field("name") });
   ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws?" + q);
   ws.onopen = () => status.textContent = "connected";
   ws.onmessage = (e) => { const m = JSON.parse(e.data); status.textContent = "connected, served by pid " + m.pid; add(m.text); };
