@@ -115,8 +115,10 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeReport> {
         `pid ${oldPid ?? "-"} → ${pid}, ready`,
     );
     if (health) {
-      const h = await waitHealthy(health, timeoutMs);
-      report.timings.healthMs = h.ms;
+      const tHealth = performance.now();
+      const h = await waitHealthy(health, timeoutMs).finally(() => {
+        report.timings.healthMs = performance.now() - tHealth;
+      });
       print(`healthy: ${health} answered ${h.status} in ${formatMs(h.ms)}`);
     }
   } catch (err) {

@@ -1,0 +1,94 @@
+/**
+ * `apprun upgrade` and `apprun rollback` under apprun's embedded supervisor, with live
+ * keep-alive clients and counting WebSockets throughout: a good upgrade, then a rollback by
+ * hand; each bad NEW (crash at start, never READY, health 500) rolled back automatically. In
+ * every case no request fails, no connection is reset or closed, and every WebSocket keeps
+ * its count. (Each test gets its own supervisor: the supervisor's start limit is systemd's
+ * default, 5 starts in 10 s, and a rollback costs two.)
+ */
+import assert from "node:assert/strict";
+import {
+  apprun,
+  installAndServe,
+  jsonReport,
+  LiveClients,
+  printFigures,
+  privateHome,
+  UPGRADE_FIXTURES,
+  versionOf,
+} from "./_util.ts";
+
+Deno.test("upgrade: v1 → v2 under the supervisor with live clients, status, then rollback by hand", async () => {
+  await using h = await privateHome();
+  await using app = await installAndServe("v1.ts", "good", h.env);
+  assert.equal(await versionOf(app.port), "v1");
+  const clients = await LiveClients.start(app.port);
+
+  const up = await apprun(
+    [
+      "upgrade",
+      `${UPGRADE_FIXTURES}/v2.ts`,
+      "--name",
+      "good",
+      "--user",
+      "--json",
+      "--health",
+      `http://127.0.0.1:${app.port}/health`,
+    ],
+    h.env,
+  );
+  assert.equal(up.code, 0, up.stdout + up.stderr);
+  const report = jsonReport(up);
+  printFigures("good upgrade", report);
+  assert.equal(report.result, "upgraded");
+  assert.match(String(report.oldVersion), /^good v1\.ts sha256:[0-9a-f]{12} \(apprun /);
+  assert.match(String(report.newVersion), /^good v2\.ts sha256:/);
+  assert.notEqual(report.pid, report.oldPid);
+  assert.equal(await versionOf(app.port), "v2");
+  const prev = await Deno.readTextFile(`${app.bin}.prev`);
+  assert.match(prev, /v1\.ts/, "the previous binary is kept as NAME.prev");
+
+  const st = await apprun(["status", "--name", "good", "--user"], h.env);
+  assert.equal(st.code, 0, st.stderr);
+  assert.match(st.stdout, /^good: ready under the supervisor on /);
+  assert.match(st.stdout, new RegExp(`pid: ${report.pid}\\b`));
+  assert.match(st.stdout, /status: Serving: /);
+
+  const back = await apprun(["rollback", "--name", "good", "--user", "--json"], h.env);
+  assert.equal(back.code, 0, back.stdout + back.stderr);
+  assert.equal(jsonReport(back).result, "rolled back");
+  assert.equal(await versionOf(app.port), "v1");
+  assert.match(await Deno.readTextFile(`${app.bin}.prev`), /v2\.ts/, "rollback swaps both ways");
+
+  const { sockets } = await clients.stopAndCheck("good upgrade + rollback");
+  for (const s of sockets) {
+    assert.deepEqual(s.versions, ["v1", "v2", "v1"], "every WebSocket lived through both");
+  }
+});
+
+const BAD = [
+  { fixture: "crash.ts", why: /failed to start \(exit-code\)/, timeout: "20s", health: false },
+  { fixture: "never_ready.sh", why: /no READY=1 within 2\.0 s/, timeout: "2s", health: false },
+  { fixture: "unhealthy.ts", why: /health check .* last answer 500/, timeout: "2s", health: true },
+];
+
+for (const bad of BAD) {
+  Deno.test(`upgrade: ${bad.fixture} is rolled back automatically, live sessions intact`, async () => {
+    await using h = await privateHome();
+    await using app = await installAndServe("v1.ts", "bad", h.env);
+    const clients = await LiveClients.start(app.port);
+    const args = ["upgrade", `${UPGRADE_FIXTURES}/${bad.fixture}`, "--name", "bad", "--user"];
+    if (bad.health) args.push("--health", `http://127.0.0.1:${app.port}/health`);
+    const up = await apprun([...args, "--timeout", bad.timeout, "--json"], h.env);
+    assert.equal(up.code, 1, up.stdout + up.stderr);
+    const report = jsonReport(up);
+    printFigures(`bad upgrade (${bad.fixture})`, report);
+    assert.equal(report.result, "rolled back", up.stdout);
+    assert.match(String(report.failure), bad.why);
+    assert.match(up.stdout, /^rolled back bad: .* runs again, rollback took /m);
+    assert.equal(await versionOf(app.port), "v1");
+    assert.match(await Deno.readTextFile(app.bin), /v1\.ts/, "BIN is the old one again");
+    const { sockets } = await clients.stopAndCheck(`bad upgrade (${bad.fixture})`);
+    for (const s of sockets) assert.equal(s.versions[s.versions.length - 1], "v1");
+  });
+}
