@@ -7,8 +7,8 @@
  * totals: every request answered, none failed.
  */
 import { runLoad } from "./e2e/load.ts";
+import { startSupervised } from "./e2e/supervised.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -21,31 +21,8 @@ function freePort(): number {
 
 const port = Number(Deno.env.get("PORT") ?? freePort());
 console.log(`$ apprun serve tests/fixtures/handoff.ts --port ${port}   (answers "<id> <pid>")`);
-const server = new Deno.Command(`${ROOT}/bin/apprun`, {
-  args: [
-    "serve",
-    `${ROOT}/tests/fixtures/handoff.ts`,
-    "--port",
-    String(port),
-    "--host",
-    "127.0.0.1",
-    "--name",
-    `demo-${port}`,
-  ],
-  env: { APPRUN_LOG: "info" },
-  stdin: "null",
-  stdout: "null",
-  stderr: "piped",
-}).spawn();
-let log = "";
-const pump = (async () => {
-  for await (const chunk of server.stderr.pipeThrough(new TextDecoderStream())) log += chunk;
-})();
+const server = await startSupervised({ handler: "tests/fixtures/handoff.ts", port });
 try {
-  for (let i = 0; !log.includes("ready: pid") && !log.includes(" ready"); i++) {
-    if (i > 200) throw new Error(`the server did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
   const conn = await Deno.connect({ port, hostname: "127.0.0.1" });
   const local = (conn.localAddr as Deno.NetAddr).port;
   console.log(`one keep-alive connection from port ${local}; 50 more clients in a loop\n`);
@@ -67,7 +44,7 @@ try {
   for (let n = 1; n <= 24; n++) {
     if (n % 6 === 0 && n < 24) {
       console.log(`   ── reload: SIGHUP to the supervisor (pid ${server.pid}) ──`);
-      server.kill("SIGHUP");
+      server.reload();
     }
     const pid = await ask(n);
     const note = lastPid && pid !== lastPid ? "  ← a new process, same connection" : "";
@@ -83,14 +60,12 @@ try {
     `\nload: ${r.answered}/${r.requests} requests answered across 3 reloads, ${failed} failed, ` +
       `${r.resets} connections reset`,
   );
-  const pauses = [...log.matchAll(/handoff took (\d+) ms/g)].map((m) => m[1]);
+  const pauses = [...server.log().matchAll(/handoff took (\d+) ms/g)].map((m) => m[1]);
   console.log(
     `supervisor: each handoff took ${
       pauses.join(", ")
     } ms (SIGTERM to the old worker → READY=1 of the new)`,
   );
 } finally {
-  server.kill("SIGTERM");
-  await server.status;
-  await pump;
+  await server.stop();
 }

@@ -9,7 +9,8 @@
  *   deno run -A scripts/bench/handoff.ts [--counts 10,1000,10000] [--restarts 5]
  */
 import { parseArgs } from "node:util";
-import { APPRUN, fmt, freePort, median, pct, ROOT, waitForPort } from "./_lib.ts";
+import { fmt, freePort, median, pct } from "./_lib.ts";
+import { startSupervised } from "../e2e/supervised.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -75,31 +76,13 @@ interface Round {
 
 async function measure(n: number): Promise<Round[]> {
   const port = freePort();
-  const sup = new Deno.Command(APPRUN, {
-    args: [
-      "serve",
-      `${ROOT}/tests/fixtures/handoff.ts`,
-      "--port",
-      String(port),
-      "--host",
-      "127.0.0.1",
-      "--idle-timeout",
-      "600s",
-      "--name",
-      `bench-${port}`,
-    ],
-    env: { APPRUN_LOG: "info" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  const pump = (async () => {
-    for await (const c of sup.stderr.pipeThrough(new TextDecoderStream())) log += c;
-  })();
+  const sup = await startSupervised({
+    handler: "tests/fixtures/handoff.ts",
+    port,
+    args: ["--idle-timeout", "600s"],
+  });
   const rounds: Round[] = [];
   try {
-    await waitForPort(port);
     const idle = await inBatches(n, 500, () => Client.open(port));
     await inBatches(n, 500, (i) => idle[i].request());
     const probe = await Client.open(port);
@@ -116,9 +99,9 @@ async function measure(n: number): Promise<Round[]> {
         }
       })();
       await new Promise((res) => setTimeout(res, 50));
-      const logMark = log.length;
+      const logMark = sup.log().length;
       const t0 = performance.now();
-      sup.kill("SIGHUP");
+      sup.reload();
       await new Promise((res) => setTimeout(res, 5));
       const answered = await inBatches(n, 2000, async (i) => {
         const pid = await idle[i].request();
@@ -129,7 +112,7 @@ async function measure(n: number): Promise<Round[]> {
       isRunning = false;
       await probing;
       await new Promise((res) => setTimeout(res, 30));
-      const fresh = log.slice(logMark);
+      const fresh = sup.log().slice(logMark);
       // The new process's first byte served, on any connection (the probe's request may wait
       // behind thousands of others that became readable at the same moment).
       const firstServed = Math.min(firstNew, t0 + pct(answered, 0));
@@ -145,9 +128,7 @@ async function measure(n: number): Promise<Round[]> {
     for (const c of idle) c.close();
     probe.close();
   } finally {
-    sup.kill("SIGTERM");
-    await sup.status;
-    await pump;
+    await sup.stop();
   }
   return rounds;
 }

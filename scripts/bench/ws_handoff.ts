@@ -7,7 +7,8 @@
  *   deno run -A scripts/bench/ws_handoff.ts [--counts 1000,10000]
  */
 import { parseArgs } from "node:util";
-import { APPRUN, fmt, freePort, ROOT, waitForPort } from "./_lib.ts";
+import { fmt, freePort } from "./_lib.ts";
+import { startSupervised } from "../e2e/supervised.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -44,25 +45,13 @@ async function rate(sockets: WebSocket[], ms: number): Promise<number> {
 
 for (const n of values.counts!.split(",").map(Number)) {
   const port = freePort();
-  const sup = new Deno.Command(APPRUN, {
-    args: [
-      "serve",
-      `${ROOT}/tests/fixtures/ws_counter.ts`,
-      "--port",
-      String(port),
-      "--host",
-      "127.0.0.1",
-      "--name",
-      `wsb-${port}`,
-    ],
-    env: { APPRUN_LOG: "warn" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
+  const sup = await startSupervised({
+    handler: "tests/fixtures/ws_counter.ts",
+    port,
+    logLevel: "warn",
+  });
   const sockets: WebSocket[] = [];
   try {
-    await waitForPort(port);
     for (let i = 0; i < n; i += 500) {
       sockets.push(
         ...await Promise.all(Array.from({ length: Math.min(500, n - i) }, () => open(port))),
@@ -81,7 +70,7 @@ for (const n of values.counts!.split(",").map(Number)) {
       }
     })();
     await new Promise((r) => setTimeout(r, 50));
-    sup.kill("SIGHUP");
+    sup.reload();
     await probing;
     const after = await rate(movers, 2000);
     const closed = sockets.filter((ws) => ws.readyState !== WebSocket.OPEN).length;
@@ -91,7 +80,6 @@ for (const n of values.counts!.split(",").map(Number)) {
     );
   } finally {
     for (const ws of sockets) ws.close();
-    sup.kill("SIGTERM");
-    await sup.status;
+    await sup.stop();
   }
 }

@@ -7,7 +7,8 @@
  */
 import { parseArgs } from "node:util";
 import { runLoad } from "../e2e/load.ts";
-import { APPRUN, fmt, freePort, pct, ROOT, waitForPort } from "./_lib.ts";
+import { fmt, freePort, pct } from "./_lib.ts";
+import { startSupervised } from "../e2e/supervised.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -18,24 +19,8 @@ const { values } = parseArgs({
 });
 const restarts = Number(values.restarts);
 const port = freePort();
-const sup = new Deno.Command(APPRUN, {
-  args: [
-    "serve",
-    `${ROOT}/tests/fixtures/handoff.ts`,
-    "--port",
-    String(port),
-    "--host",
-    "127.0.0.1",
-    "--name",
-    `zero-${port}`,
-  ],
-  env: { APPRUN_LOG: "warn" },
-  stdin: "null",
-  stdout: "null",
-  stderr: "inherit",
-}).spawn();
+const sup = await startSupervised({ handler: "tests/fixtures/handoff.ts", port, logLevel: "warn" });
 try {
-  await waitForPort(port);
   let stop!: () => void;
   const until = new Promise<void>((r) => stop = r);
   const load = runLoad({ port, connections: Number(values.connections), until });
@@ -43,7 +28,7 @@ try {
   await new Promise((r) => setTimeout(r, 1000));
   for (let i = 0; i < restarts; i++) {
     const t = performance.now();
-    sup.kill("SIGHUP");
+    sup.reload();
     windows.push([t, t + 400]);
     await new Promise((r) => setTimeout(r, 600));
   }
@@ -67,6 +52,5 @@ try {
   );
   for (const e of r.errors.slice(0, 5)) console.log(`  error: ${e}`);
 } finally {
-  sup.kill("SIGTERM");
-  await sup.status;
+  await sup.stop();
 }
