@@ -20,7 +20,7 @@ import { UpgradeError } from "./errors.ts";
 export async function pauseForTest(step: string): Promise<void> {
   if (Deno.env.get("APPRUN_TEST_PAUSE_AT") !== step) return;
   console.log(`paused at ${step}`);
-  await new Promise(() => {}); // until the test kills us
+  await new Promise(() => setInterval(() => {}, 60_000)); // until the test kills us
 }
 
 const dirOf = (p: string) => p.slice(0, p.lastIndexOf("/")) || "/";
