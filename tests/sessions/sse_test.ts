@@ -128,3 +128,52 @@ Deno.test("examples/clock.ts: the stream stays open through a restart and its id
     await reader.cancel();
   }
 });
+
+Deno.test("SSE: an HTTP/1.0 (close-delimited) stream spans a restart too", async () => {
+  await using sup = await superviseFixture(fixture("sessions_counter.ts"));
+  using c = await RawClient.connect(sup.port);
+  await c.write("GET /sse?every=10 HTTP/1.0\r\nHost: sessions.test\r\n\r\n");
+  const dec = new TextDecoder();
+  await c.readUntil((b) => dec.decode(b).includes("\r\n\r\n"));
+  const head = c.take(dec.decode(c.buffered).indexOf("\r\n\r\n") + 4);
+  assert.match(head, /^HTTP\/1\.[01] 200 OK\r\n/);
+  assert.doesNotMatch(head, /transfer-encoding/i, "no chunked framing for HTTP/1.0");
+  const events: SseEvent[] = [];
+  async function readEvent(): Promise<void> {
+    await c.readUntil((b) => dec.decode(b).includes("\n\n"));
+    const text = dec.decode(c.buffered);
+    const block = c.take(text.indexOf("\n\n") + 2);
+    const m = /^id: (\d+)\ndata: (\d+ \d+)\n\n$/.exec(block);
+    assert.ok(m, `one event: ${JSON.stringify(block)}`);
+    events.push({ id: m[1], data: m[2] });
+  }
+  for (let i = 0; i < 3; i++) await readEvent();
+  const pids = [sup.pid];
+  pids.push((await sup.restart()).pid);
+  while (Number(events.at(-1)!.data.split(" ")[1]) !== sup.pid) await readEvent();
+  for (let i = 0; i < 3; i++) await readEvent();
+  assert.deepEqual(checkContinuous(events), pids);
+});
+
+Deno.test("SSE: a hook that throws ends that stream cleanly; the connection serves on, Last-Event-ID resumes", async () => {
+  await using sup = await superviseFixture(fixture("sessions_counter.ts"));
+  using c = await RawClient.connect(sup.port);
+  await c.write("GET /sse?every=10&id=throw-handoff HTTP/1.1\r\nHost: sessions.test\r\n\r\n");
+  await sleep(100);
+  const restarting = sup.restart();
+  const res = await c.readResponse(); // the whole chunked body: the stream ended
+  assert.equal(res.status, 200);
+  assert.equal(res.chunks.at(-1), 0, "the response ended with its last chunk");
+  const ids = [...res.body.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  assert.ok(ids.length > 0);
+  ids.forEach((id, i) => assert.equal(id, i + 1));
+  const r = await restarting;
+  // The keep-alive connection went back to HTTP and was carried to the new process.
+  await c.write(
+    `GET /sse?every=10 HTTP/1.1\r\nHost: sessions.test\r\nLast-Event-ID: ${ids.at(-1)}\r\n\r\n`,
+  );
+  await c.readUntil((b) => /\r\n\r\n[0-9a-f]+\r\n[^]*\n\n\r\n/.test(new TextDecoder().decode(b)));
+  const text = new TextDecoder().decode(c.buffered);
+  assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(text, new RegExp(`\r\nid: ${ids.at(-1)! + 1}\ndata: ${ids.at(-1)! + 1} ${r.pid}\n`));
+});
