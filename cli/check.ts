@@ -20,7 +20,7 @@ export async function check(args: string[]): Promise<number> {
   try {
     positionals = parseArgs({ args, allowPositionals: true, options: {} }).positionals;
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError((err as Error).message.replaceAll("\n", " "));
   }
   if (positionals.length > 1) {
     throw new UsageError(`check takes one handler file, got ${positionals.length}`);

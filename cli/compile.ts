@@ -34,7 +34,7 @@ export async function compileCommand(args: string[]): Promise<number> {
       options: { output: { type: "string", short: "o" } },
     });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError((err as Error).message.replaceAll("\n", " "));
   }
   const [handler, ...extra] = parsed.positionals;
   if (handler === undefined) throw new UsageError("compile needs a handler file");

@@ -137,7 +137,7 @@ function parseInstallArgs(args: string[]): InstallArgs {
       },
     });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError((err as Error).message.replaceAll("\n", " "));
   }
   const v = parsed.values;
   if (parsed.positionals.length > 1) {

@@ -76,7 +76,7 @@ export function parseServiceArgs(args: string[], hasHealth: boolean): ServiceArg
       },
     });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError((err as Error).message.replaceAll("\n", " "));
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;
   const name = v.name as string | undefined;
