@@ -45,6 +45,10 @@ export interface WorkerOptions {
  */
 export async function runWorker(opts: WorkerOptions, log: Logger): Promise<number> {
   const tRuntime = performance.now(); // since the runtime started: spawn → exec → Deno up
+  // Before the bundle is drained: a SIGTERM during start-up (a manager restarting again) must
+  // not kill us with Deno's default action, taking the carried connections along. It is
+  // answered once we are ready, by handing off again.
+  const stopSignal = waitForStopSignal();
   keepAliveOnAppErrors(log);
   followSupervisor(log);
   const notifier = Notifier.fromEnv();
@@ -131,7 +135,7 @@ export async function runWorker(opts: WorkerOptions, log: Logger): Promise<numbe
     explainCapacity(c, needed, log);
     return c;
   });
-  const signal = await waitForStopSignal();
+  const signal = await stopSignal;
   stopWatchdog();
   try {
     notifier?.stopping();

@@ -1,0 +1,61 @@
+/**
+ * Regression: a SIGTERM that reaches a new worker after it drained the bundle but before it
+ * listens for SIGTERM killed it (Deno's default action), and every carried connection with it:
+ * the next worker found the bundle empty. The supervisor sends that SIGTERM when a second
+ * restart (SIGHUP) comes while the worker is starting. Here the second SIGHUP is sent the
+ * moment the starting worker holds the carried connections (read from /proc), three times;
+ * every client must still be answered afterwards, by the newest worker.
+ */
+import assert from "node:assert/strict";
+import { ask, eventually, RawClient, startSupervised } from "./_util.ts";
+
+/** How many sockets `pid` holds (0 once it is gone). */
+function socketCount(pid: number): number {
+  let n = 0;
+  try {
+    for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`).startsWith("socket:")) n++;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    return 0;
+  }
+  return n;
+}
+
+const STARTED_RE = /generation (\d+): started .* as pid (\d+)/g;
+
+Deno.test("supervisor: a restart while the new worker starts loses no connection", async () => {
+  await using app = await startSupervised();
+  const clients = await Promise.all(Array.from({ length: 20 }, () => RawClient.connect(app.port)));
+  try {
+    for (const [i, c] of clients.entries()) await ask(c, `a${i}`);
+    for (let round = 0; round < 3; round++) {
+      const started = () => [...app.proc.log.matchAll(STARTED_RE)];
+      const before = started().length;
+      app.proc.kill("SIGHUP");
+      assert.ok(await eventually(() => started().length > before, 5000), app.proc.log);
+      const [, generation, pid] = started()[before].map(Number);
+      // The moment the starting worker holds the carried connections, restart again (a busy
+      // loop: the window before it listens for SIGTERM lasts a few milliseconds).
+      const deadline = Date.now() + 5000;
+      let sockets = 0;
+      while ((sockets = socketCount(pid)) < clients.length && Date.now() < deadline);
+      app.proc.kill("SIGHUP");
+      assert.ok(sockets >= clients.length, `pid ${pid} never held the connections`);
+      const ready = new RegExp(`generation ${generation + 1} ready: pid (\\d+)`);
+      assert.ok(await eventually(() => ready.test(app.proc.log), 10_000), app.proc.log);
+      const newest = Number(ready.exec(app.proc.log)![1]);
+      for (const [i, c] of clients.entries()) {
+        const a = await ask(c, `r${round}-${i}`).catch((err) => err as Error);
+        assert.ok(!(a instanceof Error), `round ${round}, client ${i}: ${a}\n${app.proc.log}`);
+        assert.deepEqual([a.id, a.pid], [`r${round}-${i}`, newest]);
+      }
+    }
+  } finally {
+    for (const c of clients) c.close();
+  }
+});
