@@ -1,0 +1,69 @@
+/**
+ * `apprun install --user` into a real systemd user manager (tests/_systemd.ts): the socket is
+ * enabled and listening while the service is not started; the first connection activates
+ * the service, which stays "activating" until apprun sends READY=1 (the fixture takes 1.5 s
+ * to load) and is then "active" with its STATUS= line in `systemctl --user status`.
+ */
+import assert from "node:assert/strict";
+import { isAvailable, startUserManager } from "../_systemd.ts";
+import { apprun, freePort, privateHome, sleep, UPGRADE_FIXTURES } from "../upgrade/_util.ts";
+
+const reason = isAvailable();
+if (reason !== null) console.log(`install --user systemd tests skipped: ${reason}`);
+
+Deno.test({
+  name: "install --user: socket enabled and listening, first request activates, READY gates it",
+  ignore: reason !== null,
+  async fn() {
+    await using m = await startUserManager();
+    await using h = await privateHome(m.env);
+    const port = freePort();
+    const r = await apprun(
+      [
+        "install",
+        `${UPGRADE_FIXTURES}/slow_start.ts`,
+        "--name",
+        "hello",
+        "--port",
+        String(port),
+        "--user",
+      ],
+      h.env,
+    );
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /ran systemctl --user daemon-reload\n  ran systemctl --user enable --now hello\.socket\n/,
+    );
+    assert.equal(await m.show("hello.socket", "UnitFileState"), "enabled");
+    assert.equal(await m.show("hello.socket", "ActiveState"), "active");
+    assert.equal(await m.show("hello.service", "ActiveState"), "inactive");
+    assert.equal(await m.show("hello.service", "ExecMainPID"), "0", "not started by install");
+
+    const t0 = performance.now();
+    const first = fetch(`http://127.0.0.1:${port}/version`).then((res) => res.text());
+    const seen = new Set<string>();
+    let activeAt = 0;
+    while (performance.now() - t0 < 30_000) {
+      const state = await m.show("hello.service", "ActiveState");
+      seen.add(state);
+      if (state === "active") {
+        activeAt = performance.now() - t0;
+        break;
+      }
+      await sleep(50);
+    }
+    assert.ok(seen.has("activating"), `held in activating before READY=1: saw ${[...seen]}`);
+    assert.ok(activeAt >= 1500, `active only after the 1.5 s load (${activeAt.toFixed(0)} ms)`);
+    assert.equal(await first, "v1", "the first connection was kept and answered");
+    console.log(
+      `  first request → active in ${activeAt.toFixed(0)} ms (1.5 s of it the app's load)`,
+    );
+    const status = await m.systemctl("status", "hello.service");
+    assert.match(status.stdout, /Status: "Serving: \d+ connections/, status.stdout);
+    const st = await apprun(["status", "--name", "hello", "--user"], h.env);
+    assert.equal(st.code, 0, st.stdout + st.stderr);
+    assert.match(st.stdout, /^hello: ready under systemd --user \(hello\.service\)\n  pid: \d+/);
+    assert.match(st.stdout, /stored fds: 0/);
+  },
+});
