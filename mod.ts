@@ -12,7 +12,12 @@
 export type { FetchHandler, RemoteAddr, ServeHandlerInfo } from "./runtime/http/types.ts";
 export type { HttpLimits } from "./runtime/http/limits.ts";
 export { DEFAULT_LIMITS } from "./runtime/http/limits.ts";
-export { CLOSE_CODE, ServerWebSocket, upgradeWebSocket } from "./runtime/ws/mod.ts";
+export {
+  CLOSE_CODE,
+  ServerWebSocket,
+  upgradeWebSocket,
+  WebSocketUpgradeError,
+} from "./runtime/ws/mod.ts";
 export type { UpgradeWebSocketOptions, WebSocketUpgrade } from "./runtime/ws/mod.ts";
 export { formatEvent, sse, SSEStream } from "./runtime/sse.ts";
 export type { SSEEvent, SSEInit } from "./runtime/sse.ts";

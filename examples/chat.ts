@@ -7,7 +7,7 @@
  *   npx apprun serve examples/chat.ts --port 8080
  */
 import { Hono } from "hono";
-import { type ServerWebSocket, upgradeWebSocket } from "../mod.ts";
+import { type ServerWebSocket, upgradeWebSocket, WebSocketUpgradeError } from "../mod.ts";
 
 interface Member {
   room: string;
@@ -51,7 +51,8 @@ app.get("/ws", (c) => {
     upgrade = upgradeWebSocket(c.req.raw);
   } catch (err) {
     // Not a valid upgrade: the error carries the answer (400, or 426 naming version 13).
-    return (err as { response?: Response }).response ?? c.text("not a WebSocket upgrade", 400);
+    if (err instanceof WebSocketUpgradeError) return err.response;
+    throw err;
   }
   const { socket, response } = upgrade;
   socket.onopen = () => {

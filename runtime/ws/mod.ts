@@ -3,7 +3,7 @@
  * apprun's WebSocket server (RFC 6455) on its own engine: `upgradeWebSocket`, the socket type,
  * and the socket-free protocol pieces beneath them. Other areas import only from here.
  */
-export { resumeWebSocket, upgradeWebSocket } from "./upgrade.ts";
+export { resumeWebSocket, upgradeWebSocket, WebSocketUpgradeError } from "./upgrade.ts";
 export type { UpgradeWebSocketOptions, WebSocketUpgrade } from "./upgrade.ts";
 export { ServerWebSocket } from "./socket.ts";
 export { CLOSE_CODE } from "./constants.ts";
