@@ -33,7 +33,7 @@ Deno.test({
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(
       r.stdout,
-      /ran systemctl --user daemon-reload\n  ran systemctl --user enable --now hello\.socket\n/,
+      /ran systemctl --user daemon-reload\n {2}ran systemctl --user enable --now hello\.socket\n/,
     );
     assert.equal(await m.show("hello.socket", "UnitFileState"), "enabled");
     assert.equal(await m.show("hello.socket", "ActiveState"), "active");
@@ -63,7 +63,7 @@ Deno.test({
     assert.match(status.stdout, /Status: "Serving: \d+ connections/, status.stdout);
     const st = await apprun(["status", "--name", "hello", "--user"], h.env);
     assert.equal(st.code, 0, st.stdout + st.stderr);
-    assert.match(st.stdout, /^hello: ready under systemd --user \(hello\.service\)\n  pid: \d+/);
+    assert.match(st.stdout, /^hello: ready under systemd --user \(hello\.service\)\n {2}pid: \d+/);
     assert.match(st.stdout, /stored fds: 0/);
   },
 });
