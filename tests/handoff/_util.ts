@@ -242,12 +242,16 @@ export function heldConnections(pid: number, port: number): number[] {
 }
 
 /** Polls `fn` until it returns true; false after `timeoutMs`. */
-export async function eventually(fn: () => boolean | Promise<boolean>, timeoutMs = 5000) {
+export async function eventually(
+  fn: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  everyMs = 20,
+) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await fn()) return true;
     if (Date.now() > deadline) return false;
-    await sleep(20);
+    await sleep(everyMs);
   }
 }
 

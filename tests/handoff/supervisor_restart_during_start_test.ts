@@ -5,9 +5,14 @@
  * restart (SIGHUP) comes while the worker is starting. Here the second SIGHUP is sent the
  * moment the starting worker holds the carried connections (read from /proc), three times;
  * every client must still be answered afterwards, by the newest worker.
+ *
+ * Beside it, the same request under both managers at an ordinary moment (as soon as the new
+ * worker exists): systemd 252 also stops a unit that is still activating and starts another,
+ * exactly as the supervisor does, and no connection may be lost either way.
  */
 import assert from "node:assert/strict";
-import { ask, eventually, RawClient, startSupervised } from "./_util.ts";
+import { isAvailable } from "../_systemd.ts";
+import { ask, eventually, RawClient, startSupervised, startSystemd } from "./_util.ts";
 
 /** How many sockets `pid` holds (0 once it is gone). */
 function socketCount(pid: number): number {
@@ -59,3 +64,55 @@ Deno.test("supervisor: a restart while the new worker starts loses no connection
     for (const c of clients) c.close();
   }
 });
+
+const systemdReason = isAvailable();
+if (systemdReason) console.log(`skip: restart while starting (systemd): ${systemdReason}`);
+
+// The same request under both managers, sent as soon as the new worker exists: systemd 252 too
+// stops a unit that is still activating (SIGTERM) and starts another; nothing may be lost.
+for (const manager of ["supervisor", "systemd"] as const) {
+  Deno.test({
+    name: `a restart requested while the worker starts replaces it, losing nothing (${manager})`,
+    ignore: manager === "systemd" && systemdReason !== null,
+    async fn() {
+      await using app = manager === "supervisor" ? await startSupervised() : await startSystemd();
+      const clients = await Promise.all(
+        Array.from({ length: 20 }, () => RawClient.connect(app.port)),
+      );
+      try {
+        const oldPid = (await ask(clients[0], "a")).pid;
+        for (const [i, c] of clients.entries()) await ask(c, `a${i}`);
+        let starting = 0;
+        if ("proc" in app) {
+          app.proc.kill("SIGHUP");
+          await eventually(
+            () => {
+              const m = /generation 2: started .* as pid (\d+)/.exec(app.proc.log);
+              starting = Number(m?.[1] ?? 0);
+              return starting > 0;
+            },
+            10_000,
+            2,
+          );
+          app.proc.kill("SIGHUP");
+          await eventually(() => /generation [3-9] ready/.test(app.proc.log), 10_000);
+        } else {
+          const r = await app.m.systemctl("restart", "--no-block", "app.service");
+          assert.equal(r.code, 0, r.stderr);
+          await eventually(async () => (starting = await app.pid()) !== oldPid, 10_000, 2);
+          assert.equal(await app.m.show("app.service", "ActiveState"), "activating");
+          const again = await app.m.systemctl("restart", "app.service");
+          assert.equal(again.code, 0, again.stderr);
+        }
+        const newest = await app.pid();
+        assert.ok(starting > 0 && newest !== starting, `${starting} was replaced by ${newest}`);
+        for (const [i, c] of clients.entries()) {
+          const a = await ask(c, `b${i}`);
+          assert.deepEqual([a.id, a.pid], [`b${i}`, newest]);
+        }
+      } finally {
+        for (const c of clients) c.close();
+      }
+    },
+  });
+}
