@@ -3,7 +3,9 @@
  * clients that close while the old process hands off cost nothing (no error, the new process
  * holds exactly the survivors' connections, and the survivors go on); fds in the store that
  * apprun did not put there (or an older bundle) are closed by the new process and removed from
- * the store, whose count is 0 again after each resume.
+ * the store, whose count is 0 again after each resume; a client that half-closes after its
+ * request during the handoff is answered by the new process and then closed, and a client that
+ * connects during it waits in the backlog and is served by the new process.
  */
 import assert from "node:assert/strict";
 import {
@@ -134,4 +136,41 @@ testUnderBoth(
     assert.ok(linesAt(await app.log(), "warn").includes(line), line);
   },
   { fixture: "handoff_stray.ts" },
+);
+
+testUnderBoth(
+  "half-closed clients and new connections during the handoff are answered by the new process",
+  async (app) => {
+    using holder = await RawClient.connect(app.port);
+    using whole = await RawClient.connect(app.port);
+    using split = await RawClient.connect(app.port);
+    const oldPid = (await ask(holder, "h")).pid;
+    for (const c of [whole, split]) assert.equal((await ask(c, "0")).pid, oldPid);
+    await split.write("GET /r?id=split HTTP/1.1\r\nHo");
+    await holder.write(GET("/slow?ms=500&id=slow"));
+    await sleep(100);
+    const restarting = app.restart();
+    await waitForLines(app, /SIGTERM: handing off/g);
+    // While the old process drains: a whole request then FIN; the rest of a head then FIN; and
+    // a new connection, which waits in the listener's backlog.
+    await whole.write(GET("/r?id=whole"));
+    await (whole.conn as Deno.TcpConn).closeWrite();
+    await split.write("st: t\r\n\r\n");
+    await (split.conn as Deno.TcpConn).closeWrite();
+    using fresh = await RawClient.connect(app.port);
+    await fresh.write(GET("/r?id=fresh"));
+    assert.equal((await readAnswer(holder)).pid, oldPid);
+    const newPid = await restarting;
+    for (const [c, id] of [[whole, "whole"], [split, "split"], [fresh, "fresh"]] as const) {
+      const a = await readAnswer(c);
+      assert.deepEqual([a.status, a.id, a.pid], [200, id, newPid]);
+    }
+    assert.equal(
+      await whole.waitForClose(3000),
+      true,
+      "closed after answering a half-closed client",
+    );
+    assert.equal(await split.waitForClose(3000), true);
+    assert.equal((await ask(fresh, "again")).pid, newPid, "the new connection stays open");
+  },
 );

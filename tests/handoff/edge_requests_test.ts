@@ -1,9 +1,10 @@
 /**
  * Requests caught by a restart, each under the embedded supervisor (SIGHUP) and under a real
  * systemd 252 (`systemctl restart`): a head split across it is parsed on by the new process
- * from the bytes the old one read; an upload whose body spans it (Content-Length and chunked)
- * and a slow request are finished by the old process, and the connection then goes on with the
- * new one; requests pipelined while the restart is under way all arrive, once each, in order.
+ * from the bytes the old one read; an upload whose body spans it (Content-Length and
+ * chunked), a slow request, and a large answer to a client that reads slowly are finished by
+ * the old process, and the connection then goes on with the new one; requests pipelined while
+ * the restart is under way all arrive, once each, in order.
  */
 import assert from "node:assert/strict";
 import {
@@ -170,4 +171,25 @@ testUnderBoth(
       for (const c of clients) c.close();
     }
   },
+);
+
+testUnderBoth(
+  "a large answer still being written at the restart is delivered whole by the old process",
+  async (app) => {
+    using c = await RawClient.connect(app.port);
+    const oldPid = (await ask(c, "before")).pid;
+    const BYTES = 8_000_000;
+    await c.write(GET(`/big?bytes=${BYTES}&id=big`));
+    await sleep(100); // not reading: most of the answer waits in the old process's write queue
+    const restarting = app.restart();
+    await waitForLines(app, HANDING_OFF);
+    await sleep(200);
+    const res = await c.readResponse(20_000);
+    assert.equal(res.body.length, BYTES + `\nbig ${oldPid}`.length);
+    assert.ok(res.body.endsWith(`\nbig ${oldPid}`), "answered whole, by the old process");
+    const newPid = await restarting;
+    const after = await ask(c, "after");
+    assert.deepEqual([after.id, after.pid], ["after", newPid]);
+  },
+  { fixture: "handoff_big.ts" },
 );
