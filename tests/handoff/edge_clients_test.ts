@@ -1,11 +1,12 @@
 /**
  * Clients and strangers around a restart, under the embedded supervisor and a real systemd 252:
- * clients that close while the old process hands off cost nothing (no error, the new process
+ * clients that close (FIN or RST) while the old process hands off cost nothing (no error, the new process
  * holds exactly the survivors' connections, and the survivors go on); fds in the store that
  * apprun did not put there (or an older bundle) are closed by the new process and removed from
  * the store, whose count is 0 again after each resume; a client that half-closes after its
  * request during the handoff is answered by the new process and then closed, and a client that
- * connects during it waits in the backlog and is served by the new process.
+ * connects during it waits in the backlog and is served by the new process; 1000 idle
+ * connections (four SCM_RIGHTS batches of ≤ 253 fds in the bundle) are all carried.
  */
 import assert from "node:assert/strict";
 import {
@@ -34,12 +35,14 @@ testUnderBoth(
       const oldPid = (await ask(holder, "h")).pid;
       for (const [i, c] of idle.entries()) assert.equal((await ask(c, `i${i}`)).pid, oldPid);
       await partial.write("GET /r?id=never HTTP/1.1\r\nHo");
+      // Five leavers will not have read their last answer: closing, they send RST, not FIN.
+      for (const c of idle.slice(0, 5)) await c.write(GET("/r?id=unread"));
       // A slow request keeps the old process in its handoff while clients leave.
       await holder.write(GET("/slow?ms=800&id=slow"));
       await sleep(100);
       const restarting = app.restart();
       await waitForLines(app, /SIGTERM: handing off/g);
-      const leaving = [...idle.slice(0, 10), partial];
+      const leaving = [...idle.slice(0, 10), partial]; // 5 RST, 6 FIN (one mid-head)
       for (const c of leaving) c.close();
       const staying = [...idle.slice(10), holder];
       const slow = await readAnswer(holder);
@@ -63,7 +66,8 @@ testUnderBoth(
       );
       const log = await app.log();
       assert.deepEqual(linesAt(log, "error"), []);
-      // The leavers were taken out (idle) before they left: carried, then closed on their EOF.
+      // The leavers were taken out (idle) before they left: carried, then closed on their EOF
+      // or reset.
       assert.match(log, /resumed 22 connections from generation 1\b/);
     } finally {
       for (const c of all) c.close();
@@ -172,5 +176,24 @@ testUnderBoth(
     );
     assert.equal(await split.waitForClose(3000), true);
     assert.equal((await ask(fresh, "again")).pid, newPid, "the new connection stays open");
+  },
+);
+
+testUnderBoth(
+  "1000 idle connections, four SCM_RIGHTS batches in the bundle, are all carried",
+  async (app) => {
+    const clients: RawClient[] = [];
+    try {
+      for (let i = 0; i < 1000; i++) clients.push(await RawClient.connect(app.port));
+      const oldPid = (await ask(clients[0], "a")).pid;
+      await Promise.all(clients.map((c, i) => ask(c, `a${i}`)));
+      const newPid = await app.restart();
+      assert.notEqual(newPid, oldPid);
+      const answers = await Promise.all(clients.map((c, i) => ask(c, `b${i}`)));
+      assert.deepEqual(answers.filter((a, i) => a.id !== `b${i}` || a.pid !== newPid), []);
+      assert.match(await app.log(), /resumed 1000 connections from generation 1\b/);
+    } finally {
+      for (const c of clients) c.close();
+    }
   },
 );
