@@ -66,6 +66,7 @@ export interface HardeningInput {
   isJitless: boolean;
   protectHome: "yes" | "read-only" | "tmpfs";
   readWritePaths: readonly string[];
+  bindReadOnlyPaths: readonly string[];
 }
 
 /** The `[Service]` lines of the sandbox, in a stable order, with a comment per group. */
@@ -88,6 +89,7 @@ export function hardeningLines(input: HardeningInput): string[] {
     `ProtectHome=${input.protectHome}`,
     ...input.readWritePaths.map((p) => `ReadWritePaths=${p.replaceAll("%", "%%")}`),
     "PrivateTmp=yes",
+    ...input.bindReadOnlyPaths.map((p) => `BindReadOnlyPaths=${p.replaceAll("%", "%%")}`),
     "PrivateDevices=yes",
     "PrivateIPC=yes",
     "PrivateMounts=yes",

@@ -78,6 +78,11 @@ export interface ServiceUnitOptions {
   protectHome?: "yes" | "read-only" | "tmpfs";
   /** Paths the service may write (everything else is read-only: ProtectSystem=strict). */
   readWritePaths?: readonly string[];
+  /**
+   * Paths the service must see although PrivateTmp= hides them (a checkout or handler under
+   * /tmp or /var/tmp): bound read-only into its namespace (`BindReadOnlyPaths=`).
+   */
+  bindReadOnlyPaths?: readonly string[];
 }
 
 /** fds a server needs besides connections: Deno's own, listeners, bundle, memfd, files. */
@@ -238,6 +243,9 @@ export function renderServiceUnit(opts: ServiceUnitOptions): string {
   const readWritePaths = (opts.readWritePaths ?? []).map((p, i) =>
     checkAbsolutePath(p, `readWritePaths[${i}]`)
   );
+  const bindReadOnlyPaths = (opts.bindReadOnlyPaths ?? []).map((p, i) =>
+    checkAbsolutePath(p, `bindReadOnlyPaths[${i}]`)
+  );
 
   const ctl = isSystem ? "systemctl" : "systemctl --user";
   const unit = [
@@ -279,6 +287,7 @@ export function renderServiceUnit(opts: ServiceUnitOptions): string {
       isJitless,
       protectHome,
       readWritePaths,
+      bindReadOnlyPaths,
     }),
     "",
     "[Install]",

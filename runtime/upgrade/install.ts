@@ -77,6 +77,7 @@ export async function planInstall(opts: InstallOptions): Promise<InstallPlan> {
   }
   let binFile: PlannedFile;
   let protectHome: "read-only" | undefined;
+  const bindReadOnlyPaths: string[] = [];
   if (isLauncher) {
     const apprun = checkoutApprun();
     const text = renderLauncher({
@@ -91,6 +92,10 @@ export async function planInstall(opts: InstallOptions): Promise<InstallPlan> {
         `the launcher runs ${opts.source} with ${apprun}: both must exist on the target ` +
           "machine (package a compiled binary instead: apprun compile)",
       );
+    }
+    // PrivateTmp= hides /tmp and /var/tmp: bind what the launcher runs from back in.
+    for (const p of [dirname(opts.source), rootOf(apprun)]) {
+      if (/^\/(var\/)?tmp\//.test(p) && !bindReadOnlyPaths.includes(p)) bindReadOnlyPaths.push(p);
     }
     const inHome = [opts.source, apprun].find((p) => HOME_DIRS.test(p));
     if (opts.scope === "system" && inHome) {
@@ -121,6 +126,7 @@ export async function planInstall(opts: InstallOptions): Promise<InstallPlan> {
     maxConnections: opts.maxConnections,
     limitNoFile,
     protectHome,
+    bindReadOnlyPaths,
   });
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
@@ -223,4 +229,13 @@ export async function activate(plan: InstallPlan): Promise<Activation> {
     if (r.code !== 0) break;
   }
   return { hasSystemd: true, ran };
+}
+
+function dirname(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
+}
+
+/** The apprun checkout of `…/bin/apprun`. */
+function rootOf(apprunBin: string): string {
+  return dirname(dirname(apprunBin));
 }

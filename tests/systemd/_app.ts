@@ -5,7 +5,7 @@
  */
 import { renderUnits, type UnitSetOptions } from "../../units/mod.ts";
 import type { UserManager } from "../_systemd.ts";
-import { APPRUN, FIXTURES } from "../_helpers.ts";
+import { APPRUN, FIXTURES, ROOT } from "../_helpers.ts";
 
 export function freePort(): number {
   const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
@@ -45,6 +45,8 @@ export async function installApp(
       ...(opts.args ?? []),
     ],
     drainTimeout: 10,
+    // A checkout under /tmp (a CI clone) is hidden by PrivateTmp=: bind it back in.
+    bindReadOnlyPaths: /^\/(var\/)?tmp\//.test(ROOT) ? [ROOT] : [],
     ...opts,
   });
   for (const u of units) {
