@@ -1,12 +1,12 @@
 /**
  * Clients and strangers around a restart, under the embedded supervisor and a real systemd 252:
- * clients that close (FIN or RST) while the old process hands off cost nothing (no error, the new process
- * holds exactly the survivors' connections, and the survivors go on); fds in the store that
- * apprun did not put there (or an older bundle) are closed by the new process and removed from
- * the store, whose count is 0 again after each resume; a client that half-closes after its
- * request during the handoff is answered by the new process and then closed, and a client that
- * connects during it waits in the backlog and is served by the new process; 1000 idle
- * connections (four SCM_RIGHTS batches of ≤ 253 fds in the bundle) are all carried.
+ * clients that close (FIN or RST) while the old process hands off cost nothing (no error, the
+ * new process holds exactly the survivors' connections, and the survivors go on); fds in the
+ * store that apprun did not put there (or an older bundle) are closed by the new process and
+ * removed from the store, whose count is 0 again after each resume; a client that half-closes
+ * after its request during the handoff is answered by the new process and then closed, and a
+ * client that connects during it waits in the backlog and is served by the new process; 1000
+ * idle connections (four SCM_RIGHTS batches of ≤ 253 fds in the bundle) are all carried.
  */
 import assert from "node:assert/strict";
 import {
