@@ -43,8 +43,9 @@ Deno.test("supervisor: 200 keep-alive clients through 10 SIGHUP restarts, nothin
   }
   const report = await load;
   const handoffMs = [...app.proc.log.matchAll(/handoff took (\d+) ms/g)].map((m) => Number(m[1]));
-  // The clients' pause: from the restart signal to 500 ms after READY=1.
-  const pauses = windows.map(([from, to]) => longestGap(report.timeline, from, to + 500));
+  // The clients' pause: from the restart signal to 250 ms after READY=1 (the next restart
+  // comes 300 ms after it).
+  const pauses = windows.map(([from, to]) => longestGap(report.timeline, from, to + 250));
   const ms = (v: number) => v.toFixed(1);
   console.log(
     `supervisor: ${report.answered} answered on ${CLIENTS} connections through ${RESTARTS} ` +
