@@ -318,21 +318,17 @@ const systemdReason = isAvailable();
 let isReasonPrinted = false;
 
 /**
- * Registers `scenario` as two tests, one per manager: `NAME (supervisor)` and, unless
- * `isSupervisorOnly`, `NAME (systemd)`, ignored (with the reason printed once) where a private
- * systemd cannot run. `knownBug` ignores both, printing why (a bug left to its owner). Each test starts its own App and disposes it.
+ * Registers `scenario` as two tests, one per manager: `NAME (supervisor)` and `NAME (systemd)`,
+ * the latter ignored (with the reason printed once) where a private systemd cannot run. Each
+ * test starts its own App and disposes it.
  */
 export function testUnderBoth(
   name: string,
   scenario: (app: App) => Promise<void>,
-  opts: AppOptions & { isSupervisorOnly?: boolean; knownBug?: string } = {},
+  opts: AppOptions = {},
 ): void {
-  const managers: ManagerKind[] = opts.isSupervisorOnly
-    ? ["supervisor"]
-    : ["supervisor", "systemd"];
-  for (const manager of managers) {
-    if (opts.knownBug) console.log(`ignored: ${name} (${manager}): ${opts.knownBug}`);
-    const isIgnored = (manager === "systemd" && systemdReason !== null) || !!opts.knownBug;
+  for (const manager of ["supervisor", "systemd"] as const) {
+    const isIgnored = manager === "systemd" && systemdReason !== null;
     if (isIgnored && !isReasonPrinted) {
       isReasonPrinted = true;
       console.log(`skip: handoff tests under systemd: ${systemdReason}`);

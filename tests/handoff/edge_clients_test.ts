@@ -66,6 +66,7 @@ testUnderBoth(
       );
       const log = await app.log();
       assert.deepEqual(linesAt(log, "error"), []);
+      assert.deepEqual(linesAt(log, "warn"), []);
       // The leavers were taken out (idle) before they left: carried, then closed on their EOF
       // or reset.
       assert.match(log, /resumed 22 connections from generation 1\b/);
