@@ -45,10 +45,16 @@ export interface WorkerOptions {
  */
 export async function runWorker(opts: WorkerOptions, log: Logger): Promise<number> {
   const tRuntime = performance.now(); // since the runtime started: spawn → exec → Deno up
-  // Before the bundle is drained: a SIGTERM during start-up (a manager restarting again) must
-  // not kill us with Deno's default action, taking the carried connections along. It is
-  // answered once we are ready, by handing off again.
-  const stopSignal = waitForStopSignal();
+  // Listen from the start: Deno's default action would kill us on a SIGTERM that comes after we
+  // drained the bundle (a manager restarting again), and the carried connections with us. While
+  // we hold nothing (the handler still loading, a hung import too) a stop signal ends us at once
+  // and the bundle stays whole; once we hold something it is answered when we are ready, by
+  // handing off (or stopping) as usual.
+  let isHolding = false;
+  const stopSignal = waitForStopSignal().then((signal) => {
+    if (!isHolding) Deno.exit(0);
+    return signal;
+  });
   keepAliveOnAppErrors(log);
   followSupervisor(log);
   const notifier = Notifier.fromEnv();
@@ -68,6 +74,7 @@ export async function runWorker(opts: WorkerOptions, log: Logger): Promise<numbe
   const bundle = sorted.bundle;
   let resumed: Resumed | null = null;
   if (bundle !== null) {
+    isHolding = true;
     try {
       resumed = await readHandoff(bundle.fd, bundle.generation, log);
     } catch (err) {
@@ -91,6 +98,7 @@ export async function runWorker(opts: WorkerOptions, log: Logger): Promise<numbe
       hooks,
       generation,
     });
+    isHolding = true;
     server.start();
   } catch (err) {
     // DESIGN §3: we drained the bundle; dying now would lose its connections: put them back.

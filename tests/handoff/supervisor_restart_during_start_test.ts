@@ -6,12 +6,16 @@
  * moment the starting worker holds the carried connections (read from /proc), three times;
  * every client must still be answered afterwards, by the newest worker.
  *
+ * Listening from the start must not make a stuck start-up deaf: while the worker holds nothing
+ * (its handler still loading), SIGTERM and SIGINT end it at once, as before.
+ *
  * Beside it, the same request under both managers at an ordinary moment (as soon as the new
  * worker exists): systemd 252 also stops a unit that is still activating and starts another,
  * exactly as the supervisor does, and no connection may be lost either way.
  */
 import assert from "node:assert/strict";
 import { isAvailable } from "../_systemd.ts";
+import { APPRUN, FIXTURES, spawn } from "../_helpers.ts";
 import { ask, eventually, RawClient, startSupervised, startSystemd } from "./_util.ts";
 
 /** How many sockets `pid` holds (0 once it is gone). */
@@ -114,5 +118,23 @@ for (const manager of ["supervisor", "systemd"] as const) {
         for (const c of clients) c.close();
       }
     },
+  });
+}
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test(`a worker still loading its handler stops at once on ${signal}`, async () => {
+    await using proc = spawn(APPRUN, [
+      "serve",
+      `${FIXTURES}/handoff_hang.ts`,
+      "--no-supervisor",
+      "--port",
+      "0",
+    ]);
+    await proc.waitFor(/handoff_hang: loading/);
+    const t0 = performance.now();
+    proc.kill(signal);
+    const status = await proc.wait(5000);
+    assert.ok(performance.now() - t0 < 2000, `took ${performance.now() - t0} ms`);
+    assert.equal(status.code, 0, proc.log);
   });
 }
