@@ -110,6 +110,11 @@ export async function planInstall(opts: InstallOptions): Promise<InstallPlan> {
       what: "binary",
     };
   }
+  // The installed binary itself can sit under /tmp (a test HOME): bind it back in too.
+  const binDir = dirname(layout.bin);
+  if (/^\/(var\/)?tmp\//.test(binDir) && !bindReadOnlyPaths.includes(binDir)) {
+    bindReadOnlyPaths.push(binDir);
+  }
   const drainS = opts.drainTimeoutMs / 1000;
   const limitNoFile = opts.maxConnections !== undefined
     ? Math.max(20000, opts.maxConnections + FD_HEADROOM)

@@ -18,6 +18,8 @@ import {
 export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 /** The pinned Deno. */
 export const DENO = `${REPO}/node_modules/.bin/deno`;
+/** A checkout under /tmp (a CI clone) is hidden by PrivateTmp=: units that run it bind it back. */
+export const BIND_REPO: string[] = /^\/(var\/)?tmp\//.test(REPO) ? [REPO] : [];
 export const FIXTURES = `${REPO}/tests/units/fixtures`;
 export const GOLDEN = `${REPO}/tests/units/golden`;
 

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { isAvailable, startUserManager, type UserManager } from "../_systemd.ts";
 import { renderUnits } from "../../units/mod.ts";
-import { DENO, FIXTURES, freePort, readLineFrom, REPO } from "./_util.ts";
+import { BIND_REPO, DENO, FIXTURES, freePort, readLineFrom, REPO } from "./_util.ts";
 
 const reason = isAvailable();
 if (reason !== null) console.log(`units findings tests skipped: ${reason}`);
@@ -26,6 +26,7 @@ async function installProbe(
     listeners: [{ kind: "tcp", host: "127.0.0.1", port }],
     execStart: [DENO, "run", "--allow-all", `${FIXTURES}/notify_probe.ts`],
     workingDirectory: REPO,
+    bindReadOnlyPaths: BIND_REPO,
   });
   for (const u of units) {
     const text = u.file.endsWith(".service")

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { isAvailable, startUserManager, type UserManager } from "../_systemd.ts";
 import { type RenderedUnit, renderUnits, type UnitSetOptions } from "../../units/mod.ts";
-import { DENO, FIXTURES, freePort, readLineFrom, REPO } from "./_util.ts";
+import { BIND_REPO, DENO, FIXTURES, freePort, readLineFrom, REPO } from "./_util.ts";
 
 const reason = isAvailable();
 if (reason !== null) console.log(`units run tests skipped: ${reason}`);
@@ -41,6 +41,7 @@ function probeUnits(name: string, port: number, extra: Partial<UnitSetOptions> =
     listeners: [{ kind: "tcp", host: "127.0.0.1", port }],
     execStart: [DENO, "run", "--allow-all", `${FIXTURES}/notify_probe.ts`],
     workingDirectory: REPO,
+    bindReadOnlyPaths: BIND_REPO,
     ...extra,
   });
 }
@@ -86,6 +87,7 @@ Deno.test({
       execStart: ["/usr/bin/python3", `${FIXTURES}/notify_server.py`, ...args, ...more],
       environment: env,
       denoCache: false,
+      bindReadOnlyPaths: BIND_REPO,
     });
     assert.deepEqual(units.map((u) => u.file), [
       "quoting.socket",
