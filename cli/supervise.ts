@@ -8,6 +8,7 @@
 import { type Listener, openListeners } from "../runtime/listen.ts";
 import type { Logger } from "../runtime/log.ts";
 import { runSupervisor } from "../runtime/supervisor/mod.ts";
+import { MANAGER_PROTOCOL_ENV } from "../runtime/notify.ts";
 import { closeFd } from "../runtime/sys/mod.ts";
 import type { ServeOptions } from "./serve.ts";
 
@@ -71,18 +72,7 @@ export async function runSupervised(
   await Deno.mkdir(control.slice(0, control.lastIndexOf("/")), { recursive: true, mode: 0o700 });
   const rest = workerArgs(args, opts.handler);
   const env = Deno.env.toObject();
-  for (
-    const k of [
-      "NOTIFY_SOCKET",
-      "LISTEN_FDS",
-      "LISTEN_PID",
-      "LISTEN_FDNAMES",
-      "WATCHDOG_USEC",
-      "WATCHDOG_PID",
-    ]
-  ) {
-    delete env[k];
-  }
+  for (const k of MANAGER_PROTOCOL_ENV) delete env[k];
   const fdStoreMax = 16;
   // systemd ≥ 254 tells the service its store size in $FDSTORE; so do we.
   env.FDSTORE = String(fdStoreMax);

@@ -18,6 +18,21 @@ import {
   unixSocket,
 } from "./sys/mod.ts";
 
+/**
+ * The variables a service manager sets for the one process it runs (sd_listen_fds(3),
+ * sd_notify(3), sd_watchdog_enabled(3)), plus the supervisor's own: never inherited by a
+ * command that is not that process.
+ */
+export const MANAGER_PROTOCOL_ENV: readonly string[] = [
+  "NOTIFY_SOCKET",
+  "LISTEN_FDS",
+  "LISTEN_PID",
+  "LISTEN_FDNAMES",
+  "WATCHDOG_USEC",
+  "WATCHDOG_PID",
+  "APPRUN_SUPERVISOR_PID",
+];
+
 /** Misuse of the notify protocol (a bad FDNAME, too many fds). */
 export class NotifyError extends AppRunError {
   override name = "NotifyError";
