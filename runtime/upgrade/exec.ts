@@ -4,6 +4,7 @@
  * commands call NEW (`NEW version`, `NEW check`) and `systemctl`. Owns the child: on timeout
  * it gets SIGKILL and is reaped before this returns.
  */
+import { MANAGER_PROTOCOL_ENV } from "../notify.ts";
 
 /** How a command ended. `code` is null when it was killed for the timeout. */
 export interface RunResult {
@@ -23,15 +24,7 @@ export interface RunOptions {
 }
 
 // The protocol variables of a service manager: a command we run is not the service.
-const PROTOCOL_ENV = [
-  "NOTIFY_SOCKET",
-  "LISTEN_FDS",
-  "LISTEN_PID",
-  "LISTEN_FDNAMES",
-  "WATCHDOG_USEC",
-  "WATCHDOG_PID",
-  "APPRUN_SUPERVISOR_PID",
-];
+const PROTOCOL_ENV = MANAGER_PROTOCOL_ENV;
 
 /** Runs `cmd args…`, stdin closed. Throws only when it cannot be started at all. */
 export async function runCommand(
