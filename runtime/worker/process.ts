@@ -10,17 +10,15 @@ import type { Logger } from "../log.ts";
 import type { Notifier } from "../notify.ts";
 import { dieWithParent, SIGNALS } from "../sys/mod.ts";
 
+/**
+ * Resolves with the first SIGTERM or SIGINT. The listeners stay: a second signal while we stop
+ * (a double Ctrl-C, a manager repeating itself) is ignored rather than left to Deno's default
+ * action, which would kill us mid-handoff with the connections.
+ */
 export function waitForStopSignal(): Promise<"SIGTERM" | "SIGINT"> {
   return new Promise((resolve) => {
-    const onTerm = () => done("SIGTERM");
-    const onInt = () => done("SIGINT");
-    const done = (sig: "SIGTERM" | "SIGINT") => {
-      Deno.removeSignalListener("SIGTERM", onTerm);
-      Deno.removeSignalListener("SIGINT", onInt);
-      resolve(sig);
-    };
-    Deno.addSignalListener("SIGTERM", onTerm);
-    Deno.addSignalListener("SIGINT", onInt);
+    Deno.addSignalListener("SIGTERM", () => resolve("SIGTERM"));
+    Deno.addSignalListener("SIGINT", () => resolve("SIGINT"));
   });
 }
 
