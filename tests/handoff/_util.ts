@@ -132,11 +132,7 @@ function freePort(): number {
   return port;
 }
 
-/**
- * Writes and starts app.socket + app.service serving `handler`, as `installApp` of
- * systemd_restart_test.ts does (copied: importing a test file would run its tests again).
- * `extra` is appended to [Service].
- */
+/** Writes and starts app.socket + app.service serving `handler`; `extra` is appended to [Service]. */
 export async function installApp(m: UserManager, handler: string, extra = ""): Promise<number> {
   const port = freePort();
   await m.writeUnit(

@@ -5,38 +5,13 @@
  * answers come from every generation, and the fdstore is empty again after each resume.
  */
 import assert from "node:assert/strict";
-import { isAvailable, startUserManager, type UserManager } from "../_systemd.ts";
-import { APPRUN, FIXTURES, sleep } from "../_helpers.ts";
+import { isAvailable, startUserManager } from "../_systemd.ts";
+import { installApp } from "./_util.ts";
+import { sleep } from "../_helpers.ts";
 import { percentile, runLoad } from "../../scripts/e2e/load.ts";
 
 const reason = isAvailable();
 if (reason) console.log(`skip: systemd handoff tests: ${reason}`);
-
-function freePort(): number {
-  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/** Writes and starts app.socket + app.service serving `handler`. */
-export async function installApp(m: UserManager, handler: string, extra = ""): Promise<number> {
-  const port = freePort();
-  await m.writeUnit(
-    "app.socket",
-    `[Socket]\nListenStream=127.0.0.1:${port}\nFileDescriptorName=web\nBacklog=4096\n`,
-  );
-  await m.writeUnit(
-    "app.service",
-    `[Unit]\nStartLimitIntervalSec=60\nStartLimitBurst=100\n[Service]\nType=notify\nNotifyAccess=main\n` +
-      `ExecStart=${APPRUN} serve ${FIXTURES}/${handler} --idle-timeout 120s\n` +
-      `FileDescriptorStoreMax=16\nLimitNOFILE=20000\nTimeoutStopSec=30\n${extra}`,
-  );
-  await m.daemonReload();
-  const r = await m.systemctl("start", "app.socket");
-  assert.equal(r.code, 0, r.stderr);
-  return port;
-}
 
 Deno.test({
   name: "handoff: 200 keep-alive clients through 10 systemctl restarts, nothing lost",
