@@ -4,6 +4,7 @@
  * seconds), byte sizes ("64k", "16MiB"), ports. Each bad value is a `UsageError` naming the
  * option. No command logic here.
  */
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { AppRunError } from "../runtime/errors.ts";
 
 /** A command line apprun cannot run: exit status 2. */
@@ -11,6 +12,20 @@ export class UsageError extends AppRunError {
   override name = "UsageError";
   constructor(message: string) {
     super("ERR_USAGE", message);
+  }
+}
+
+/**
+ * `parseArgs` whose refusals (an unknown option, a missing value) become one-line
+ * {@linkcode UsageError}s, as every apprun command reports them.
+ */
+export function parseCommandLine<T extends ParseArgsConfig>(
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    throw new UsageError((err as Error).message.replaceAll("\n", " "));
   }
 }
 

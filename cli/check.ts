@@ -4,9 +4,8 @@
  * `serve` does and prints `ok`; a handler that cannot be used is one line and exit 1. What
  * `apprun upgrade` runs as `NEW check` before it touches anything.
  */
-import { parseArgs } from "node:util";
 import { loadHandler } from "../runtime/handler.ts";
-import { UsageError } from "./args.ts";
+import { parseCommandLine, UsageError } from "./args.ts";
 
 export const CHECK_USAGE = `Usage: apprun check [HANDLER]
 
@@ -16,12 +15,7 @@ prints "ok" (exit 0); a handler that cannot be used prints one line and exits 1.
 
 /** Runs `check`. */
 export async function check(args: string[]): Promise<number> {
-  let positionals: string[];
-  try {
-    positionals = parseArgs({ args, allowPositionals: true, options: {} }).positionals;
-  } catch (err) {
-    throw new UsageError((err as Error).message.replaceAll("\n", " "));
-  }
+  const { positionals } = parseCommandLine({ args, allowPositionals: true, options: {} });
   if (positionals.length > 1) {
     throw new UsageError(`check takes one handler file, got ${positionals.length}`);
   }

@@ -3,9 +3,8 @@
  * `apprun compile HANDLER -o NAME`: argument parsing and printing around
  * runtime/upgrade/compile.ts, which writes the entry module and runs `deno compile`.
  */
-import { parseArgs } from "node:util";
 import { compile, COMPILE_PERMISSIONS, formatMs } from "../runtime/upgrade/mod.ts";
-import { UsageError } from "./args.ts";
+import { parseCommandLine, UsageError } from "./args.ts";
 
 export const COMPILE_USAGE = `Usage: apprun compile HANDLER -o NAME
 
@@ -26,16 +25,11 @@ Options:
 
 /** Runs `compile`. */
 export async function compileCommand(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { output: { type: "string", short: "o" } },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message.replaceAll("\n", " "));
-  }
+  const parsed = parseCommandLine({
+    args,
+    allowPositionals: true,
+    options: { output: { type: "string", short: "o" } },
+  });
   const [handler, ...extra] = parsed.positionals;
   if (handler === undefined) throw new UsageError("compile needs a handler file");
   if (extra.length) throw new UsageError(`compile takes one handler file, got ${1 + extra.length}`);

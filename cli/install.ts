@@ -4,7 +4,6 @@
  * line's option names, and printing (or, with --dry-run, only printing) what
  * runtime/upgrade/install.ts plans, writes and runs.
  */
-import { parseArgs } from "node:util";
 import { type Listener, parseListener, UnitOptionError } from "../units/mod.ts";
 import {
   activate,
@@ -16,7 +15,7 @@ import {
   type Scope,
   writeInstall,
 } from "../runtime/upgrade/mod.ts";
-import { parseCount, parseDuration, parsePort, UsageError } from "./args.ts";
+import { parseCommandLine, parseCount, parseDuration, parsePort, UsageError } from "./args.ts";
 import { defaultName } from "./supervise.ts";
 import { checkHealthUrl } from "./upgrade.ts";
 
@@ -115,30 +114,25 @@ interface InstallArgs {
 }
 
 function parseInstallArgs(args: string[]): InstallArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        name: { type: "string" },
-        port: { type: "string" },
-        listen: { type: "string", multiple: true },
-        user: { type: "boolean" },
-        root: { type: "string" },
-        "dry-run": { type: "boolean" },
-        force: { type: "boolean" },
-        "drain-timeout": { type: "string" },
-        env: { type: "string", multiple: true },
-        "env-file": { type: "string", multiple: true },
-        watchdog: { type: "string" },
-        "max-connections": { type: "string" },
-        health: { type: "string" },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message.replaceAll("\n", " "));
-  }
+  const parsed = parseCommandLine({
+    args,
+    allowPositionals: true,
+    options: {
+      name: { type: "string" },
+      port: { type: "string" },
+      listen: { type: "string", multiple: true },
+      user: { type: "boolean" },
+      root: { type: "string" },
+      "dry-run": { type: "boolean" },
+      force: { type: "boolean" },
+      "drain-timeout": { type: "string" },
+      env: { type: "string", multiple: true },
+      "env-file": { type: "string", multiple: true },
+      watchdog: { type: "string" },
+      "max-connections": { type: "string" },
+      health: { type: "string" },
+    },
+  });
   const v = parsed.values;
   if (parsed.positionals.length > 1) {
     throw new UsageError(`install takes one handler or binary, got ${parsed.positionals.length}`);

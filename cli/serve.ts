@@ -4,12 +4,18 @@
  * activation, or --port/--host/--unix), runs the server, reports readiness to the service
  * manager, and on SIGTERM/SIGINT stops gracefully. Command glue only: the work is in runtime/.
  */
-import { parseArgs } from "node:util";
 import { embeddedHandler } from "../runtime/handler.ts";
 import { createLogger, parseLogLevel } from "../runtime/log.ts";
 import { runWorker } from "../runtime/worker/mod.ts";
 import type { HttpLimits } from "../runtime/http/limits.ts";
-import { parseBytes, parseCount, parseDuration, parsePort, UsageError } from "./args.ts";
+import {
+  parseBytes,
+  parseCommandLine,
+  parseCount,
+  parseDuration,
+  parsePort,
+  UsageError,
+} from "./args.ts";
 import { runSupervised } from "./supervise.ts";
 
 export const SERVE_USAGE = `Usage: apprun serve HANDLER [options]
@@ -64,34 +70,29 @@ export interface ServeOptions {
 
 /** Parses `serve` arguments. Throws {@linkcode UsageError}. */
 export function parseServeArgs(args: string[]): ServeOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        port: { type: "string" },
-        host: { type: "string" },
-        unix: { type: "string", multiple: true },
-        "drain-timeout": { type: "string" },
-        "idle-timeout": { type: "string" },
-        "header-timeout": { type: "string" },
-        "body-timeout": { type: "string" },
-        "max-body": { type: "string" },
-        "max-head": { type: "string" },
-        "max-line": { type: "string" },
-        "max-headers": { type: "string" },
-        "log-level": { type: "string" },
-        "no-supervisor": { type: "boolean" },
-        watch: { type: "boolean" },
-        name: { type: "string" },
-        control: { type: "string" },
-        bin: { type: "string" },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseCommandLine({
+    args,
+    allowPositionals: true,
+    options: {
+      port: { type: "string" },
+      host: { type: "string" },
+      unix: { type: "string", multiple: true },
+      "drain-timeout": { type: "string" },
+      "idle-timeout": { type: "string" },
+      "header-timeout": { type: "string" },
+      "body-timeout": { type: "string" },
+      "max-body": { type: "string" },
+      "max-head": { type: "string" },
+      "max-line": { type: "string" },
+      "max-headers": { type: "string" },
+      "log-level": { type: "string" },
+      "no-supervisor": { type: "boolean" },
+      watch: { type: "boolean" },
+      name: { type: "string" },
+      control: { type: "string" },
+      bin: { type: "string" },
+    },
+  });
   const v = parsed.values;
   const hasEmbedded = embeddedHandler() !== null;
   if (

@@ -4,7 +4,6 @@
  * (its manifest) and what runs it (systemd or the supervisor's control socket), and printing
  * the report. The procedure itself is runtime/upgrade.
  */
-import { parseArgs } from "node:util";
 import {
   buildInfo,
   findManifest,
@@ -16,7 +15,7 @@ import {
   summarize,
   upgrade,
 } from "../runtime/upgrade/mod.ts";
-import { parseDuration, UsageError } from "./args.ts";
+import { parseCommandLine, parseDuration, UsageError } from "./args.ts";
 import { controlSocketPath } from "./supervise.ts";
 
 export const UPGRADE_USAGE = `Usage: apprun upgrade NEW [--name NAME] [options]
@@ -61,23 +60,18 @@ export interface ServiceArgs {
 
 /** Parses the shared options (plus `--health` when `hasHealth`). Throws {@linkcode UsageError}. */
 export function parseServiceArgs(args: string[], hasHealth: boolean): ServiceArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        name: { type: "string" },
-        user: { type: "boolean" },
-        control: { type: "string" },
-        timeout: { type: "string" },
-        json: { type: "boolean" },
-        ...(hasHealth ? { health: { type: "string" as const } } : {}),
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message.replaceAll("\n", " "));
-  }
+  const parsed = parseCommandLine({
+    args,
+    allowPositionals: true,
+    options: {
+      name: { type: "string" },
+      user: { type: "boolean" },
+      control: { type: "string" },
+      timeout: { type: "string" },
+      json: { type: "boolean" },
+      ...(hasHealth ? { health: { type: "string" as const } } : {}),
+    },
+  });
   const v = parsed.values as Record<string, string | boolean | undefined>;
   const name = v.name as string | undefined;
   if (name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$/.test(name)) {
