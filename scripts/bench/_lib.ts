@@ -94,3 +94,43 @@ export function pct(xs: number[], p: number): number {
 }
 
 export const fmt = (n: number, digits = 0) => Number.isFinite(n) ? n.toFixed(digits) : "n/a";
+
+/** A hello-world server to compare: apprun's engine or a baseline. */
+export interface HelloServer {
+  name: string;
+  start(port: number): Promise<Started>;
+}
+
+/** apprun (the worker alone, no supervisor), Deno.serve, and node:http when Node is here. */
+export function helloServers(): HelloServer[] {
+  const apprun: HelloServer = {
+    name: "apprun",
+    start: (p) =>
+      start(
+        APPRUN,
+        [
+          "serve",
+          `${ROOT}/examples/hello.ts`,
+          "--no-supervisor",
+          "--port",
+          String(p),
+          "--host",
+          "127.0.0.1",
+          "--idle-timeout",
+          "600s",
+        ],
+        p,
+        { APPRUN_LOG: "error" },
+      ),
+  };
+  const deno: HelloServer = {
+    name: "Deno.serve",
+    start: (p) =>
+      start(DENO, ["run", "-A", `${ROOT}/scripts/bench/servers/deno_serve.ts`, String(p)], p),
+  };
+  const node: HelloServer = {
+    name: "node:http",
+    start: (p) => start("node", [`${ROOT}/scripts/bench/servers/node_http.mjs`, String(p)], p),
+  };
+  return has("node") ? [apprun, deno, node] : [apprun, deno];
+}

@@ -6,7 +6,7 @@
  *   deno run -A scripts/bench/memory.ts [--connections 10000]
  */
 import { parseArgs } from "node:util";
-import { APPRUN, DENO, fmt, freePort, has, ROOT, start } from "./_lib.ts";
+import { fmt, freePort, helloServers, start } from "./_lib.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -59,33 +59,4 @@ async function measure(name: string, startIt: (port: number) => ReturnType<typeo
 }
 
 console.log(`memory with ${n} idle keep-alive connections:`);
-await measure(
-  "apprun",
-  (p) =>
-    start(
-      APPRUN,
-      [
-        "serve",
-        `${ROOT}/examples/hello.ts`,
-        "--no-supervisor",
-        "--port",
-        String(p),
-        "--host",
-        "127.0.0.1",
-        "--idle-timeout",
-        "600s",
-      ],
-      p,
-      { APPRUN_LOG: "error" },
-    ),
-);
-await measure(
-  "Deno.serve",
-  (p) => start(DENO, ["run", "-A", `${ROOT}/scripts/bench/servers/deno_serve.ts`, String(p)], p),
-);
-if (has("node")) {
-  await measure(
-    "node:http",
-    (p) => start("node", [`${ROOT}/scripts/bench/servers/node_http.mjs`, String(p)], p),
-  );
-}
+for (const s of helloServers()) await measure(s.name, (p) => s.start(p));

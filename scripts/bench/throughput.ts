@@ -6,7 +6,7 @@
  *   deno run -A scripts/bench/throughput.ts [--rounds 5] [--seconds 5] [--connections 50]
  */
 import { parseArgs } from "node:util";
-import { APPRUN, DENO, fmt, freePort, has, median, ROOT, start, wrk } from "./_lib.ts";
+import { fmt, freePort, has, helloServers, median, wrk } from "./_lib.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -23,38 +23,7 @@ if (!has("wrk")) {
 const rounds = Number(values.rounds), seconds = Number(values.seconds);
 const connections = Number(values.connections);
 
-const servers = [
-  {
-    name: "apprun",
-    start: (p: number) =>
-      start(
-        APPRUN,
-        [
-          "serve",
-          `${ROOT}/examples/hello.ts`,
-          "--no-supervisor",
-          "--port",
-          String(p),
-          "--host",
-          "127.0.0.1",
-        ],
-        p,
-        { APPRUN_LOG: "error" },
-      ),
-  },
-  {
-    name: "Deno.serve",
-    start: (p: number) =>
-      start(DENO, ["run", "-A", `${ROOT}/scripts/bench/servers/deno_serve.ts`, String(p)], p),
-  },
-  ...(has("node")
-    ? [{
-      name: "node:http",
-      start: (p: number) =>
-        start("node", [`${ROOT}/scripts/bench/servers/node_http.mjs`, String(p)], p),
-    }]
-    : []),
-];
+const servers = helloServers();
 
 const results: Record<string, number[]> = {};
 const running = await Promise.all(
