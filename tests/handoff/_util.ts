@@ -294,16 +294,6 @@ export async function waitForLines(app: App, re: RegExp, count = 1, timeoutMs = 
   }
 }
 
-/** Whether a process is alive (not a zombie). */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
 /** The log lines of `level` ("error", "warn", …) in `log`, without their timestamps. */
 export function linesAt(log: string, level: string): string[] {
   const re = new RegExp(`^\\S+ ${level.padEnd(5)} (.*)$`, "gm");

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { type Proc, spawn } from "../_helpers.ts";
 import { DENO, LineClient, pyWorker } from "./_harness.ts";
+import { isAlive } from "../_helpers.ts";
 
 const SUPERVISE = new URL("./fixtures/supervise.ts", import.meta.url).pathname;
 
@@ -19,15 +20,6 @@ async function supervise(config: Record<string, unknown> = {}): Promise<[Proc, n
   const m = await proc.waitFor(/supervise: port (\d+)/);
   await proc.waitFor(/generation 1 ready/);
   return [proc, Number(m[1])];
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
 }
 
 Deno.test("SIGTERM to the supervisor stops the worker, flushes the store, exits 0", async () => {

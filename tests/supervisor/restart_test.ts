@@ -6,17 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { LineClient, pyWorker, sleep, waitUntil, withSupervisor } from "./_harness.ts";
+import { isAlive } from "../_helpers.ts";
 
 const keepConn = ["FDSTORE=1", "FDNAME=conn", "FDPOLL=0"];
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 Deno.test("a crash restarts the worker after restartDelayMs, with the store kept", async () => {
   await withSupervisor({ restartDelayMs: 200 }, async ({ sup, port, log }) => {
