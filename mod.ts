@@ -9,9 +9,8 @@
  * `onSSEHandoff(stream) → state`, `onSSEResume(stream, state, meta)`, `onAppHandoff() → state`,
  * `onAppResume(state)`. See {@linkcode SessionHooks}.
  */
-export type { FetchHandler, RemoteAddr, ServeHandlerInfo } from "./runtime/http/types.ts";
-export type { HttpLimits } from "./runtime/http/limits.ts";
-export { DEFAULT_LIMITS } from "./runtime/http/limits.ts";
+export type { FetchHandler, HttpLimits, RemoteAddr, ServeHandlerInfo } from "./runtime/http/mod.ts";
+export { DEFAULT_LIMITS } from "./runtime/http/mod.ts";
 export {
   CLOSE_CODE,
   ServerWebSocket,
@@ -19,8 +18,9 @@ export {
   WebSocketUpgradeError,
 } from "./runtime/ws/mod.ts";
 export type { UpgradeWebSocketOptions, WebSocketUpgrade } from "./runtime/ws/mod.ts";
-export { formatEvent, sse, SSEStream } from "./runtime/sse.ts";
-export type { SSEEvent, SSEInit } from "./runtime/sse.ts";
-export type { SessionHooks, SessionMeta } from "./runtime/sessions.ts";
+export { formatEvent, sse, SSEStream } from "./runtime/sse/mod.ts";
+export type { SSEEvent, SSEInit } from "./runtime/sse/mod.ts";
+export type { SessionHooks } from "./runtime/hooks.ts";
+export type { SessionMeta } from "./runtime/sessions/mod.ts";
 export { AppRunError, type AppRunErrorCode } from "./runtime/errors.ts";
 export { APPRUN_VERSION } from "./runtime/version.ts";

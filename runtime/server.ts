@@ -9,20 +9,28 @@
  * connections, the sessions and the loop; listeners belong to whoever passed them in (it stops
  * accepting on them but does not close them).
  */
-import { EventLoop } from "./io/loop.ts";
-import { Acceptor } from "./io/acceptor.ts";
-import { HttpConnection } from "./http/connection.ts";
-import type { ConnectionContext } from "./http/connection.ts";
-import { DEFAULT_LIMITS, type HttpLimits } from "./http/limits.ts";
-import type { FetchHandler } from "./http/types.ts";
+import { Acceptor, EventLoop } from "./io/mod.ts";
+import {
+  type ConnectionContext,
+  DEFAULT_LIMITS,
+  type FetchHandler,
+  HttpConnection,
+  type HttpLimits,
+} from "./http/mod.ts";
 import { formatAddr, type Listener } from "./listen.ts";
 import type { Logger } from "./log.ts";
 import type { Notifier } from "./notify.ts";
 import { describeError } from "./errors.ts";
-import type { CarriedSession, SessionEnv, SessionHooks } from "./sessions.ts";
-import type { ConnectionRecord } from "./handoff/state.ts";
-import { resumeWebSocket } from "./ws/upgrade.ts";
-import { resumeSse } from "./sse.ts";
+import {
+  type CarriedSession,
+  claimSession,
+  type DetachedSession,
+  type SessionEnv,
+} from "./sessions/mod.ts";
+import type { SessionHooks } from "./hooks.ts";
+import type { ConnectionRecord } from "./handoff/mod.ts";
+import { resumeWebSocket } from "./ws/mod.ts";
+import { resumeSse } from "./sse/mod.ts";
 
 /** Options for {@linkcode Server}. */
 export interface ServerOptions {
@@ -48,12 +56,6 @@ export interface DetachedConnection {
   /** Bytes read but not consumed (a partial head, pipelined requests). */
   buffered: Uint8Array;
   listenerName: string;
-}
-
-/** A session taken out for the next process, with its record. The caller owns `fd`. */
-export interface DetachedSession {
-  fd: number;
-  record: ConnectionRecord;
 }
 
 /** Everything a handoff takes out of the server. */
@@ -89,7 +91,7 @@ export class Server {
   #onDrained: (() => void) | null = null;
   #detached: DetachedConnection[] = [];
   #sessionHandoffs: Promise<DetachedSession | null>[] = [];
-  #sessionEnv: SessionEnv;
+  #sessionEnv: SessionEnv<SessionHooks>;
   #loopDone: Promise<void> | null = null;
 
   constructor(opts: ServerOptions) {
@@ -119,12 +121,19 @@ export class Server {
       },
       onClosed: (conn) => this.#onClosed(conn),
       onIdle: (conn) => this.#onIdle(conn),
+      takeoverOf: (res) => {
+        const starter = claimSession(res);
+        if (starter === undefined) return undefined;
+        const env = sessionEnv();
+        return {
+          head: (request) => starter.head(request),
+          attach: (socket, leftover, framing) => starter.attach(socket, leftover, framing, env),
+          abandon: () => starter.abandon(),
+        };
+      },
       onUpgraded: (conn) => {
         this.#served += conn.requests;
         this.connections.delete(conn);
-      },
-      get sessionEnv() {
-        return sessionEnv();
       },
     };
     this.hooks = opts.hooks ?? {};

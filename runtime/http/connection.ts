@@ -9,9 +9,7 @@
  *   idle ─bytes→ head ─head parsed→ body ─body done→ handler ─response→ writing ─done→ idle
  *     (a request without a body goes from head to handler; any state → closing → closed)
  */
-import { READ_EOF, READ_ERROR, type SocketHandler } from "../io/socket.ts";
-import { Socket } from "../io/socket.ts";
-import type { EventLoop } from "../io/loop.ts";
+import { type EventLoop, READ_EOF, READ_ERROR, Socket, type SocketHandler } from "../io/mod.ts";
 import type { Logger } from "../log.ts";
 import { peerAddr } from "../sys/mod.ts";
 import { HttpError } from "./errors.ts";
@@ -21,7 +19,7 @@ import type { HttpLimits } from "./limits.ts";
 import { parseRequestHead, type RequestHead } from "./parser.ts";
 import type { FetchHandler, RemoteAddr } from "./types.ts";
 import { CONTINUE_100, errorResponseBytes } from "./writer.ts";
-import type { SessionEnv, Takeover } from "../sessions.ts";
+import type { Takeover, TakeoverFraming } from "./takeover.ts";
 
 /** Where a connection is in its life. */
 export type ConnState =
@@ -66,10 +64,10 @@ export interface ConnectionContext {
   /** The process is handing off: a connection that becomes idle stops reading and waits. */
   readonly isHandingOff: boolean;
   onClosed(conn: HttpConnection): void;
-  /** A session (WebSocket, SSE) took the connection over. */
+  /** The takeover `response` starts (a WebSocket, an SSE stream), claimed once; else undefined. */
+  takeoverOf(response: Response): Takeover | undefined;
+  /** A takeover got the connection: it is no longer this server's HTTP connection. */
   onUpgraded(conn: HttpConnection): void;
-  /** What sessions get from the server. */
-  readonly sessionEnv: SessionEnv;
   /** A connection just became idle (no request in progress). */
   onIdle(conn: HttpConnection): void;
 }
@@ -212,7 +210,11 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     this.destroy();
   }
 
-  onTakeover(takeover: Takeover, head: Uint8Array, framing: "chunked" | "close"): void {
+  takeoverOf(response: Response): Takeover | undefined {
+    return this.#ctx.takeoverOf(response);
+  }
+
+  onTakeover(takeover: Takeover, head: Uint8Array, framing: TakeoverFraming): void {
     if (!this.socket.isOpen || this.socket.isBroken) return takeover.abandon();
     this.#transition("upgraded");
     this.deadline = 0;
@@ -221,7 +223,7 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     const leftover = this.#in.snapshot();
     this.#in.clear();
     this.#ctx.onUpgraded(this);
-    takeover.attach(this.socket, leftover, this.#ctx.sessionEnv, framing);
+    takeover.attach(this.socket, leftover, framing);
     // Reading may have paused (EOF, backpressure): the session needs to see what comes.
     if (this.socket.isOpen) this.socket.resumeReading();
   }

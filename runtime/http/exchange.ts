@@ -6,7 +6,7 @@
  * with backpressure when it streams. Owns no fd: it writes through its host's socket and
  * reports the end of the exchange to its host, which decides what the connection does next.
  */
-import type { Socket } from "../io/socket.ts";
+import type { Socket } from "../io/mod.ts";
 import type { Logger } from "../log.ts";
 import { describeError } from "../errors.ts";
 import type { RequestHead } from "./parser.ts";
@@ -26,7 +26,7 @@ import {
   scanHeaders,
 } from "./writer.ts";
 import { attachSignal, canAttachSignal, fastHead, fixedBody } from "./deno_fast.ts";
-import { claimTakeover, rememberRequestHead, type Takeover } from "../sessions.ts";
+import { rememberRequestHead, type Takeover, type TakeoverFraming } from "./takeover.ts";
 
 /** What an exchange needs from its connection. */
 export interface ExchangeHost extends BodyHost {
@@ -44,8 +44,10 @@ export interface ExchangeHost extends BodyHost {
   onExchangeDone(isClose: boolean): void;
   /** The response could not be completed: the connection must be torn down. */
   onExchangeFailed(): void;
+  /** The takeover `response` starts, claimed once (see takeover.ts); else undefined. */
+  takeoverOf(response: Response): Takeover | undefined;
   /** The response starts a session: write `head`, then hand the socket to `takeover`. */
-  onTakeover(takeover: Takeover, head: Uint8Array, framing: "chunked" | "close"): void;
+  onTakeover(takeover: Takeover, head: Uint8Array, framing: TakeoverFraming): void;
 }
 
 /** Write-queue size past which a streaming response waits for the socket to drain. */
@@ -224,7 +226,7 @@ export class Exchange {
       return this.#handlerFailed(new TypeError(`handler returned ${typeof res}, not a Response`));
     }
     const socket = this.#host.socket;
-    const takeover = claimTakeover(res);
+    const takeover = this.#host.takeoverOf(res);
     if (this.#isFinished || !socket.isOpen) {
       takeover?.abandon();
       res.body?.cancel().catch(() => {});
@@ -267,7 +269,7 @@ export class Exchange {
       takeover.abandon();
       return this.#handlerFailed(new Error("a session response before the request body ended"));
     }
-    const framing = h.minor === 0 ? "close" : "chunked";
+    const framing: TakeoverFraming = h.minor === 0 ? "close" : "chunked";
     const head = takeover.head(h) ?? responseHeadString({
       status: res.status,
       statusText: res.statusText,

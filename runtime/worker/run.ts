@@ -9,16 +9,16 @@
 import { describeError } from "../errors.ts";
 import { loadHandler } from "../handler.ts";
 import { adoptListener, takeListenFds } from "../listen.ts";
-import { handOff } from "../handoff/hand_off.ts";
-import { sortPassedFds } from "../handoff/names.ts";
-import { readHandoff, type Resumed } from "../handoff/resume.ts";
-import { findHooks } from "../sessions.ts";
+import { handOff } from "./hand_off.ts";
+import { sortPassedFds } from "./fds.ts";
+import { readHandoff, type Resumed } from "./resume.ts";
+import { findHooks } from "../hooks.ts";
 import { explainCapacity, queryFdStoreCapacity } from "../fdstore_capacity.ts";
 import type { Logger } from "../log.ts";
 import { Notifier } from "../notify.ts";
 import { Server } from "../server.ts";
 import { closeFd, raiseFdLimit } from "../sys/mod.ts";
-import type { HttpLimits } from "../http/limits.ts";
+import type { HttpLimits } from "../http/mod.ts";
 import { callOnListen, forgetStrangers, putBack, takeListeners } from "./start.ts";
 import {
   followSupervisor,

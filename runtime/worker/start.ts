@@ -12,10 +12,9 @@ import {
   openListeners,
   type PassedFd,
 } from "../listen.ts";
-import { ownListenerName, type SortedFds } from "../handoff/names.ts";
-import type { Resumed } from "../handoff/resume.ts";
-import { writeBundle } from "../handoff/bundle.ts";
-import { encodeState } from "../handoff/codec.ts";
+import { encodeState, ownListenerName, writeBundle } from "../handoff/mod.ts";
+import type { SortedFds } from "./fds.ts";
+import type { Resumed } from "./resume.ts";
 import { APPRUN_VERSION } from "../version.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../notify.ts";

@@ -6,4 +6,5 @@
 export { resumeWebSocket, upgradeWebSocket, WebSocketUpgradeError } from "./upgrade.ts";
 export type { UpgradeWebSocketOptions, WebSocketUpgrade } from "./upgrade.ts";
 export { ServerWebSocket } from "./socket.ts";
+export type { WsHooks } from "./session.ts";
 export { CLOSE_CODE } from "./constants.ts";

@@ -9,11 +9,14 @@
  *
  *   open ─close sent/received→ closing ─flushed, TCP closed→ closed;  open ─handoff→ detached
  */
-import { READ_EOF, READ_ERROR, Socket, type SocketHandler } from "../io/socket.ts";
-import type { CarriedSession, SessionEnv } from "../sessions.ts";
-import { checkPlainData, type ConnectionRecord } from "../handoff/state.ts";
-import { rawLocalAddr, rawPeerAddr } from "../sys/mod.ts";
-import { describeError } from "../errors.ts";
+import { READ_EOF, READ_ERROR, type Socket, type SocketHandler } from "../io/mod.ts";
+import {
+  type CarriedSession,
+  carrySession,
+  type DetachedSession,
+  type SessionEnv,
+  type SessionMeta,
+} from "../sessions/mod.ts";
 import { CLOSE_CODE } from "./constants.ts";
 import { encodeClose, encodePong } from "./encoder.ts";
 import { FrameParser, type FrameParserState } from "./parser.ts";
@@ -43,9 +46,17 @@ export interface WsProto {
   listener: string | null;
 }
 
+/** The app's WebSocket hooks (named exports of the handler module). */
+export interface WsHooks {
+  /** Per WebSocket at handoff: a CBOR-able value carried to the next process. */
+  onWebSocketHandoff?(socket: ServerWebSocket): unknown;
+  /** Per WebSocket in the new process: re-attach listeners, restore state. */
+  onWebSocketResume?(socket: ServerWebSocket, state: unknown, meta: SessionMeta): void;
+}
+
 /** Options for {@linkcode WsSession}. */
 export interface WsSessionOptions {
-  env: SessionEnv;
+  env: SessionEnv<WsHooks>;
   socket: Socket;
   ws: ServerWebSocket;
   parser: FrameParser;
@@ -57,7 +68,7 @@ export interface WsSessionOptions {
 export class WsSession implements SocketHandler, WsTransport, CarriedSession {
   readonly kind = "ws";
   readonly ws: ServerWebSocket;
-  readonly #env: SessionEnv;
+  readonly #env: SessionEnv<WsHooks>;
   readonly #socket: Socket;
   readonly #parser: FrameParser;
   readonly #generation: number;
@@ -112,51 +123,35 @@ export class WsSession implements SocketHandler, WsTransport, CarriedSession {
 
   // --- CarriedSession ---
 
-  async handOff(deadline: number): Promise<{ fd: number; record: ConnectionRecord } | null> {
-    if (this.#state !== "open") return null;
-    // Read nothing more: what arrives now waits in the kernel for the next process.
-    this.#socket.pauseReading();
-    await Promise.race([
-      this.ws[WS_INTERNAL].flushed().then(() => this.#socket.drained()),
-      sleepUntil(deadline),
-    ]);
-    if (this.#state !== "open") return null;
-    if (this.#socket.bufferedAmount > 0) {
-      this.#env.log.warn(
-        `fd ${this.#socket.fd}: WebSocket writes not flushed in time: closing 1012`,
-      );
-      return this.#closeForRestart();
-    }
-    let app: unknown = null;
-    try {
-      app = checkPlainData(this.#env.hooks.onWebSocketHandoff?.(this.ws) ?? null, "state");
-    } catch (err) {
-      this.#env.log.error(`onWebSocketHandoff failed: ${describeError(err)}: closing 1012`);
-      return this.#closeForRestart();
-    }
-    const proto: WsProto = {
-      v: 1,
-      parser: this.#parser.snapshot(),
-      url: this.ws.url,
-      protocol: this.ws.protocol,
-      binaryType: this.ws.binaryType,
-      generation: this.#generation,
-      listener: this.#listener,
-    };
-    const fd = this.#socket.fd;
-    const record: ConnectionRecord = {
+  handOff(deadline: number): Promise<DetachedSession | null> {
+    const ws = this.ws;
+    return carrySession({
       kind: "ws",
-      buffered: new Uint8Array(0),
-      local: rawLocalAddr(fd),
-      peer: rawPeerAddr(fd),
-      proto,
-      app,
+      session: this,
+      socket: this.#socket,
+      env: this.#env,
+      isOpen: () => this.#state === "open",
+      flushed: () => ws[WS_INTERNAL].flushed(),
+      appState: () => this.#env.hooks.onWebSocketHandoff?.(ws),
+      proto: (): WsProto => ({
+        v: 1,
+        parser: this.#parser.snapshot(),
+        url: ws.url,
+        protocol: ws.protocol,
+        binaryType: ws.binaryType,
+        generation: this.#generation,
+        listener: this.#listener,
+      }),
+      buffered: () => new Uint8Array(0),
       listener: this.#listener,
-    };
-    this.#move("detached");
-    this.#socket.detach();
-    this.#env.untrack(this);
-    return { fd, record };
+      giveUp: (reason) => {
+        this.#env.log.error(
+          `WebSocket fd ${this.#socket.fd} not carried (${reason}): closing 1012`,
+        );
+        this.#closeForRestart();
+      },
+      markDetached: () => this.#move("detached"),
+    }, deadline);
   }
 
   closeForShutdown(): void {
@@ -226,10 +221,9 @@ export class WsSession implements SocketHandler, WsTransport, CarriedSession {
    * Not carried: close with 1012. handOff paused reading; read again so the peer's close
    * reply completes the handshake now, instead of holding the handoff for CLOSE_TIMEOUT_MS.
    */
-  #closeForRestart(): null {
+  #closeForRestart(): void {
     this.#startClose(CLOSE_CODE.SERVICE_RESTART, "service restart");
     this.#socket.resumeReading();
-    return null;
   }
 
   #closeAfterFlush(code: number, reason: string, wasClean: boolean): void {
@@ -252,8 +246,4 @@ export class WsSession implements SocketHandler, WsTransport, CarriedSession {
     }
     this.#state = next;
   }
-}
-
-function sleepUntil(deadline: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.max(0, deadline - performance.now())));
 }

@@ -7,15 +7,16 @@
  * next process. permessage-deflate is never negotiated: its compression context would have to
  * cross the handoff, and RFC 6455 §9.1 lets a server accept no extension.
  */
-import { registerTakeover, requestHeadOf, type SessionEnv } from "../sessions.ts";
-import { Socket } from "../io/socket.ts";
-import type { ConnectionRecord } from "../handoff/state.ts";
+import { registerSession, type SessionEnv } from "../sessions/mod.ts";
+import { requestHeadOf } from "../http/mod.ts";
+import { Socket } from "../io/mod.ts";
+import type { ConnectionRecord } from "../handoff/mod.ts";
 import { describeError } from "../errors.ts";
 import { CLOSE_CODE } from "./constants.ts";
 import { encodeClose } from "./encoder.ts";
 import { type HandshakeRejected, validateHandshake } from "./handshake.ts";
 import { FrameParser } from "./parser.ts";
-import { type WsProto, WsSession } from "./session.ts";
+import { type WsHooks, type WsProto, WsSession } from "./session.ts";
 import { ServerWebSocket } from "./socket.ts";
 
 /** Options for {@linkcode upgradeWebSocket}. */
@@ -80,10 +81,11 @@ export function upgradeWebSocket(
     maxMessageSize: options.maxMessageSize,
     maxFramePayload: options.maxMessageSize,
   };
-  registerTakeover(response, {
+  registerSession(response, {
     kind: "ws",
     head: () => `HTTP/1.1 101 Switching Protocols\r\n${headLines}\r\n`,
-    attach(sock, leftover, env) {
+    // Method parameters are bivariant: the server's env carries every kind's hooks.
+    attach(sock, leftover, _framing, env: SessionEnv<WsHooks>) {
       const session = new WsSession({
         env,
         socket: sock,
@@ -118,7 +120,11 @@ function checkProto(p: unknown): WsProto {
  * ownership of `fd`. A record that cannot be used closes the connection with 1012 (service
  * restart) so the client reconnects.
  */
-export function resumeWebSocket(fd: number, record: ConnectionRecord, env: SessionEnv): void {
+export function resumeWebSocket(
+  fd: number,
+  record: ConnectionRecord,
+  env: SessionEnv<WsHooks>,
+): void {
   let proto: WsProto;
   let parser: FrameParser;
   try {

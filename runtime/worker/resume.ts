@@ -1,6 +1,6 @@
 /**
  * @module
- * The new process's side of a handoff (DESIGN §3): read the bundle, check its header and state
+ * The new process's side of a handoff (docs/design.md, "The handoff protocol"): read the bundle, check its header and state
  * (magic, version, generation, checksum), cross-check each TCP fd against its recorded
  * addresses, and return the connections to resume. Invalid or foreign state costs one clear log
  * line and falls back to the safest resume: every fd served as an idle HTTP connection. It
@@ -10,9 +10,7 @@
 import type { Logger } from "../log.ts";
 import { closeFd, rawLocalAddr, rawPeerAddr } from "../sys/mod.ts";
 import { describeError } from "../errors.ts";
-import { readBundle } from "./bundle.ts";
-import { decodeState } from "./codec.ts";
-import type { ConnectionRecord } from "./state.ts";
+import { type ConnectionRecord, decodeState, readBundle } from "../handoff/mod.ts";
 
 /** A connection to resume. The caller owns `fd`. */
 export interface ResumedConnection {

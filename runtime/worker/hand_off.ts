@@ -1,6 +1,6 @@
 /**
  * @module
- * The old process's side of a handoff (DESIGN §2–§3): take the connections out of the server
+ * The old process's side of a handoff (docs/design.md, "The handoff protocol"): take the connections out of the server
  * (idle ones at once, busy ones when their response is done), record their state, write one
  * bundle, store it (`FDSTORE=1`, `FDPOLL=0`, a per-generation name) with our own listeners,
  * wait with `BARRIER=1` until the manager has it, and close our copies. Anything that cannot
@@ -27,10 +27,15 @@ import {
   socketPair,
 } from "../sys/mod.ts";
 import { describeError } from "../errors.ts";
-import { writeBundle } from "./bundle.ts";
-import { encodeState } from "./codec.ts";
-import { bundleName, listenerStoreName } from "./names.ts";
-import { checkPlainData, type ConnectionRecord, type HandoffState } from "./state.ts";
+import {
+  bundleName,
+  checkPlainData,
+  type ConnectionRecord,
+  encodeState,
+  type HandoffState,
+  listenerStoreName,
+  writeBundle,
+} from "../handoff/mod.ts";
 
 /** Options for {@linkcode handOff}. */
 export interface HandOffOptions {

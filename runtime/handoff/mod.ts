@@ -1,0 +1,44 @@
+/**
+ * @module
+ * The handoff's wire formats (docs/design.md, "The handoff protocol"): the versioned state one
+ * process leaves for the next (state.ts), its sealed, checksummed encoding (codec.ts), the
+ * bundle socket that carries it with the connection fds (bundle.ts), and the fdstore names
+ * (names.ts). Depends on `sys/` only; what drives a server through a handoff lives in
+ * `worker/`. Other areas import only from here.
+ */
+export {
+  checkConnectionRecord,
+  checkHandoffState,
+  checkPlainData,
+  CONNECTION_KINDS,
+  type ConnectionKind,
+  type ConnectionRecord,
+  HANDOFF_STATE_VERSION,
+  type HandoffState,
+  MAX_PLAIN_DEPTH,
+  type PlainData,
+} from "./state.ts";
+export { crc32c, decodeState, type DecodeStateOptions, encodeState } from "./codec.ts";
+export {
+  BUNDLE_VERSION,
+  type BundleContents,
+  type BundleHeader,
+  MAX_BUNDLE_FDS,
+  readBundle,
+  type ReadBundleOptions,
+  writeBundle,
+  type WriteBundleOptions,
+} from "./bundle.ts";
+export {
+  bundleGeneration,
+  bundleName,
+  LISTENER_PREFIX,
+  listenerStoreName,
+  ownListenerName,
+} from "./names.ts";
+export {
+  HandoffBundleError,
+  type HandoffBundleReason,
+  HandoffStateError,
+  type HandoffStateReason,
+} from "./errors.ts";
