@@ -1,25 +1,60 @@
 /**
  * @module
- * `apprun check [HANDLER]`: loads the handler (the one built in when none is given) the way
- * `serve` does and prints `ok`; a handler that cannot be used is one line and exit 1. What
- * `apprun upgrade` runs as `NEW check` before it touches anything.
+ * `apprun check [APP]`: runs APP (the one built in when none is given) the way `serve` does, up
+ * to the moment it is loaded, and prints what it serves; an app that cannot be used is one line
+ * and exit 1. What `apprun upgrade` runs as `NEW check` before it touches anything. Binds
+ * nothing.
  */
-import { loadHandler } from "../runtime/handler.ts";
+import { embeddedHandler } from "../runtime/handler.ts";
+import { DEFAULTS } from "../runtime/defaults.ts";
+import { MANAGER_PROTOCOL_ENV } from "../runtime/notify.ts";
+import {
+  type ServeOptions,
+  startWorker,
+  workerCommand,
+  workerOptionsOf,
+} from "../runtime/worker/mod.ts";
 import { parseCommandLine, UsageError } from "./args.ts";
+import { checkAppFile } from "./serve.ts";
 
-export const CHECK_USAGE = `Usage: apprun check [HANDLER]
+export const CHECK_USAGE = `Usage: apprun check [APP]
 
-Loads HANDLER (or, in a compiled binary, the handler built in) as apprun serve would, and
-prints "ok" (exit 0); a handler that cannot be used prints one line and exits 1.
+Runs APP (or, in a compiled binary, the app built in) as apprun serve would until it is loaded,
+and prints "ok: APP (N servers)" (exit 0) without listening; an app that cannot be used prints
+one line and exits 1.
 `;
 
 /** Runs `check`. */
 export async function check(args: string[]): Promise<number> {
   const { positionals } = parseCommandLine({ args, allowPositionals: true, options: {} });
   if (positionals.length > 1) {
-    throw new UsageError(`check takes one handler file, got ${positionals.length}`);
+    throw new UsageError(`check takes one app module, got ${positionals.length}`);
   }
-  await loadHandler(positionals[0] ?? "");
-  console.log("ok");
-  return 0;
+  const embedded = embeddedHandler();
+  if (positionals.length === 0 && embedded === null) throw new UsageError("check needs an app");
+  const opts: ServeOptions = {
+    handler: positionals.length > 0 ? checkAppFile(positionals[0]) : embedded!.path,
+    appArgs: [],
+    isSupervisorWanted: false,
+    isWatch: false,
+    unix: [],
+    drainTimeoutMs: DEFAULTS.drainTimeoutMs,
+    limits: {},
+  };
+  if (positionals.length === 0 || Deno.build.standalone) {
+    startWorker(workerOptionsOf(opts, "check")); // exits by itself
+    return await new Promise<never>(() => {});
+  }
+  const env = Deno.env.toObject();
+  for (const k of MANAGER_PROTOCOL_ENV) delete env[k];
+  const worker = workerCommand(opts, env, "check");
+  const { code } = await new Deno.Command(worker.path, {
+    args: worker.args,
+    env: worker.env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  return code;
 }

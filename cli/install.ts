@@ -16,7 +16,7 @@ import {
   writeInstall,
 } from "../runtime/upgrade/mod.ts";
 import { parseCommandLine, parseCount, parseDuration, parsePort, UsageError } from "./args.ts";
-import { defaultName } from "./supervise.ts";
+import { defaultName } from "../runtime/worker/mod.ts";
 import { checkHealthUrl } from "./upgrade.ts";
 
 export const INSTALL_USAGE =

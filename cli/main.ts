@@ -6,15 +6,60 @@
  * {@linkcode runMain}); run as the main module, it runs the command line.
  */
 import { AppRunError, describeError } from "../runtime/errors.ts";
-import { serve, SERVE_USAGE } from "./serve.ts";
 import { UsageError } from "./args.ts";
 import { APPRUN_VERSION } from "../runtime/version.ts";
-import { versionLine } from "../runtime/upgrade/build_info.ts";
-import { install, INSTALL_USAGE } from "./install.ts";
-import { ROLLBACK_USAGE, rollbackCommand, UPGRADE_USAGE, upgradeCommand } from "./upgrade.ts";
-import { status, STATUS_USAGE } from "./status.ts";
-import { check, CHECK_USAGE } from "./check.ts";
-import { COMPILE_USAGE, compileCommand } from "./compile.ts";
+import { writeFatal } from "../runtime/log.ts";
+
+/** A command: its usage text and how to run it. */
+interface Command {
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+/**
+ * Each command's module, imported only when that command runs: `serve` under a service manager
+ * starts no faster than its imports load (every cold start and handoff pays it).
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => {
+    const m = await import("./serve.ts");
+    return { usage: m.SERVE_USAGE, run: m.serve };
+  },
+  install: async () => {
+    const m = await import("./install.ts");
+    return { usage: m.INSTALL_USAGE, run: m.install };
+  },
+  upgrade: async () => {
+    const m = await import("./upgrade.ts");
+    return { usage: m.UPGRADE_USAGE, run: m.upgradeCommand };
+  },
+  rollback: async () => {
+    const m = await import("./upgrade.ts");
+    return { usage: m.ROLLBACK_USAGE, run: m.rollbackCommand };
+  },
+  status: async () => {
+    const m = await import("./status.ts");
+    return { usage: m.STATUS_USAGE, run: m.status };
+  },
+  check: async () => {
+    const m = await import("./check.ts");
+    return { usage: m.CHECK_USAGE, run: m.check };
+  },
+  compile: async () => {
+    const m = await import("./compile.ts");
+    return { usage: m.COMPILE_USAGE, run: m.compileCommand };
+  },
+  version: async () => {
+    const m = await import("../runtime/upgrade/build_info.ts");
+    return {
+      usage: "Usage: apprun version\n\nPrints apprun's version (and a compiled app's build).\n",
+      run: () => {
+        console.log(m.versionLine());
+        return Promise.resolve(0);
+      },
+    };
+  },
+};
 
 const USAGE =
   `apprun ${APPRUN_VERSION}: serve a TypeScript web service, upgrade it without dropping a connection
@@ -22,64 +67,37 @@ const USAGE =
 Usage: apprun <command> [options]
 
 Commands:
-  serve HANDLER     serve a handler (see apprun serve --help)
-  install HANDLER|BINARY --name NAME --port N
+  serve APP         run APP (a Deno app: Deno.serve or export default { fetch }) and serve it
+  install APP|BINARY --name NAME --port N
                     install it as a systemd service (socket + service units)
   upgrade NEW       swap in NEW and restart through the fdstore; roll back if it fails
   rollback          swap the previous binary back in and restart
   status            the service's state (systemd or apprun's supervisor)
-  check [HANDLER]   load the handler and print ok
-  compile HANDLER -o NAME
-                    one executable with apprun and the handler inside
+  check [APP]       load the app and print what it serves
+  compile APP -o NAME
+                    one executable with apprun and the app inside
   version           print the version
 
 apprun <command> --help shows each command's options.
-
-${SERVE_USAGE}`;
-
-const USAGES: Record<string, string> = {
-  serve: SERVE_USAGE,
-  install: INSTALL_USAGE,
-  upgrade: UPGRADE_USAGE,
-  rollback: ROLLBACK_USAGE,
-  status: STATUS_USAGE,
-  check: CHECK_USAGE,
-  compile: COMPILE_USAGE,
-};
+`;
 
 /** Runs one command line; returns the exit status. Throws for errors (see {@linkcode runMain}). */
 export async function main(args: string[]): Promise<number> {
-  const [cmd, ...rest] = args;
-  if (cmd === undefined || cmd === "help" || cmd === "--help" || cmd === "-h") {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     console.log(USAGE);
-    return cmd === undefined ? 2 : 0;
+    return name === undefined ? 2 : 0;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
-    console.log(USAGES[cmd] ?? USAGE);
+  const load = COMMANDS[name === "--version" ? "version" : name];
+  if (load === undefined) throw new UsageError(`unknown command "${name}" (try apprun help)`);
+  const command = await load();
+  // `--help` asks for help only before `--`: after it, the words are the app's.
+  const own = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  if (own.includes("--help") || own.includes("-h")) {
+    console.log(command.usage);
     return 0;
   }
-  switch (cmd) {
-    case "serve":
-      return await serve(rest);
-    case "install":
-      return await install(rest);
-    case "upgrade":
-      return await upgradeCommand(rest);
-    case "rollback":
-      return await rollbackCommand(rest);
-    case "status":
-      return await status(rest);
-    case "check":
-      return await check(rest);
-    case "compile":
-      return await compileCommand(rest);
-    case "version":
-    case "--version":
-      console.log(versionLine());
-      return 0;
-    default:
-      throw new UsageError(`unknown command "${cmd}" (try apprun help)`);
-  }
+  return await command.run(rest);
 }
 
 /** Runs `args` and exits: every error becomes one line on stderr and exit status 2 or 1. */
@@ -88,12 +106,8 @@ export async function runMain(args: string[] = Deno.args): Promise<never> {
     Deno.exit(await main(args));
   } catch (err) {
     const msg = err instanceof AppRunError ? err.message : describeError(err);
-    // Under systemd (JOURNAL_STREAM) the line carries its priority: <3> is an error.
-    const prefix = Deno.env.get("JOURNAL_STREAM") !== undefined ? "<3>" : "";
-    console.error(`${prefix}apprun: ${msg}`);
-    if (!(err instanceof AppRunError) && err instanceof Error && err.stack) {
-      console.error(err.stack.split("\n").map((l) => prefix + l).join("\n"));
-    }
+    const isBug = !(err instanceof AppRunError) && err instanceof Error;
+    writeFatal(msg, isBug ? err.stack ?? "" : "");
     Deno.exit(err instanceof UsageError ? 2 : 1);
   }
 }

@@ -1,13 +1,24 @@
 /**
  * @module
- * `apprun serve HANDLER`: parses the options, loads the handler, takes the listeners (socket
- * activation, or --port/--host/--unix), runs the server, reports readiness to the service
- * manager, and on SIGTERM/SIGINT stops gracefully. Command glue only: the work is in runtime/.
+ * `apprun serve HANDLER`: parses the options and starts what they ask for — under a service
+ * manager (NOTIFY_SOCKET or LISTEN_FDS set) or with `--no-supervisor`, this process becomes
+ * the worker (it execs the worker command, keeping its pid for LISTEN_PID and signals); started
+ * by hand, it runs the embedded supervisor with that worker. Command glue only: the work is in
+ * runtime/worker.
  */
-import { embeddedHandler } from "../runtime/handler.ts";
+import { embeddedHandler, HandlerError, resolveHandlerPath } from "../runtime/handler.ts";
 import { createLogger, parseLogLevel } from "../runtime/log.ts";
-import { runWorker } from "../runtime/worker/mod.ts";
-import type { HttpLimits } from "../runtime/http/limits.ts";
+import { DEFAULTS } from "../runtime/defaults.ts";
+import { execProcess } from "../runtime/sys/mod.ts";
+import type { HttpLimits } from "../runtime/http/mod.ts";
+import {
+  LIMIT_FLAGS,
+  runSupervised,
+  type ServeOptions,
+  startWorker,
+  workerCommand,
+  workerOptionsOf,
+} from "../runtime/worker/mod.ts";
 import {
   parseBytes,
   parseCommandLine,
@@ -16,13 +27,15 @@ import {
   parsePort,
   UsageError,
 } from "./args.ts";
-import { runSupervised } from "./supervise.ts";
 
-export const SERVE_USAGE = `Usage: apprun serve HANDLER [options]
+export const SERVE_USAGE = `Usage: apprun serve APP [options] [-- APP_ARGS…]
 
-Serves HANDLER (a .ts/.js module whose default export is { fetch }, a Hono app, or a
-(req) => Response function) on the sockets passed by systemd (LISTEN_FDS), or on
---port/--host/--unix when started by hand (default: port 8000 on 0.0.0.0).
+Runs APP, a .ts/.js module, as Deno's main module (import.meta.main is true, APP_ARGS are its
+Deno.args, its own deno.json or package.json applies) and serves what it asks for: each
+Deno.serve(…) call, or its default export ({ fetch }, a Hono app, or a (req) => Response
+function) as \`deno serve\` does. Listeners passed by systemd (LISTEN_FDS) or given with
+--port/--unix win over the port in the code; without them, the code's port is used (8000 for a
+default export).
 
 Under systemd (NOTIFY_SOCKET set) it is the service itself: SIGTERM hands its connections to
 the next process through the fdstore. Started by hand, it runs a small supervisor that speaks
@@ -33,7 +46,9 @@ Options:
   --port N              TCP port (0 = any free port)
   --host ADDR           address to bind with --port (default 0.0.0.0; "::" for IPv6)
   --unix PATH           also listen on a unix socket (repeatable; @name is abstract)
-  --drain-timeout T     how long requests in flight may run after SIGTERM (default 30s)
+  --drain-timeout T     how long requests in flight may run after SIGTERM (default ${
+  DEFAULTS.drainTimeoutMs / 1000
+}s)
   --idle-timeout T      close keep-alive connections idle this long (default 60s)
   --header-timeout T    time allowed to send a request head (default 30s)
   --body-timeout T      longest pause inside a request body (default 60s)
@@ -49,42 +64,23 @@ Options:
   --no-supervisor       serve in this process, without the supervisor
 `;
 
-/** Parsed `serve` options. */
-export interface ServeOptions {
-  /** The handler module; undefined for a compiled binary (embedded) or with --bin. */
-  handler: string | undefined;
-  /** Run the embedded supervisor when no service manager is present (not --no-supervisor). */
-  isSupervisorWanted: boolean;
-  isWatch: boolean;
-  name?: string;
-  control?: string;
-  /** The installed executable the supervisor runs as its worker (`PATH serve …`). */
-  bin?: string;
-  port?: number;
-  host?: string;
-  unix: string[];
-  drainTimeoutMs: number;
-  limits: Partial<HttpLimits>;
-  logLevel?: string;
-}
-
 /** Parses `serve` arguments. Throws {@linkcode UsageError}. */
 export function parseServeArgs(args: string[]): ServeOptions {
+  const dashes = args.indexOf("--");
+  const own = dashes < 0 ? args : args.slice(0, dashes);
+  const appArgs = dashes < 0 ? [] : args.slice(dashes + 1);
+  const limitOptions = Object.fromEntries(
+    LIMIT_FLAGS.map((f) => [f.flag, { type: "string" as const }]),
+  );
   const parsed = parseCommandLine({
-    args,
+    args: own,
     allowPositionals: true,
     options: {
       port: { type: "string" },
       host: { type: "string" },
       unix: { type: "string", multiple: true },
       "drain-timeout": { type: "string" },
-      "idle-timeout": { type: "string" },
-      "header-timeout": { type: "string" },
-      "body-timeout": { type: "string" },
-      "max-body": { type: "string" },
-      "max-head": { type: "string" },
-      "max-line": { type: "string" },
-      "max-headers": { type: "string" },
+      ...limitOptions,
       "log-level": { type: "string" },
       "no-supervisor": { type: "boolean" },
       watch: { type: "boolean" },
@@ -93,51 +89,50 @@ export function parseServeArgs(args: string[]): ServeOptions {
       bin: { type: "string" },
     },
   });
-  const v = parsed.values;
+  const v = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  const str = (k: string) => v[k] as string | undefined;
   const hasEmbedded = embeddedHandler() !== null;
-  if (
-    parsed.positionals.length > 1 || (parsed.positionals.length === 0 && !hasEmbedded && !v.bin)
-  ) {
+  const n = parsed.positionals.length;
+  if (n > 1 || (n === 0 && !hasEmbedded && !v.bin)) {
     throw new UsageError(
-      parsed.positionals.length === 0
-        ? "serve needs a handler file"
-        : `serve takes one handler file, got ${parsed.positionals.length}`,
+      n === 0 ? "serve needs an app (a .ts/.js module)" : `serve takes one app module, got ${n}`,
     );
   }
-  if (v.name !== undefined && !/^[A-Za-z0-9_.@-]{1,100}$/.test(v.name)) {
-    throw new UsageError(`--name: "${v.name}" must be 1–100 letters, digits, or _ . @ -`);
+  const name = str("name");
+  if (name !== undefined && !/^[A-Za-z0-9_.@-]{1,100}$/.test(name)) {
+    throw new UsageError(`--name: "${name}" must be 1–100 letters, digits, or _ . @ -`);
   }
-  if (v["log-level"] !== undefined && !parseLogLevel(v["log-level"])) {
-    throw new UsageError(`--log-level: "${v["log-level"]}" is not error, warn, info or debug`);
+  const logLevel = str("log-level");
+  if (logLevel !== undefined && !parseLogLevel(logLevel)) {
+    throw new UsageError(`--log-level: "${logLevel}" is not error, warn, info or debug`);
   }
-  if (v.host !== undefined && v.port === undefined) {
-    throw new UsageError("--host needs --port");
-  }
+  if (v.host !== undefined && v.port === undefined) throw new UsageError("--host needs --port");
   const limits: Partial<HttpLimits> = {};
-  if (v["idle-timeout"]) limits.idleTimeoutMs = parseDuration("idle-timeout", v["idle-timeout"]);
-  if (v["header-timeout"]) {
-    limits.headerTimeoutMs = parseDuration("header-timeout", v["header-timeout"]);
+  for (const { flag, key, kind } of LIMIT_FLAGS) {
+    const value = str(flag);
+    if (value === undefined) continue;
+    limits[key] = kind === "duration"
+      ? parseDuration(flag, value)
+      : kind === "bytes"
+      ? parseBytes(flag, value)
+      : parseCount(flag, value);
   }
-  if (v["body-timeout"]) limits.bodyTimeoutMs = parseDuration("body-timeout", v["body-timeout"]);
-  if (v["max-body"]) limits.maxBodyBytes = parseBytes("max-body", v["max-body"]);
-  if (v["max-head"]) limits.maxHeadBytes = parseBytes("max-head", v["max-head"]);
-  if (v["max-line"]) limits.maxRequestLineBytes = parseBytes("max-line", v["max-line"]);
-  if (v["max-headers"]) limits.maxHeaderCount = parseCount("max-headers", v["max-headers"]);
+  const drain = str("drain-timeout");
+  const handler = parsed.positionals[0];
   return {
-    handler: parsed.positionals[0],
+    handler: handler === undefined ? undefined : checkAppFile(handler),
+    appArgs,
     isSupervisorWanted: !v["no-supervisor"],
-    isWatch: v.watch ?? false,
-    name: v.name,
-    control: v.control,
-    bin: v.bin,
-    port: v.port !== undefined ? parsePort("port", v.port) : undefined,
-    host: v.host,
-    unix: v.unix ?? [],
-    drainTimeoutMs: v["drain-timeout"]
-      ? parseDuration("drain-timeout", v["drain-timeout"])
-      : 30_000,
+    isWatch: (v.watch as boolean | undefined) ?? false,
+    name,
+    control: str("control"),
+    bin: str("bin"),
+    port: v.port !== undefined ? parsePort("port", str("port")!) : undefined,
+    host: str("host"),
+    unix: (v.unix as string[] | undefined) ?? [],
+    drainTimeoutMs: drain ? parseDuration("drain-timeout", drain) : DEFAULTS.drainTimeoutMs,
     limits,
-    logLevel: v["log-level"],
+    logLevel: parseLogLevel(logLevel),
   };
 }
 
@@ -149,9 +144,33 @@ export async function serve(args: string[]): Promise<number> {
   const isManaged = Deno.env.get("NOTIFY_SOCKET") !== undefined ||
     Deno.env.get("LISTEN_FDS") !== undefined;
   if (opts.isSupervisorWanted && !isManaged) {
-    const log = createLogger({ level: parseLogLevel(opts.logLevel), tag: "supervisor" });
-    return await runSupervised(opts, args, log);
+    const log = createLogger({ level: opts.logLevel, tag: "supervisor" });
+    return await runSupervised(opts, log);
   }
-  const log = createLogger({ level: parseLogLevel(opts.logLevel) });
-  return await runWorker(opts, log);
+  if (Deno.build.standalone) {
+    // A compiled binary carries its app: this process is the worker (it exits by itself).
+    startWorker(workerOptionsOf(opts));
+    return await new Promise<never>(() => {});
+  }
+  const worker = workerCommand(opts, Deno.env.toObject());
+  execProcess(worker.path, [worker.path, ...worker.args], worker.env);
+}
+
+/**
+ * A missing app is one line at once (naming it as the user wrote it), not a worker that fails
+ * to start. Returns the absolute path. Throws {@linkcode HandlerError}.
+ */
+export function checkAppFile(path: string): string {
+  let info;
+  try {
+    info = Deno.statSync(path);
+  } catch (err) {
+    throw new HandlerError("ERR_HANDLER_NOT_FOUND", `handler file not found: ${path}`, {
+      cause: err,
+    });
+  }
+  if (!info.isFile) {
+    throw new HandlerError("ERR_HANDLER_NOT_FOUND", `handler ${path} is not a file`);
+  }
+  return resolveHandlerPath(path);
 }

@@ -5,7 +5,7 @@
  */
 import { findManifest, findTarget, statusLines } from "../runtime/upgrade/mod.ts";
 import { UsageError } from "./args.ts";
-import { controlSocketPath } from "./supervise.ts";
+import { controlSocketPath } from "../runtime/worker/mod.ts";
 import { locateService, parseServiceArgs } from "./upgrade.ts";
 
 export const STATUS_USAGE = `Usage: apprun status [--name NAME] [--user] [--control PATH] [--json]

@@ -16,7 +16,7 @@ import {
   upgrade,
 } from "../runtime/upgrade/mod.ts";
 import { parseCommandLine, parseDuration, UsageError } from "./args.ts";
-import { controlSocketPath } from "./supervise.ts";
+import { controlSocketPath } from "../runtime/worker/mod.ts";
 
 export const UPGRADE_USAGE = `Usage: apprun upgrade NEW [--name NAME] [options]
 

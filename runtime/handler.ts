@@ -1,12 +1,14 @@
 /**
  * @module
- * Loads the user's handler module and normalises its three accepted shapes into one fetch
- * function: `export default { fetch(req, info) }` (as `deno serve` expects, Hono apps
- * included) or `export default (req, info) => Response`. Every way a module can be wrong
- * becomes a `HandlerError` with a one-line message naming the file and the problem.
+ * The app's main module as a handler: its default export in the shapes `deno serve` takes —
+ * `export default { fetch(req, info) }` (Hono apps included) or `export default (req, info) =>
+ * Response` — normalised into one fetch function, and every way a module can be wrong (it does
+ * not exist, it throws while loading, it serves nothing) as a `HandlerError` with one line
+ * naming the file and the problem. Also the handler a compiled binary carries. Loads nothing
+ * itself: the worker runs the module as Deno's main module (worker/app.ts).
  */
 import { AppRunError, type AppRunErrorCode } from "./errors.ts";
-import type { FetchHandler } from "./http/types.ts";
+import type { FetchHandler } from "./http/mod.ts";
 
 /** A handler module that cannot be used. */
 export class HandlerError extends AppRunError {
@@ -16,18 +18,16 @@ export class HandlerError extends AppRunError {
   }
 }
 
-/** A loaded handler module. */
-export interface LoadedHandler {
-  /** Absolute path of the module. */
-  path: string;
+/** A module's default export, normalised. */
+export interface DefaultServer {
   fetch: FetchHandler;
   /** The default export when it is an object (for `onListen` and session hooks), else {}. */
   module: Record<string, unknown>;
-  /** The module's named exports (session hooks may be exported by name). */
-  namespace: Record<string, unknown>;
 }
 
-const SHAPES = "export default { fetch(req) { … } }, a Hono app, or (req) => Response";
+/** What a module that serves nothing is told. */
+export const SHAPES =
+  "call Deno.serve(…), or export default { fetch(req) { … } }, a Hono app, or (req) => Response";
 
 /** Resolves `path` against the working directory. */
 export function resolveHandlerPath(path: string, cwd = Deno.cwd()): string {
@@ -51,63 +51,18 @@ export function embeddedHandler(): { namespace: Record<string, unknown>; path: s
 }
 
 /**
- * Imports `path` (or, when `path` is "", takes the handler compiled into this binary) and
- * checks its default export. Throws {@linkcode HandlerError}.
+ * The server a module's default export describes, or null when it has no default export.
+ * Throws {@linkcode HandlerError} for a default export of another shape.
  */
-export async function loadHandler(path: string): Promise<LoadedHandler> {
-  const embedded = embeddedHandler();
-  if (path === "" && embedded !== null) return checkShape(embedded.namespace, embedded.path);
-  if (path === "") throw new HandlerError("ERR_HANDLER_NOT_FOUND", "no handler file given");
-  const abs = resolveHandlerPath(path);
-  try {
-    const st = await Deno.stat(abs);
-    if (!st.isFile) {
-      throw new HandlerError("ERR_HANDLER_NOT_FOUND", `handler ${path} is not a file`);
-    }
-  } catch (err) {
-    if (err instanceof HandlerError) throw err;
-    throw new HandlerError("ERR_HANDLER_NOT_FOUND", `handler file not found: ${path}`, {
-      cause: err,
-    });
-  }
-  let mod: Record<string, unknown>;
-  try {
-    mod = await import(`file://${abs}`);
-  } catch (err) {
-    const text = err instanceof Error ? err.message : String(err);
-    // Deno puts where a syntax error is on the message's last line ("at file:///…:3:2").
-    const where = /at (file:\/\/\S+:\d+:\d+)\s*$/.exec(text)?.[1];
-    const first = text.split("\n")[0];
-    const msg = where && !first.includes(where) ? `${first} (${where})` : first;
-    throw new HandlerError("ERR_HANDLER_IMPORT", `handler ${path} failed to load: ${msg}`, {
-      cause: err,
-    });
-  }
-  return checkShape(mod, path, abs);
-}
-
-/** Normalises a module's default export into a fetch function. */
-function checkShape(mod: Record<string, unknown>, path: string, abs = path): LoadedHandler {
-  if (!("default" in mod) || mod.default === undefined) {
-    throw new HandlerError(
-      "ERR_HANDLER_NO_DEFAULT",
-      `handler ${path} has no default export: ${SHAPES}`,
-    );
-  }
+export function defaultServer(mod: Record<string, unknown>, path: string): DefaultServer | null {
+  if (!("default" in mod) || mod.default === undefined) return null;
   const def = mod.default as unknown;
-  if (typeof def === "function") {
-    return { path: abs, fetch: def as FetchHandler, module: {}, namespace: mod };
-  }
+  if (typeof def === "function") return { fetch: def as FetchHandler, module: {} };
   if (def !== null && typeof def === "object") {
     const obj = def as Record<string, unknown>;
     if (typeof obj.fetch === "function") {
       const fetch = obj.fetch as (...args: unknown[]) => Response | Promise<Response>;
-      return {
-        path: abs,
-        fetch: (req, info) => fetch.call(obj, req, info),
-        module: obj,
-        namespace: mod,
-      };
+      return { fetch: (req, info) => fetch.call(obj, req, info), module: obj };
     }
     throw new HandlerError(
       "ERR_HANDLER_SHAPE",
@@ -118,4 +73,25 @@ function checkShape(mod: Record<string, unknown>, path: string, abs = path): Loa
     "ERR_HANDLER_SHAPE",
     `default export of ${path} is ${def === null ? "null" : `a ${typeof def}`}: ${SHAPES}`,
   );
+}
+
+/** apprun's runtime files: frames there are not where the app went wrong. */
+const APPRUN_RUNTIME = new URL(".", import.meta.url).href;
+
+/**
+ * One line for an error thrown while the module loads: the message's first line and where it
+ * was thrown in the app (`file:///…:3:2`), not in apprun or Deno.
+ */
+export function loadFailure(path: string, err: unknown): HandlerError {
+  const text = err instanceof Error ? err.message : String(err);
+  const stack = err instanceof Error ? err.stack ?? "" : "";
+  const first = text.split("\n")[0];
+  const where = /at (file:\/\/\S+:\d+:\d+)\s*$/.exec(text)?.[1] ??
+    [...stack.matchAll(/(file:\/\/[^\s)]+:\d+:\d+)/g)].map((m) => m[1])
+      .find((w) => !w.startsWith(APPRUN_RUNTIME) && !w.startsWith("ext:"));
+  const msg = where && !first.includes(where) ? `${first} (${where})` : first;
+  const name = err instanceof Error && err.name !== "Error" ? `${err.name}: ` : "";
+  return new HandlerError("ERR_HANDLER_IMPORT", `handler ${path} failed to load: ${name}${msg}`, {
+    cause: err,
+  });
 }

@@ -61,3 +61,18 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     debug: (m) => write("debug", m),
   };
 }
+
+/**
+ * apprun's line for an error that ends the process: `apprun: MESSAGE` on stderr (then `detail`,
+ * a stack, if given), every line with the error priority `<3>` under the journal so systemd
+ * records it as an error.
+ */
+export function writeFatal(message: string, detail = ""): void {
+  const prefix = Deno.env.get("JOURNAL_STREAM") !== undefined ? "<3>" : "";
+  const lines = [`apprun: ${message}`, ...(detail ? detail.split("\n") : [])];
+  try {
+    Deno.stderr.writeSync(encoder.encode(lines.map((l) => `${prefix}${l}\n`).join("")));
+  } catch {
+    // stderr gone: nothing left to tell.
+  }
+}

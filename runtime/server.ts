@@ -1,7 +1,9 @@
 /**
  * @module
  * The server: ties listeners, the epoll loop, HTTP connections and the service manager
- * together. Accepts, tracks every connection, runs the timeout sweep, reports READY=1 /
+ * together. Serves one or more bindings (a handler and the listeners it answers on: one per
+ * `Deno.serve` call, or the module's default export). Accepts, tracks every connection, runs
+ * the timeout sweep, reports READY=1 /
  * STATUS= / WATCHDOG=1, and stops gracefully: stop accepting, let requests in flight finish
  * within the drain timeout (`EXTEND_TIMEOUT_USEC=` while waiting), close idle connections
  * politely, answer 503 to what is left — or hands off: the same, but connections and sessions
@@ -21,6 +23,7 @@ import { formatAddr, type Listener } from "./listen.ts";
 import type { Logger } from "./log.ts";
 import type { Notifier } from "./notify.ts";
 import { describeError } from "./errors.ts";
+import { DEFAULTS } from "./defaults.ts";
 import {
   type CarriedSession,
   claimSession,
@@ -32,10 +35,15 @@ import type { ConnectionRecord } from "./handoff/mod.ts";
 import { resumeWebSocket } from "./ws/mod.ts";
 import { resumeSse } from "./sse/mod.ts";
 
-/** Options for {@linkcode Server}. */
-export interface ServerOptions {
+/** A handler and the listeners it answers on. */
+export interface ServeBinding {
   handler: FetchHandler;
   listeners: Listener[];
+}
+
+/** Options for {@linkcode Server}. */
+export interface ServerOptions {
+  bindings: ServeBinding[];
   log: Logger;
   notifier: Notifier | null;
   limits?: Partial<HttpLimits>;
@@ -73,14 +81,16 @@ export class Server {
   readonly loop: EventLoop;
   readonly log: Logger;
   readonly notifier: Notifier | null;
-  readonly listeners: Listener[];
   readonly limits: HttpLimits;
   readonly drainTimeoutMs: number;
   readonly connections = new Set<HttpConnection>();
   readonly sessions = new Set<CarriedSession>();
   readonly hooks: SessionHooks;
   #state: ServerState = "starting";
-  #acceptors: Acceptor[] = [];
+  #bindings: ServeBinding[] = [];
+  /** Each listener's handler, by listener name (carried connections name theirs). */
+  #handlers = new Map<string, FetchHandler>();
+  #acceptors = new Map<ServeBinding, Acceptor[]>();
   #ctx: ConnectionContext;
   #now = performance.now();
   #isClosingAll = false;
@@ -97,9 +107,8 @@ export class Server {
   constructor(opts: ServerOptions) {
     this.log = opts.log;
     this.notifier = opts.notifier;
-    this.listeners = opts.listeners;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
-    this.drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
+    this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs;
     this.loop = EventLoop.create();
     this.loop.onError = (err) => this.log.error(`event handler failed: ${describeError(err)}`);
     const readBuf = new Uint8Array(READ_BUF_SIZE);
@@ -107,7 +116,6 @@ export class Server {
     const isHandingOff = () => this.#state === "handing-off";
     this.#ctx = {
       loop: this.loop,
-      handler: opts.handler,
       limits: this.limits,
       log: this.log,
       readBuf,
@@ -121,13 +129,14 @@ export class Server {
       },
       onClosed: (conn) => this.#onClosed(conn),
       onIdle: (conn) => this.#onIdle(conn),
-      takeoverOf: (res) => {
+      takeoverOf: (res, conn) => {
         const starter = claimSession(res);
         if (starter === undefined) return undefined;
         const env = sessionEnv();
         return {
           head: (request) => starter.head(request),
-          attach: (socket, leftover, framing) => starter.attach(socket, leftover, framing, env),
+          attach: (socket, leftover, framing) =>
+            starter.attach(socket, leftover, framing, env, conn.listenerName),
           abandon: () => starter.abandon(),
         };
       },
@@ -150,28 +159,25 @@ export class Server {
         this.sessions.delete(session);
         if (this.#isEmpty()) this.#onDrained?.();
       },
-      adoptHttp: (fd, buffered) => void this.adopt(fd, { listenerName: "sse", buffered }),
+      adoptHttp: (fd, buffered, listener) =>
+        void this.adopt(fd, { listenerName: listener ?? "resumed", buffered }),
     };
+    for (const b of opts.bindings) this.#bind(b);
   }
 
   get state(): ServerState {
     return this.#state;
   }
 
+  /** Every listener of every binding. */
+  get listeners(): Listener[] {
+    return this.#bindings.flatMap((b) => b.listeners);
+  }
+
   /** Starts accepting on every listener and runs the loop. */
   start(): void {
     if (this.#state !== "starting") return;
-    for (const l of this.listeners) {
-      const acceptor = new Acceptor({
-        loop: this.loop,
-        fd: l.fd,
-        isTcp: l.addr.transport === "tcp",
-        log: this.log,
-        onConnection: (fd) => this.adopt(fd, { listenerName: l.name }),
-      });
-      acceptor.start();
-      this.#acceptors.push(acceptor);
-    }
+    for (const b of this.#bindings) this.#startAccepting(b);
     this.#loopDone = this.loop.run().catch((err) => {
       this.log.error(`event loop failed: ${describeError(err)}`);
       throw err;
@@ -179,7 +185,59 @@ export class Server {
     this.#timers.push(setInterval(() => this.#sweep(), SWEEP_MS));
     this.#timers.push(setInterval(() => this.#reportStatus(), STATUS_MS));
     this.#state = "serving";
-    for (const l of this.listeners) this.log.info(`listening on ${formatAddr(l.addr)} (${l.name})`);
+  }
+
+  /**
+   * Serves one more binding (a `Deno.serve` call made after start-up). Its listener names must
+   * be new to this server.
+   */
+  addBinding(binding: ServeBinding): void {
+    this.#bind(binding);
+    if (this.#state === "serving") this.#startAccepting(binding);
+  }
+
+  /**
+   * Stops one binding, as `Deno.serve`'s `shutdown()`: stops accepting on its listeners, closes
+   * its idle connections and waits (up to the drain timeout) for the rest. Listeners stay open.
+   */
+  async stopBinding(binding: ServeBinding): Promise<void> {
+    for (const a of this.#acceptors.get(binding) ?? []) a.stop();
+    this.#acceptors.delete(binding);
+    const names = new Set(binding.listeners.map((l) => l.name));
+    const mine = () => [...this.connections].filter((c) => names.has(c.listenerName));
+    for (const c of mine()) c.closeIdle();
+    const deadline = performance.now() + this.drainTimeoutMs;
+    while (mine().length > 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      for (const c of mine()) c.closeIdle();
+    }
+  }
+
+  #bind(binding: ServeBinding): void {
+    this.#bindings.push(binding);
+    for (const l of binding.listeners) this.#handlers.set(l.name, binding.handler);
+  }
+
+  #startAccepting(binding: ServeBinding): void {
+    const acceptors = binding.listeners.map((l) =>
+      new Acceptor({
+        loop: this.loop,
+        fd: l.fd,
+        isTcp: l.addr.transport === "tcp",
+        log: this.log,
+        onConnection: (fd) => this.adopt(fd, { listenerName: l.name }),
+      })
+    );
+    for (const a of acceptors) a.start();
+    this.#acceptors.set(binding, acceptors);
+    for (const l of binding.listeners) {
+      this.log.info(`listening on ${formatAddr(l.addr)} (${l.name})`);
+    }
+  }
+
+  /** The handler for connections from the listener called `name` (else the first binding's). */
+  #handlerFor(name: string | null): FetchHandler {
+    return (name !== null ? this.#handlers.get(name) : undefined) ?? this.#bindings[0].handler;
   }
 
   /** Takes ownership of a connected fd and serves it. */
@@ -188,6 +246,7 @@ export class Server {
     const conn = new HttpConnection(this.#ctx, fd, {
       listenerName: opts.listenerName,
       defaultHost: "localhost",
+      handler: this.#handlerFor(opts.listenerName),
       buffered: opts.buffered,
     });
     if (conn.state === "closed") return conn;
@@ -232,7 +291,7 @@ export class Server {
 
   /** Stops accepting (listeners stay open). */
   stopAccepting(): void {
-    for (const a of this.#acceptors) a.stop();
+    for (const acceptors of this.#acceptors.values()) for (const a of acceptors) a.stop();
   }
 
   /**

@@ -25,6 +25,7 @@ import {
   fail,
 } from "./_validate.ts";
 import { hardeningLines } from "./hardening.ts";
+import { DEFAULTS } from "../runtime/defaults.ts";
 import { checkListener, isPrivilegedPort, type Listener } from "./listeners.ts";
 
 /** Options for {@linkcode renderServiceUnit}. Durations are in seconds. */
@@ -47,13 +48,13 @@ export interface ServiceUnitOptions {
   /** System scope: run as this user/group instead of DynamicUser=yes. Never root. */
   user?: string;
   group?: string;
-  /** `FileDescriptorStoreMax=`: the bundle + own listeners + headroom. Default 16. */
+  /** `FileDescriptorStoreMax=`: the bundle + own listeners + headroom. Default `DEFAULTS`. */
   fdStoreMax?: number;
-  /** `LimitNOFILE=` (soft = hard). Default 20000. */
+  /** `LimitNOFILE=` (soft = hard). Default `DEFAULTS.limitNoFile`. */
   limitNoFile?: number;
   /** apprun's connection limit: LimitNOFILE must exceed it plus headroom. */
   maxConnections?: number;
-  /** apprun's drain timeout (`--drain-timeout`). Default 10. */
+  /** apprun's drain timeout in seconds (`--drain-timeout`). Default `DEFAULTS`. */
   drainTimeout?: number;
   /** `TimeoutStopSec=`: drain + the handoff itself. Default drain + 20. */
   timeoutStop?: number;
@@ -152,7 +153,7 @@ export function renderServiceUnit(opts: ServiceUnitOptions): string {
     );
   }
 
-  const fdStoreMax = checkInteger(opts.fdStoreMax ?? 16, "fdStoreMax", 1, 1024);
+  const fdStoreMax = checkInteger(opts.fdStoreMax ?? DEFAULTS.fdStoreMax, "fdStoreMax", 1, 1024);
   if (fdStoreMax < 1 + ownListeners.length) {
     fail(
       "fdStoreMax",
@@ -160,7 +161,12 @@ export function renderServiceUnit(opts: ServiceUnitOptions): string {
         `listener(s): at least ${1 + ownListeners.length}`,
     );
   }
-  const limitNoFile = checkInteger(opts.limitNoFile ?? 20000, "limitNoFile", 1024, 1048576);
+  const limitNoFile = checkInteger(
+    opts.limitNoFile ?? DEFAULTS.limitNoFile,
+    "limitNoFile",
+    1024,
+    1048576,
+  );
   if (opts.maxConnections !== undefined) {
     const maxConnections = checkInteger(opts.maxConnections, "maxConnections", 1, 1048576);
     if (limitNoFile < maxConnections + FD_HEADROOM) {
@@ -172,7 +178,10 @@ export function renderServiceUnit(opts: ServiceUnitOptions): string {
     }
   }
 
-  const drainTimeout = checkSeconds(opts.drainTimeout ?? 10, "drainTimeout");
+  const drainTimeout = checkSeconds(
+    opts.drainTimeout ?? DEFAULTS.drainTimeoutMs / 1000,
+    "drainTimeout",
+  );
   const timeoutStop = checkSeconds(opts.timeoutStop ?? drainTimeout + 20, "timeoutStop");
   if (timeoutStop < drainTimeout + HANDOFF_MARGIN) {
     fail(
@@ -182,10 +191,19 @@ export function renderServiceUnit(opts: ServiceUnitOptions): string {
     );
   }
   const restartDelay = checkSeconds(opts.restartDelay ?? 1, "restartDelay", { isPositive: false });
-  const startLimitInterval = checkSeconds(opts.startLimitInterval ?? 60, "startLimitInterval", {
-    isPositive: false,
-  });
-  const startLimitBurst = checkInteger(opts.startLimitBurst ?? 30, "startLimitBurst", 1, 100000);
+  const startLimitInterval = checkSeconds(
+    opts.startLimitInterval ?? DEFAULTS.startLimit.intervalMs / 1000,
+    "startLimitInterval",
+    {
+      isPositive: false,
+    },
+  );
+  const startLimitBurst = checkInteger(
+    opts.startLimitBurst ?? DEFAULTS.startLimit.burst,
+    "startLimitBurst",
+    1,
+    100000,
+  );
   if (startLimitInterval > 0 && startLimitBurst < MIN_RESTARTS_PER_MINUTE) {
     fail(
       "startLimitBurst",

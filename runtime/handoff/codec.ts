@@ -20,7 +20,12 @@
  *
  * `decodeState` throws only {@linkcode HandoffStateError}, whatever the input.
  */
-import { Decoder, Encoder } from "cbor-x/encode";
+// cbor-x by path, not by package name: the worker runs under the APP's deno.json/package.json
+// (docs/design.md, "Running the app"), which need not list cbor-x; a path resolves under any.
+// @ts-types="../../node_modules/cbor-x/index.d.ts"
+import { Encoder } from "../../node_modules/cbor-x/encode.js";
+// @ts-types="../../node_modules/cbor-x/index.d.ts"
+import { Decoder } from "../../node_modules/cbor-x/decode.js";
 import { HandoffStateError } from "./errors.ts";
 import {
   checkHandoffState,

@@ -51,7 +51,6 @@ const LINGER_MS = 2000;
 /** What every connection of a server shares. */
 export interface ConnectionContext {
   readonly loop: EventLoop;
-  readonly handler: FetchHandler;
   readonly limits: HttpLimits;
   readonly log: Logger;
   /** The shared read buffer and its length as a bigint (for the fast FFI path). */
@@ -65,7 +64,7 @@ export interface ConnectionContext {
   readonly isHandingOff: boolean;
   onClosed(conn: HttpConnection): void;
   /** The takeover `response` starts (a WebSocket, an SSE stream), claimed once; else undefined. */
-  takeoverOf(response: Response): Takeover | undefined;
+  takeoverOf(response: Response, conn: HttpConnection): Takeover | undefined;
   /** A takeover got the connection: it is no longer this server's HTTP connection. */
   onUpgraded(conn: HttpConnection): void;
   /** A connection just became idle (no request in progress). */
@@ -77,6 +76,8 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
   readonly socket: Socket;
   readonly listenerName: string;
   readonly defaultHost: string;
+  /** The app's handler for requests on this connection (its listener's). */
+  readonly handler: FetchHandler;
   /** performance.now() deadline of the current state's timeout; 0 when none applies. */
   deadline = 0;
   /** Requests served on this connection. */
@@ -94,10 +95,16 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
   constructor(
     ctx: ConnectionContext,
     fd: number,
-    opts: { listenerName: string; defaultHost: string; buffered?: Uint8Array },
+    opts: {
+      listenerName: string;
+      defaultHost: string;
+      handler: FetchHandler;
+      buffered?: Uint8Array;
+    },
   ) {
     this.#ctx = ctx;
     this.listenerName = opts.listenerName;
+    this.handler = opts.handler;
     this.defaultHost = opts.defaultHost;
     this.socket = new Socket(ctx.loop, fd, this);
     this.deadline = ctx.now() + ctx.limits.idleTimeoutMs;
@@ -211,7 +218,7 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
   }
 
   takeoverOf(response: Response): Takeover | undefined {
-    return this.#ctx.takeoverOf(response);
+    return this.#ctx.takeoverOf(response, this);
   }
 
   onTakeover(takeover: Takeover, head: Uint8Array, framing: TakeoverFraming): void {
@@ -376,7 +383,7 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
       this.#transition("body");
       this.deadline = this.#ctx.now() + limits.bodyTimeoutMs;
     }
-    ex.run(this.#ctx.handler);
+    ex.run(this.handler);
     return true;
   }
 

@@ -14,8 +14,17 @@ export interface SessionStarter {
   readonly kind: "ws" | "sse";
   /** The head to write (a WebSocket's `101`), or null for the Response's own head (SSE). */
   head(request: RequestHead): string | null;
-  /** The session now owns `socket`; `leftover` are bytes read after the request. */
-  attach(socket: Socket, leftover: Uint8Array, framing: TakeoverFraming, env: SessionEnv): void;
+  /**
+   * The session now owns `socket`; `leftover` are bytes read after the request; `listener`
+   * names the listener the connection came in on.
+   */
+  attach(
+    socket: Socket,
+    leftover: Uint8Array,
+    framing: TakeoverFraming,
+    env: SessionEnv,
+    listener: string,
+  ): void;
   /** The connection could not be handed over (client gone): release resources. */
   abandon(): void;
 }

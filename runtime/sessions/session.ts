@@ -42,8 +42,11 @@ export interface SessionEnv<H = unknown> {
   readonly generation: number;
   track(session: CarriedSession): void;
   untrack(session: CarriedSession): void;
-  /** Serves `fd` as an HTTP connection again (an SSE stream ended on a keep-alive connection). */
-  adoptHttp(fd: number, buffered: Uint8Array): void;
+  /**
+   * Serves `fd` as an HTTP connection of the listener called `listener` again (an SSE stream
+   * ended on a keep-alive connection).
+   */
+  adoptHttp(fd: number, buffered: Uint8Array, listener: string | null): void;
 }
 
 /** What a resumed session knows about where it came from. */

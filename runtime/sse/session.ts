@@ -48,6 +48,7 @@ export class SseSession implements SocketHandler, SseTransport, CarriedSession {
   readonly #stream: SSEStream;
   readonly #framing: "chunked" | "close";
   readonly #generation: number;
+  readonly #listener: string | null;
   #buffered: Uint8Array;
   #state: SseState = "open";
 
@@ -58,6 +59,7 @@ export class SseSession implements SocketHandler, SseTransport, CarriedSession {
     framing: "chunked" | "close";
     buffered: Uint8Array;
     generation: number;
+    listener: string | null;
   }) {
     this.#env = o.env;
     this.#socket = o.socket;
@@ -65,6 +67,7 @@ export class SseSession implements SocketHandler, SseTransport, CarriedSession {
     this.#framing = o.framing;
     this.#buffered = o.buffered;
     this.#generation = o.generation;
+    this.#listener = o.listener;
   }
 
   start(): void {
@@ -94,7 +97,7 @@ export class SseSession implements SocketHandler, SseTransport, CarriedSession {
       if (!this.#socket.isOpen) return;
       if (this.#socket.isBroken) return this.#socket.close();
       const fd = this.#socket.detach();
-      this.#env.adoptHttp(fd, this.#buffered);
+      this.#env.adoptHttp(fd, this.#buffered, this.#listener);
     });
   }
 
@@ -133,7 +136,7 @@ export class SseSession implements SocketHandler, SseTransport, CarriedSession {
         generation: this.#generation,
       }),
       buffered: () => this.#buffered,
-      listener: null,
+      listener: this.#listener,
       giveUp: (reason) => {
         this.#env.log.error(`SSE stream not carried (${reason}): ending it`);
         this.end();
@@ -185,6 +188,7 @@ export function resumeSse(
     framing: p.framing,
     buffered: record.buffered,
     generation: p.generation ?? env.generation,
+    listener: record.listener,
   });
   session.start();
   try {

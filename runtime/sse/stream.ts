@@ -134,7 +134,7 @@ export function sse(req: Request, init: SSEInit = {}): { stream: SSEStream; resp
     kind: "sse",
     head: () => null,
     // Method parameters are bivariant: the server's env carries every kind's hooks.
-    attach(socket, leftover, framing, env: SessionEnv<SseHooks>) {
+    attach(socket, leftover, framing, env: SessionEnv<SseHooks>, listener) {
       new SseSession({
         env,
         socket,
@@ -142,6 +142,7 @@ export function sse(req: Request, init: SSEInit = {}): { stream: SSEStream; resp
         framing,
         buffered: leftover,
         generation: env.generation,
+        listener,
       })
         .start();
     },

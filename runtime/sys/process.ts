@@ -1,7 +1,8 @@
 /**
  * @module
  * Processes: spawn a child with chosen fds at 3, 4, … (posix_spawn, the only safe way to fork
- * a multi-threaded runtime), watch it through a pidfd, reap it with waitid, signal it, and
+ * a multi-threaded runtime), replace this process with another program keeping its pid and its
+ * inherited fds (execve), watch a child through a pidfd, reap it with waitid, signal it, and
  * raise RLIMIT_NOFILE. Callers own the pidfd they get back; the fds they pass stay theirs.
  */
 import { addressOf, errno, libc } from "./libc.ts";
@@ -91,6 +92,26 @@ export function spawnProcess(opts: SpawnOptions): number {
     libc.posix_spawn_file_actions_destroy(fa);
     libc.posix_spawnattr_destroy(attr);
   }
+}
+
+const SIG_SETMASK = 2;
+
+/**
+ * Replaces this process with `path` (execve(2)): same pid, so `LISTEN_PID` and a manager's
+ * signals still reach the program; fds without FD_CLOEXEC (the passed ones at 3, 4, …) are
+ * inherited. Unblocks every signal first, as a fresh process expects. Returns only by throwing.
+ */
+export function execProcess(
+  path: string,
+  args: readonly string[],
+  env: Record<string, string>,
+): never {
+  const keep: Uint8Array[] = [];
+  const argv = cstrArray(args, keep);
+  const envp = cstrArray(Object.entries(env).map(([k, v]) => `${k}=${v}`), keep);
+  libc.sigprocmask(SIG_SETMASK, new Uint8Array(128), null);
+  libc.execve(cstr(path), argv, envp);
+  throw new SysError("execve", errno(), path);
 }
 
 /** A pidfd for `pid` (readable when it exits). The caller owns it. */

@@ -56,15 +56,22 @@ export function followSupervisor(log: Logger): void {
 
 /**
  * A promise the app forgot to await, or a throw inside one of its timers, is the app's bug,
- * not a reason to drop every connection: log it and keep serving.
+ * not a reason to drop every connection: once the app is loaded, log it and keep serving.
+ * Before that, it is the app failing to load (a throw at import, a rejected top-level await):
+ * `app.failLoad` decides, and Deno's own report is suppressed for our one line.
  */
-export function keepAliveOnAppErrors(log: Logger): void {
+export function keepAliveOnAppErrors(
+  log: Logger,
+  app: { readonly isLoaded: boolean; failLoad(err: unknown): void },
+): void {
   globalThis.addEventListener("unhandledrejection", (e) => {
     e.preventDefault();
+    if (!app.isLoaded) return app.failLoad(e.reason);
     log.error(`unhandled promise rejection in the app: ${describeError(e.reason)}`);
   });
   globalThis.addEventListener("error", (e) => {
     e.preventDefault();
+    if (!app.isLoaded) return app.failLoad(e.error ?? e.message);
     log.error(`uncaught exception in the app: ${describeError(e.error ?? e.message)}`);
   });
 }

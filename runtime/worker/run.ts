@@ -1,25 +1,38 @@
 /**
  * @module
- * The worker: the process that serves. Takes its fds (listeners, a handoff bundle, strangers to
- * drop), loads the handler before touching the bundle, resumes carried connections and sessions,
- * reports READY=1 and removes the bundle from the store, serves, and on SIGTERM hands off
- * through the fdstore when there is one — or stops gracefully when there is not (and on
- * SIGINT). Owns the listeners it was given or opened, and closes them before returning.
+ * The worker: the process that serves, under systemd, a socket activator or apprun's own
+ * supervisor. It is started as `deno run --preload entry.ts APP` (worker/command.ts), so the
+ * app is Deno's main module and this code runs first. Start-up, in this order
+ * (docs/design.md, "Worker start-up"):
+ *
+ *   1. process duties: stop signals, app errors, following the supervisor, sd_notify, fd limit
+ *   2. sort the passed fds: listeners, the newest handoff bundle, strangers (closed, removed)
+ *   3. install `Deno.serve` and let the app's main module run until it is loaded — a failure
+ *      here is one line and exit 1, with the bundle untouched for the rollback
+ *   4. read the bundle: the carried connections and their state
+ *   5. start the server on the app's listeners and resume what was carried
+ *   6. READY=1, then remove the bundle (and stored listeners no server took) from the store
+ *   7. serve until SIGTERM (hand off through the fdstore) or SIGINT (graceful stop); exit
+ *
+ * Owns the listeners it was given or opened, and closes them before it exits.
  */
-import { describeError } from "../errors.ts";
-import { loadHandler } from "../handler.ts";
+import { AppRunError, describeError } from "../errors.ts";
+import { createLogger, type Logger, writeFatal } from "../log.ts";
 import { adoptListener, takeListenFds } from "../listen.ts";
-import { handOff } from "./hand_off.ts";
-import { sortPassedFds } from "./fds.ts";
-import { readHandoff, type Resumed } from "./resume.ts";
-import { findHooks } from "../hooks.ts";
-import { explainCapacity, queryFdStoreCapacity } from "../fdstore_capacity.ts";
-import type { Logger } from "../log.ts";
 import { Notifier } from "../notify.ts";
 import { Server } from "../server.ts";
 import { closeFd, raiseFdLimit } from "../sys/mod.ts";
-import type { HttpLimits } from "../http/mod.ts";
-import { callOnListen, forgetStrangers, putBack, takeListeners } from "./start.ts";
+import { installDenoServe } from "../deno/mod.ts";
+import { listenerStoreName } from "../handoff/mod.ts";
+import { embeddedHandler } from "../handler.ts";
+import { explainCapacity, queryFdStoreCapacity } from "../fdstore_capacity.ts";
+import { handOff } from "./hand_off.ts";
+import { type SortedFds, sortPassedFds } from "./fds.ts";
+import { readHandoff, type Resumed } from "./resume.ts";
+import { forgetStrangers, putBack } from "./start.ts";
+import { ListenerPool } from "./listeners.ts";
+import { WorkerApp } from "./app.ts";
+import type { WorkerOptions } from "./options.ts";
 import {
   followSupervisor,
   keepAliveOnAppErrors,
@@ -27,54 +40,106 @@ import {
   waitForStopSignal,
 } from "./process.ts";
 
-/** What the worker needs from the command line. */
-export interface WorkerOptions {
-  /** The handler module; "" or undefined for the handler compiled into this binary. */
-  handler: string | undefined;
-  port?: number;
-  host?: string;
-  unix: string[];
-  drainTimeoutMs: number;
-  limits: Partial<HttpLimits>;
+/** What the start-up steps pass on. */
+interface Started {
+  opts: WorkerOptions;
+  log: Logger;
+  notifier: Notifier | null;
+  sorted: SortedFds;
+  pool: ListenerPool | null;
+  app: WorkerApp;
+  stopSignal: Promise<"SIGTERM" | "SIGINT" | "app">;
+  /** Set once the worker holds carried connections: a stop signal is then a handoff. */
+  hold(): void;
+  tRuntime: number;
 }
 
 /**
- * The worker: takes its fds (listeners, a handoff bundle), loads the handler, resumes carried
- * connections, serves, and on SIGTERM hands off through the fdstore when there is one, or
- * stops gracefully when there is not (and on SIGINT).
+ * Steps 1–3: sets the worker up and returns, so the app's main module runs next; the rest
+ * follows once the app is loaded. Ends the process when the worker is done.
  */
-export async function runWorker(opts: WorkerOptions, log: Logger): Promise<number> {
+export function startWorker(opts: WorkerOptions): void {
+  const log = createLogger({ level: opts.logLevel });
+  let started: Started;
+  try {
+    started = setUp(opts, log);
+  } catch (err) {
+    exitFatal(err);
+  }
+  started.app.loaded.then(
+    () => opts.mode === "check" ? reportCheck(started) : serveApp(started),
+    exitFatal,
+  ).then((code) => Deno.exit(code), exitFatal);
+}
+
+/** Steps 1–3. Throws (one line) when the passed fds or the listeners cannot be used. */
+function setUp(opts: WorkerOptions, log: Logger): Started {
   const tRuntime = performance.now(); // since the runtime started: spawn → exec → Deno up
-  // Listen from the start: Deno's default action would kill us on a SIGTERM that comes after we
-  // drained the bundle (a manager restarting again), and the carried connections with us. While
-  // we hold nothing (the handler still loading, a hung import too) a stop signal ends us at once
-  // and the bundle stays whole; once we hold something it is answered when we are ready, by
-  // handing off (or stopping) as usual.
+  // 1. Stop signals are watched from the start: Deno's default action would kill us with the
+  // carried connections. While we hold nothing (the app still loading, a hung import too) a
+  // stop signal ends us at once and the bundle stays whole.
   let isHolding = false;
-  const stopSignal = waitForStopSignal().then((signal) => {
-    if (!isHolding) Deno.exit(0);
-    return signal;
-  });
-  keepAliveOnAppErrors(log);
+  const stopped = Promise.withResolvers<"app">();
+  const stopSignal = Promise.race([
+    waitForStopSignal().then((signal) => {
+      if (!isHolding) Deno.exit(0);
+      return signal;
+    }),
+    stopped.promise,
+  ]);
   followSupervisor(log);
-  const notifier = Notifier.fromEnv();
+  const notifier = opts.mode === "check" ? null : Notifier.fromEnv();
   try {
     raiseFdLimit();
   } catch (err) {
     log.warn(`cannot raise the open-files limit: ${describeError(err)}`);
   }
-  const sorted = sortPassedFds(takeListenFds());
+  // 2. The passed fds, before the app can see LISTEN_FDS.
+  const sorted = sortPassedFds(opts.mode === "check" ? [] : takeListenFds());
   if (sorted.invalid.length > 0) adoptListener(sorted.invalid[0]); // throws the precise error
   forgetStrangers(sorted.strangers, notifier, log);
-  // DESIGN §3: load the handler before touching the bundle, so a broken handler leaves it intact.
-  const loaded = await loadHandler(opts.handler ?? "");
+  const pool = opts.mode === "check" ? null : new ListenerPool(sorted, opts, log);
+  // 3. The app: Deno.serve is ours; the main module runs after this preload returns.
+  const app = new WorkerApp({
+    path: opts.handler,
+    pool,
+    log,
+    // The app shut every server down: stop as after SIGINT (Deno would exit once idle).
+    onAllStopped: () => stopped.resolve("app"),
+  });
+  keepAliveOnAppErrors(log, app);
+  installDenoServe(app);
+  const embedded = embeddedHandler();
+  if (embedded !== null) app.useModule(embedded.namespace);
+  return {
+    opts,
+    log,
+    notifier,
+    sorted,
+    pool,
+    app,
+    stopSignal,
+    hold: () => isHolding = true,
+    tRuntime,
+  };
+}
+
+/** `apprun check`: the app loaded; say what it serves. */
+function reportCheck({ app, opts }: Started): number {
+  const n = app.bindings.length;
+  console.log(`ok: ${opts.handler} (${n} server${n === 1 ? "" : "s"})`);
+  return 0;
+}
+
+/** Steps 4–7. Returns the exit status. */
+async function serveApp(s: Started): Promise<number> {
+  const { log, notifier, sorted, app, opts } = s;
   const tHandler = performance.now();
-  const listeners = takeListeners(sorted, opts);
-  const ownListeners = listeners.filter((l) => l.isOwned);
+  // 4. The bundle, now that the app is known to load.
   const bundle = sorted.bundle;
   let resumed: Resumed | null = null;
   if (bundle !== null) {
-    isHolding = true;
+    s.hold();
     try {
       resumed = await readHandoff(bundle.fd, bundle.generation, log);
     } catch (err) {
@@ -85,65 +150,73 @@ export async function runWorker(opts: WorkerOptions, log: Logger): Promise<numbe
   }
   const tBundle = performance.now();
   const generation = bundle?.generation ?? 0;
-  const hooks = findHooks(loaded.namespace, loaded.module);
+  // 5. The server, and what was carried.
   let server: Server;
   try {
     server = new Server({
-      handler: loaded.fetch,
-      listeners,
+      bindings: app.bindings,
       log,
       notifier,
       limits: opts.limits,
       drainTimeoutMs: opts.drainTimeoutMs,
-      hooks,
+      hooks: app.hooks,
       generation,
     });
-    isHolding = true;
+    s.hold();
     server.start();
+    app.attach(server);
   } catch (err) {
-    // DESIGN §3: we drained the bundle; dying now would lose its connections: put them back.
+    // We drained the bundle; dying now would lose its connections: put them back.
     if (resumed !== null && notifier !== null && bundle !== null) {
       putBack(resumed, bundle, notifier, log);
     }
     throw err;
   }
-  if (resumed !== null && hooks.onAppResume) {
+  if (resumed !== null && app.hooks.onAppResume) {
     try {
-      hooks.onAppResume(resumed.app);
+      app.hooks.onAppResume(resumed.app);
     } catch (err) {
       log.error(`onAppResume failed: ${describeError(err)}`);
     }
   }
   for (const c of resumed?.connections ?? []) server.resume(c.fd, c.record);
-  callOnListen(loaded.module, listeners, log);
+  app.callDefaultOnListen();
+  // 6. Ready; then what the previous generation stored is ours to remove.
   const carried = resumed?.connections.length ?? 0;
   server.notifyReady(bundle ? `generation ${generation}, resumed ${carried} connections` : "");
   if (bundle !== null) {
-    // After READY=1: the new process owns the connections; the bundle must leave the store.
-    try {
-      notifier?.fdstoreRemove(bundle.name);
-    } catch (err) {
-      log.warn(`FDSTOREREMOVE ${bundle.name} failed: ${describeError(err)}`);
-    }
+    removeFromStore(notifier, bundle.name, log);
     closeFd(bundle.fd);
+    const ms = (n: number) => n.toFixed(1);
     const pause = resumed?.createdAt
       ? `; snapshot → ready ${Date.now() - resumed.createdAt} ms`
       : "";
-    const ms = (n: number) => n.toFixed(1);
     log.info(
       `resumed ${carried} connections from generation ${generation}: ready ` +
-        `${ms(performance.now())} ms after the runtime started (runtime ${ms(tRuntime)}, handler ` +
-        `${ms(tHandler - tRuntime)}, bundle ${ms(tBundle - tHandler)}, resume ` +
+        `${ms(performance.now())} ms after the runtime started (runtime ${ms(s.tRuntime)}, app ` +
+        `${ms(tHandler - s.tRuntime)}, bundle ${ms(tBundle - tHandler)}, resume ` +
         `${ms(performance.now() - tBundle)})${pause}`,
     );
   }
+  for (const l of s.pool?.unusedStored() ?? []) {
+    log.info(`listener ${l.name} from the previous generation is not used any more: closing it`);
+    closeFd(l.fd);
+    removeFromStore(notifier, listenerStoreName(l.name), log);
+  }
+  // 7. Serve until told to stop.
+  return await serveUntilStopped(s, server, generation);
+}
+
+/** Step 7: waits for the stop signal, then hands off or stops. Returns the exit status. */
+async function serveUntilStopped(s: Started, server: Server, generation: number): Promise<number> {
+  const { log, notifier, opts } = s;
   const stopWatchdog = startWatchdog(notifier, log);
-  const needed = 1 + ownListeners.length;
+  const ownListeners = s.pool?.own() ?? [];
   const capacity = notifier === null ? Promise.resolve(0) : queryFdStoreCapacity(log).then((c) => {
-    explainCapacity(c, needed, log);
+    explainCapacity(c, 1 + ownListeners.length, log);
     return c;
   });
-  const signal = await stopSignal;
+  const signal = await s.stopSignal;
   stopWatchdog();
   try {
     notifier?.stopping();
@@ -155,6 +228,7 @@ export async function runWorker(opts: WorkerOptions, log: Logger): Promise<numbe
     new Promise<number>((r) => setTimeout(() => r(-1), 500)),
   ]);
   const isHandoff = signal === "SIGTERM" && notifier !== null && room !== 0;
+  const listeners = s.pool?.all() ?? [];
   if (isHandoff) {
     log.info(`SIGTERM: handing off (drain timeout ${opts.drainTimeoutMs} ms)`);
     const report = await handOff({
@@ -170,7 +244,8 @@ export async function runWorker(opts: WorkerOptions, log: Logger): Promise<numbe
         `${report.durationMs.toFixed(1)} ms (drain ${report.drainMs.toFixed(1)} ms)`,
     );
   } else {
-    log.info(`${signal}: stopping (drain timeout ${opts.drainTimeoutMs} ms)`);
+    const why = signal === "app" ? "the app shut its servers down" : signal;
+    log.info(`${why}: stopping (drain timeout ${opts.drainTimeoutMs} ms)`);
     server.stopAccepting();
     // New connections on a listener we opened would wait in its backlog and be reset at exit:
     // close it now so they are refused. A manager's listener keeps them for the next start.
@@ -181,4 +256,19 @@ export async function runWorker(opts: WorkerOptions, log: Logger): Promise<numbe
   for (const l of listeners) if (isHandoff || !l.isOwned) closeFd(l.fd);
   notifier?.close();
   return 0;
+}
+
+/** One line (`apprun: …`, as the CLI reports errors) and exit 1; a stack only for a bug. */
+function exitFatal(err: unknown): never {
+  if (err instanceof AppRunError) writeFatal(err.message);
+  else writeFatal(describeError(err), err instanceof Error ? err.stack ?? "" : "");
+  Deno.exit(1);
+}
+
+function removeFromStore(notifier: Notifier | null, name: string, log: Logger): void {
+  try {
+    notifier?.fdstoreRemove(name);
+  } catch (err) {
+    log.warn(`FDSTOREREMOVE ${name} failed: ${describeError(err)}`);
+  }
 }

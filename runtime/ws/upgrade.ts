@@ -85,14 +85,14 @@ export function upgradeWebSocket(
     kind: "ws",
     head: () => `HTTP/1.1 101 Switching Protocols\r\n${headLines}\r\n`,
     // Method parameters are bivariant: the server's env carries every kind's hooks.
-    attach(sock, leftover, _framing, env: SessionEnv<WsHooks>) {
+    attach(sock, leftover, _framing, env: SessionEnv<WsHooks>, listener) {
       const session = new WsSession({
         env,
         socket: sock,
         ws: socket,
         parser: new FrameParser(limits),
         generation: env.generation,
-        listener: null,
+        listener,
       });
       session.start(leftover, false);
     },

@@ -29,7 +29,7 @@ const BROKEN: { name: string; source: string; problem: RegExp }[] = [
   {
     name: "no default export",
     source: "export const fetch = () => new Response('x');\n",
-    problem: /has no default export/,
+    problem: /has no default export and calls no Deno\.serve/,
   },
   { name: "default export is a number", source: "export default 42;\n", problem: /is a number/ },
   { name: "default export is null", source: "export default null;\n", problem: /is null/ },
@@ -54,17 +54,38 @@ const BROKEN: { name: string; source: string; problem: RegExp }[] = [
       "export default () => new Response();\n",
     problem: /failed to load: .*bad config value/,
   },
+];
+
+/**
+ * A module that does not parse, or imports one that does not exist, never runs: Deno reports it
+ * itself, before any of apprun's code can (the app is Deno's main module). Its report names the
+ * file and the place, and the process exits 1 at once.
+ */
+const UNLOADABLE: { name: string; source: string; problem: RegExp }[] = [
   {
     name: "syntax error",
     source: "export default {\n  fetch(req) { return new Response('x') \n};\nconst = ;\n",
-    problem: /failed to load: .*(parse|Expected|Unexpected)/i,
+    problem: /SyntaxError: .*(parse|Expected|Unexpected)/i,
   },
   {
     name: "imports a module that does not exist",
     source: "import './not-there.ts';\nexport default () => new Response();\n",
-    problem: /failed to load: .*not-there\.ts/,
+    problem: /not-there\.ts/,
   },
 ];
+
+for (const { name, source, problem } of UNLOADABLE) {
+  Deno.test(`serve: handler ${name} → Deno's own report naming the place, exit 1`, async () => {
+    await using dir = await tempDir();
+    const file = `${dir.path}/handler.ts`;
+    await Deno.writeTextFile(file, source);
+    const r = await serveMustFail(file);
+    assert.equal(r.code, 1, r.log);
+    assert.match(r.log, problem);
+    assert.match(r.log, /handler\.ts(:\d+:\d+)?/);
+    assert.doesNotMatch(r.log, /runtime\/worker|cli\/main/, "no apprun stack");
+  });
+}
 
 for (const { name, source, problem } of BROKEN) {
   Deno.test(`serve: handler ${name} → one clear line, exit 1`, async () => {
@@ -83,17 +104,26 @@ for (const { name, source, problem } of BROKEN) {
 }
 
 Deno.test({
-  name: "serve: handler syntax error → the one line says where (file:line:col)",
-  // Regression test for a fixed bug: runtime/handler.ts keeps only the first line of the import error; Deno puts the
-  // location on the last line ("    at file:///…/handler.ts:4:7"), so it is lost.
+  name: "serve: handler syntax error → the report says where (file:line:col)",
   fn: async () => {
     await using dir = await tempDir();
     const file = `${dir.path}/handler.ts`;
     await Deno.writeTextFile(file, "export default {\n  fetch() {}\n;\n");
     const r = await serveMustFail(file);
-    assert.equal(r.lines.length, 1, r.log);
-    assert.match(r.lines[0], /handler\.ts:3:\d+/);
+    assert.match(r.log, /handler\.ts:3:\d+/);
   },
+});
+
+Deno.test("serve: a throw at import names where it was thrown (file:line:col)", async () => {
+  await using dir = await tempDir();
+  const file = `${dir.path}/handler.ts`;
+  await Deno.writeTextFile(file, "const x = 1;\nif (x) throw new TypeError('bad setting');\n");
+  const r = await serveMustFail(file);
+  assert.equal(r.lines.length, 1, r.log);
+  assert.match(
+    r.lines[0],
+    /failed to load: TypeError: bad setting \(file:\/\/.*handler\.ts:2:\d+\)/,
+  );
 });
 
 Deno.test("serve: handler file missing → one clear line, exit 1", async () => {

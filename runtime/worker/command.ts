@@ -1,0 +1,79 @@
+/**
+ * @module
+ * The one place that turns parsed `serve` options into a worker's command line. A worker is
+ * `deno run --preload <apprun>/runtime/worker/entry.ts APP [args]`: the app is Deno's main
+ * module (`import.meta.main` is true), its own project (deno.json, package.json) applies as with
+ * `deno run`, and apprun's options travel in `APPRUN_WORKER`. An installed or compiled apprun
+ * executable (`--bin`, `deno compile`) is run as `EXE serve … --no-supervisor` instead, with
+ * the options rebuilt as flags. Renders commands only; starts nothing.
+ */
+import type { WorkerCommand } from "../supervisor/mod.ts";
+import {
+  LIMIT_FLAGS,
+  type ServeOptions,
+  WORKER_ENV,
+  type WorkerOptions,
+  workerOptionsOf,
+} from "./options.ts";
+
+/** The worker's preload module. */
+export const WORKER_ENTRY: string = new URL("./entry.ts", import.meta.url).pathname;
+
+/** Deno's flags for a worker: what apprun needs (FFI, sockets, files, processes), no prompts. */
+const DENO_FLAGS = ["run", "--quiet", "--allow-all", "--no-prompt"];
+
+/**
+ * The command that runs the worker for `opts` with environment `env` (the manager's
+ * variables are the caller's business). `mode` "check" loads the app and exits.
+ */
+export function workerCommand(
+  opts: ServeOptions,
+  env: Record<string, string>,
+  mode: WorkerOptions["mode"] = "serve",
+): WorkerCommand {
+  const exe = opts.bin ?? (Deno.build.standalone ? Deno.execPath() : null);
+  if (exe !== null) {
+    const handler = opts.handler !== undefined && opts.bin !== undefined ? [opts.handler] : [];
+    const command = mode === "check" ? "check" : "serve";
+    return {
+      path: exe,
+      args: [
+        command,
+        ...handler,
+        ...(mode === "serve" ? ["--no-supervisor"] : []),
+        ...serveFlags(opts),
+      ],
+      env,
+    };
+  }
+  if (opts.handler === undefined) throw new TypeError("a worker needs the app's main module");
+  const worker: WorkerOptions = workerOptionsOf(opts, mode);
+  const denoEnv: Record<string, string> = {};
+  if (env.DENO_LOG === undefined) {
+    // Deno's `deno run` warns about a default export with fetch ("did you mean deno serve?"):
+    // apprun serves it. Only Deno's own logs (errors, a module that does not load) stay.
+    denoEnv.DENO_LOG = "deno=warn";
+    worker.unsetEnv = ["DENO_LOG"];
+  }
+  return {
+    path: Deno.execPath(),
+    args: [...DENO_FLAGS, "--preload", WORKER_ENTRY, opts.handler, ...opts.appArgs],
+    env: { ...env, ...denoEnv, [WORKER_ENV]: JSON.stringify(worker) },
+  };
+}
+
+/** `opts` as `serve` flags: what an apprun executable is given to serve the same way. */
+export function serveFlags(opts: ServeOptions): string[] {
+  const out: string[] = [];
+  if (opts.port !== undefined) out.push("--port", String(opts.port));
+  if (opts.host !== undefined) out.push("--host", opts.host);
+  for (const path of opts.unix) out.push("--unix", path);
+  out.push("--drain-timeout", `${opts.drainTimeoutMs}ms`);
+  for (const { flag, key, kind } of LIMIT_FLAGS) {
+    const value = opts.limits[key];
+    if (value !== undefined) out.push(`--${flag}`, kind === "duration" ? `${value}ms` : `${value}`);
+  }
+  if (opts.logLevel !== undefined) out.push("--log-level", opts.logLevel);
+  if (opts.appArgs.length > 0) out.push("--", ...opts.appArgs);
+  return out;
+}
