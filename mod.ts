@@ -1,16 +1,45 @@
 /**
  * @module
- * apprun's library API, for handlers and for people who embed it: the handler types,
- * WebSockets and Server-Sent Events on apprun's engine, and the session hooks that carry their
- * state through an upgrade. Only a doc header and re-exports.
+ * apprun's library API, for apps that want more than Deno's own: Server-Sent Events and
+ * WebSockets on apprun's engine, and the session hooks that carry their state through an
+ * upgrade. An app needs none of it to run under apprun: `Deno.serve`, `Deno.upgradeWebSocket`
+ * and a default export work as they do in Deno. Only a doc header and re-exports.
  *
- * Session hooks are named exports of the handler module (or members of its default export):
- * `onWebSocketHandoff(socket) → state`, `onWebSocketResume(socket, state, meta)`,
- * `onSSEHandoff(stream) → state`, `onSSEResume(stream, state, meta)`, `onAppHandoff() → state`,
- * `onAppResume(state)`. See {@linkcode SessionHooks}.
+ * @example The three shapes of an app `apprun serve` runs
+ * ```ts
+ * // 1. A Deno program: Deno.serve in any form Deno documents.
+ * Deno.serve({ port: 8080 }, (req) => new Response(`hello ${new URL(req.url).pathname}`));
+ *
+ * // 2. What `deno serve` takes: a default export with fetch (a Hono app is one).
+ * export default { fetch: (req: Request) => new Response("hello") };
+ *
+ * // 3. A default export that is the handler itself.
+ * export default (req: Request) => new Response("hello");
+ * ```
+ *
+ * @example A session that survives an upgrade, with hooks
+ * ```ts
+ * import { type ServerWebSocket, upgradeWebSocket } from "apprun";
+ *
+ * export default {
+ *   fetch(req: Request) {
+ *     const { socket, response } = upgradeWebSocket(req);
+ *     socket.onmessage = (e) => socket.send(e.data);
+ *     return response;
+ *   },
+ * };
+ * export function onWebSocketHandoff(socket: ServerWebSocket) {
+ *   return { room: "lobby" }; // carried to the next process
+ * }
+ * export function onWebSocketResume(socket: ServerWebSocket, state: { room: string }) {
+ *   socket.onmessage = (e) => socket.send(e.data);
+ * }
+ * ```
+ *
+ * Session hooks are named exports of the app's main module (or members of its default export):
+ * see {@linkcode SessionHooks}.
  */
-export type { FetchHandler, HttpLimits, RemoteAddr, ServeHandlerInfo } from "./runtime/http/mod.ts";
-export { DEFAULT_LIMITS } from "./runtime/http/mod.ts";
+export type { FetchHandler, RemoteAddr, ServeHandlerInfo } from "./runtime/http/mod.ts";
 export {
   CLOSE_CODE,
   ServerWebSocket,
@@ -22,5 +51,4 @@ export { formatEvent, sse, SSEStream } from "./runtime/sse/mod.ts";
 export type { SSEEvent, SSEInit } from "./runtime/sse/mod.ts";
 export type { SessionHooks } from "./runtime/hooks.ts";
 export type { SessionMeta } from "./runtime/sessions/mod.ts";
-export { AppRunError, type AppRunErrorCode } from "./runtime/errors.ts";
 export { APPRUN_VERSION } from "./runtime/version.ts";

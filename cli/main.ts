@@ -50,7 +50,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     return { usage: m.COMPILE_USAGE, run: m.compileCommand };
   },
   version: async () => {
-    const m = await import("../runtime/upgrade/build_info.ts");
+    const m = await import("../runtime/upgrade/mod.ts");
     return {
       usage: "Usage: apprun version\n\nPrints apprun's version (and a compiled app's build).\n",
       run: () => {

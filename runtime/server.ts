@@ -364,7 +364,7 @@ export class Server {
   }
 
   /**
-   * Handoff, step 1 (DESIGN §2): stop accepting, and take every idle connection (and every
+   * Handoff, step 1 (docs/design.md, "What gets handed off"): stop accepting, and take every idle connection (and every
    * partly received request) out of the loop at once, before reading another byte. Busy
    * connections go on; each is taken out when its response is done.
    */

@@ -1,6 +1,6 @@
 /**
  * @module
- * The handoff bundle (DESIGN §3): one AF_UNIX SOCK_SEQPACKET socketpair end that carries a
+ * The handoff bundle (docs/design.md, "The handoff protocol"): one AF_UNIX SOCK_SEQPACKET socketpair end that carries a
  * header, the sealed state memfd and every connection fd, so the fdstore holds one fd instead
  * of thousands. Writes and reads the bundle; knows nothing of the state's contents (codec.ts)
  * or of the fdstore (the caller sends `FDSTORE=1`).
@@ -20,7 +20,7 @@
  * the bundle fd; the fds it returns are the caller's; when it throws, every fd it received is
  * already closed.
  *
- * Limits measured on Linux 6.18 (DESIGN §1 "Limits"): a socketpair's queue is bounded by the
+ * Limits measured on Linux 6.18 (docs/design.md, "systemd facts"): a socketpair's queue is bounded by the
  * writer's SO_SNDBUF (net.core.wmem_default 212992 → 278 small messages, 70 334 fds; the fds
  * themselves are not charged; net.unix.max_dgram_qlen does not apply to a connected pair).
  * Unprivileged senders also get ETOOMANYREFS once their user's fds in flight exceed

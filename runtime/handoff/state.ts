@@ -1,7 +1,7 @@
 /**
  * @module
  * The handoff state: the explicit, versioned type one apprun process leaves for the next
- * (DESIGN §3), and the field-by-field check that turns an untrusted decoded value into one.
+ * (docs/design.md, "The handoff protocol"), and the field-by-field check that turns an untrusted decoded value into one.
  * Owns no bytes and no fds: codec.ts frames and checksums it, bundle.ts carries it.
  *
  * Records list connections in the order their fds are sent in the bundle: record `i` describes

@@ -202,7 +202,7 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     this.deadline = this.#ctx.now() + this.#ctx.limits.idleTimeoutMs;
     if (this.#isPeerEnded && this.#in.length === 0) return this.#beginClose();
     if (this.#ctx.isHandingOff) {
-      // Stop here: pipelined bytes stay buffered and travel with the fd (DESIGN §2).
+      // Stop here: pipelined bytes stay buffered and travel with the fd (docs/design.md, "What gets handed off").
       this.socket.pauseReading();
       return this.#ctx.onIdle(this);
     }

@@ -10,7 +10,7 @@
  * Owns every stored fd and closes it on removal, hangup or flush; owns the fds given to
  * {@linkcode FdStore.add} from the moment of the call, kept or not.
  */
-import type { EventLoop } from "../io/loop.ts";
+import type { EventLoop } from "../io/mod.ts";
 import type { Logger } from "../log.ts";
 import { closeFd, E, EPOLLERR, isSameFile, SysError } from "../sys/mod.ts";
 

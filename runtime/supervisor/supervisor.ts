@@ -8,7 +8,7 @@
  * the listeners, which stay the caller's.
  */
 import { describeError } from "../errors.ts";
-import { EventLoop } from "../io/loop.ts";
+import { EventLoop } from "../io/mod.ts";
 import type { Logger } from "../log.ts";
 import { closeFd, EPOLLIN } from "../sys/mod.ts";
 import {

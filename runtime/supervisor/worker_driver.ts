@@ -11,7 +11,7 @@
  * the store and the notify socket from the supervisor, which closes them after `onFinished`.
  */
 import { describeError } from "../errors.ts";
-import type { EventLoop } from "../io/loop.ts";
+import type { EventLoop } from "../io/mod.ts";
 import type { Logger } from "../log.ts";
 import { closeFd, EPOLLIN, type ExitStatus, reapPidfd, sendSignal, SIGNALS } from "../sys/mod.ts";
 import type { RestartReply } from "./control.ts";

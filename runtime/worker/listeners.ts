@@ -41,12 +41,30 @@ export class ListenerPool {
         "--port/--unix cannot be used under socket activation (LISTEN_FDS)",
       );
     }
-    this.#stored = sorted.listeners
+    const stored = sorted.listeners
       .filter((p) => sorted.ownListenerNames.has(p.name))
       .map((p) => ({ ...adoptListener(p, true), name: ownListenerName(p.name) }));
-    this.#external = fromManager.length > 0
-      ? fromManager.map((p) => adoptListener(p))
-      : openListeners({ port: opts.port, host: opts.host, unix: opts.unix });
+    if (fromManager.length > 0) {
+      this.#external = fromManager.map((p) => adoptListener(p));
+      this.#stored = stored;
+      return;
+    }
+    // Our own --port/--unix: the previous generation stored them (same name and address).
+    const isCli = (l: Listener) =>
+      (l.name === "http" && opts.port !== undefined) ||
+      (l.name === "unix" && l.addr.transport === "unix" && opts.unix.includes(l.addr.path));
+    const kept = stored.filter(isCli);
+    const keptPaths = kept.flatMap((l) => l.addr.transport === "unix" ? [l.addr.path] : []);
+    const hasPort = kept.some((l) => l.name === "http");
+    this.#external = [
+      ...kept,
+      ...openListeners({
+        port: hasPort ? undefined : opts.port,
+        host: opts.host,
+        unix: opts.unix.filter((p) => !keptPaths.includes(p)),
+      }),
+    ];
+    this.#stored = stored.filter((l) => !isCli(l));
   }
 
   /** The listener for the next server, asking for `request`. Throws {@linkcode ListenError}. */

@@ -127,8 +127,8 @@ export function isWebSocketUpgrade(headers: HeaderLookup): boolean {
 
 /**
  * `base64(SHA-1(key + GUID))`, synchronous. https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
- * (step 5.4). A small SHA-1 of our own rather than `node:crypto` (synchronous in Deno too),
- * so that the runtime type-checks without `@types/node`.
+ * (step 5.4). A small SHA-1 of our own rather than `node:crypto`, whose import would slow every
+ * worker start (see _sha1.ts).
  */
 export function computeAcceptKey(key: string): string {
   const digest = sha1(new TextEncoder().encode(key + WS_GUID));
