@@ -45,6 +45,7 @@ export class SSEStream {
   #transport: SseTransport | null = null;
   #queued: string[] = [];
   #isClosed = false;
+  #isEndPending = false;
   #closed = Promise.withResolvers<void>();
   /** Called once when the stream ends (client gone, `close()`, server stop). */
   onclose: (() => void) | null = null;
@@ -85,8 +86,10 @@ export class SSEStream {
   /** Ends the stream. */
   close(): void {
     if (this.#isClosed) return;
-    if (this.#transport) this.#transport.end();
-    else this.#markClosed();
+    if (this.#transport) return this.#transport.end();
+    // Not attached yet (closed inside the handler): what was sent goes out, then the end.
+    this.#isEndPending = true;
+    this.#markClosed();
   }
 
   #emit(text: string): void {
@@ -99,6 +102,7 @@ export class SSEStream {
     this.#transport = transport;
     for (const t of this.#queued) transport.write(t);
     this.#queued = [];
+    if (this.#isEndPending) transport.end();
   }
 
   /** @internal */

@@ -16,8 +16,27 @@ import {
   workerOptionsOf,
 } from "./options.ts";
 
-/** The worker's preload module. */
-export const WORKER_ENTRY: string = new URL("./entry.ts", import.meta.url).pathname;
+/**
+ * The worker's preload module: entry.ts beside this file in a checkout; in the JavaScript build
+ * of an installed package (scripts/build.sh) this code sits in a chunk of dist/, and the preload
+ * is dist/runtime/worker/entry.js of the package.
+ */
+export const WORKER_ENTRY: string = import.meta.url.endsWith(".ts")
+  ? new URL("./entry.ts", import.meta.url).pathname
+  : `${packageRoot(new URL(".", import.meta.url).pathname)}/dist/runtime/worker/entry.js`;
+
+/** The nearest directory at or above `dir` holding a package.json: apprun's package. */
+function packageRoot(dir: string): string {
+  for (let d = dir.replace(/\/$/, ""); d !== ""; d = d.slice(0, d.lastIndexOf("/"))) {
+    try {
+      Deno.statSync(`${d}/package.json`);
+      return d;
+    } catch {
+      // not here: one level up
+    }
+  }
+  throw new Error(`apprun's package.json not found above ${dir}`);
+}
 
 /** Deno's flags for a worker: what apprun needs (FFI, sockets, files, processes), no prompts. */
 const DENO_FLAGS = ["run", "--quiet", "--allow-all", "--no-prompt"];
