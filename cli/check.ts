@@ -1,13 +1,14 @@
 /**
  * @module
- * `apprun check [APP]`: runs APP (the one built in when none is given) the way `serve` does, up
- * to the moment it is loaded, and prints what it serves; an app that cannot be used is one line
- * and exit 1. What `apprun upgrade` runs as `NEW check` before it touches anything. Binds
+ * `apprun check [APP]`: becomes a worker in check mode (it execs the worker command): APP
+ * (the one built in when none is given) runs as under `serve`, up to the moment it is loaded,
+ * and the worker prints what it serves; an app that cannot be used is one line and exit 1. What `apprun upgrade` runs as `NEW check` before it touches anything. Binds
  * nothing.
  */
 import { embeddedHandler } from "../runtime/handler.ts";
 import { DEFAULTS } from "../runtime/defaults.ts";
 import { MANAGER_PROTOCOL_ENV } from "../runtime/notify.ts";
+import { execProcess } from "../runtime/sys/mod.ts";
 import {
   type ServeOptions,
   startWorker,
@@ -48,13 +49,5 @@ export async function check(args: string[]): Promise<number> {
   const env = Deno.env.toObject();
   for (const k of MANAGER_PROTOCOL_ENV) delete env[k];
   const worker = workerCommand(opts, env, "check");
-  const { code } = await new Deno.Command(worker.path, {
-    args: worker.args,
-    env: worker.env,
-    clearEnv: true,
-    stdin: "null",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).output();
-  return code;
+  execProcess(worker.path, [worker.path, ...worker.args], worker.env);
 }

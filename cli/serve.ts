@@ -147,7 +147,7 @@ export async function serve(args: string[]): Promise<number> {
     const log = createLogger({ level: opts.logLevel, tag: "supervisor" });
     return await runSupervised(opts, log);
   }
-  if (Deno.build.standalone) {
+  if (Deno.build.standalone || embeddedHandler() !== null) {
     // A compiled binary carries its app: this process is the worker (it exits by itself).
     startWorker(workerOptionsOf(opts));
     return await new Promise<never>(() => {});

@@ -29,7 +29,7 @@ if (noCompile !== null) console.log(`compiled-binary tests skipped: ${noCompile}
 Deno.test("apprun check: ok for a good handler; one line and exit 1 for a bad one", async () => {
   const ok = await apprun(["check", V1], {});
   assert.equal(ok.code, 0, ok.stderr);
-  assert.equal(ok.stdout, "ok\n");
+  assert.equal(ok.stdout, `ok: ${V1} (1 server)\n`);
   const missing = await apprun(["check", `${ROOT}/nope.ts`], {});
   assert.equal(missing.code, 1);
   assert.equal(missing.stderr, `apprun: handler file not found: ${ROOT}/nope.ts\n`);
@@ -85,7 +85,7 @@ Deno.test("compile's entry module is apprun with the handler built in: check, ve
     }).output();
   const dec = new TextDecoder();
   const check = await run(["check"]);
-  assert.equal(dec.decode(check.stdout), "ok\n", dec.decode(check.stderr));
+  assert.equal(dec.decode(check.stdout), `ok: ${V1} (1 server)\n`, dec.decode(check.stderr));
   const version = await run(["version"]);
   assert.equal(
     dec.decode(version.stdout),
@@ -136,7 +136,7 @@ Deno.test({
       return { code: o.code, out: new TextDecoder().decode(o.stdout) };
     };
     assert.match((await run(v1, ["version"])).out, /^app-v1 v1\.ts sha256:/);
-    assert.equal((await run(v1, ["check"])).out, "ok\n");
+    assert.match((await run(v1, ["check"])).out, /^ok: .*v1\.ts \(1 server\)\n$/);
     const port = freePort();
     const inst = await run(v1, ["install", "--name", "app", "--port", String(port), "--user"]);
     assert.equal(inst.code, 0);
