@@ -229,3 +229,14 @@ Deno.test("ChunkedDecoder refuses malformed framing and oversized bodies", () =>
   bad("0\r\nX: a\nb\r\n\r\n", "bad-chunk");
   bad("a\r\n0123456789\r\n0\r\n\r\n", "body-too-large", { ...DEFAULT_LIMITS, maxBodyBytes: 9 });
 });
+
+Deno.test("parseRequestHead() refuses a CR not followed by LF at the end of a line", () => {
+  refuses(`GET / HTTP/1.1\r\nHost: a\r\nX: a\r\rContent-Length: 5\r\n\r\n`, "bad-header", 400);
+  refuses(
+    `GET / HTTP/1.1\r\nHost: a\r\nX: a\rZTransfer-Encoding: chunked\r\n\r\n`,
+    "bad-header",
+    400,
+  );
+  refuses(`GET / HTTP/1.1\rXContent-Length: 3\r\nHost: a\r\n\r\n`, "bad-request-line", 400);
+  refuses(`GET / HTTP/1.1\r\rHost: a\r\n\r\n`, "bad-request-line", 400);
+});
