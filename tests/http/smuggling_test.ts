@@ -44,3 +44,21 @@ Deno.test("parseRequestHead() refuses a bare CR anywhere in the head (request sm
     "CR + byte after the request line",
   );
 });
+
+Deno.test("ChunkedDecoder refuses junk after a chunk size and an empty extension", async () => {
+  await using srv = await serveFixture("echo.ts");
+  const pre = "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const second = "GET /second HTTP/1.1\r\nHost: a\r\n\r\n";
+  for (const line of ["5 garbage", "5garbage", "5;", "5; ;a", "5;a=", "5 "]) {
+    assertOneRefusal(
+      await answerTo(srv.port, `${pre}${line}\r\nhello\r\n0\r\n\r\n${second}`),
+      JSON.stringify(line),
+    );
+  }
+  // Extensions that follow the grammar are still accepted (and ignored).
+  using c = await RawClient.connect(srv.port);
+  await c.write(`${pre}5 ; a = "b c" ;d\r\nhello\r\n0\r\n\r\n`);
+  const r = await c.readResponse();
+  assert.equal(r.status, 200);
+  assert.equal(JSON.parse(r.body).body, "hello");
+});
