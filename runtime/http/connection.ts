@@ -49,6 +49,12 @@ const TRANSITIONS: Record<ConnState, readonly ConnState[]> = {
 
 /** After our FIN, how long we keep reading (and dropping) before closing. */
 const LINGER_MS = 2000;
+/**
+ * Queued output past which no further pipelined request is parsed until the queue drains:
+ * input is capped (`maxPipelineBytes`), and so must be what a client that does not read makes
+ * us hold (RFC 9112 §9.3.2 lets a server answer pipelined requests at its own pace).
+ */
+const OUTPUT_HWM = 64 * 1024;
 
 /** What every connection of a server shares. */
 export interface ConnectionContext {
@@ -168,6 +174,15 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     this.destroy();
   }
 
+  /** The output queue emptied: parse the pipelined requests held back meanwhile. */
+  onDrain(): void {
+    // Handing off: what is buffered travels with the fd (the server detaches it on drain).
+    if (!this.isIdle || this.#isProcessing || this.#ctx.isHandingOff) return;
+    if (!this.#isPeerEnded) this.socket.resumeReading();
+    this.#process();
+    if (this.#isPeerEnded && this.#state === "head") return this.destroy();
+  }
+
   // --- ExchangeHost ---
 
   pauseReading(): void {
@@ -238,6 +253,9 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     if (this.deadline === 0 || now < this.deadline) return;
     switch (this.#state) {
       case "idle":
+        // Still sending the last answers: the stalled-reader check above is what applies.
+        if (s.bufferedAmount > 0) return;
+        return this.destroy();
       case "closing":
         return this.destroy();
       case "head":
@@ -312,6 +330,11 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
       for (;;) {
         const st = this.#state;
         if (st === "idle" || st === "head") {
+          if (this.socket.bufferedAmount > OUTPUT_HWM) {
+            // The client is not reading our answers: read and parse nothing more for now.
+            this.socket.pauseReading();
+            return;
+          }
           if (!this.#parseHead()) return;
         } else if (
           (st === "body" || st === "writing") && this.#exchange !== null &&

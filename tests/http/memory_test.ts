@@ -47,3 +47,24 @@ Deno.test("Inbound releases the buffer of a large head once it is consumed", asy
     for (const c of clients) c.close();
   }
 });
+
+Deno.test("HttpConnection stops parsing pipelined requests while its output is queued", async () => {
+  await using srv = await serveFixture("memory.ts", [], { env: GC_ENV });
+  const before = await externalBytes(srv.port);
+  const n = 150;
+  const size = 1 << 20;
+  using c = await RawClient.connect(srv.port);
+  // 150 pipelined requests for 1 MiB each, and a client that reads none of it (yet).
+  await c.write(`GET /big?size=${size} HTTP/1.1\r\nHost: t\r\n\r\n`.repeat(n));
+  await sleep(1000);
+  const held = await externalBytes(srv.port) - before;
+  assert.ok(held < 16 << 20, `the server holds ${(held / (1 << 20)).toFixed(1)} MiB of output`);
+  // Reading resumes the answers, in order, all of them.
+  let answered = 0;
+  while (answered < n) {
+    const r = await c.readResponse(10_000);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.length, size);
+    answered++;
+  }
+});
