@@ -13,7 +13,7 @@ import { READ_EOF, READ_ERROR, type SocketHandler } from "../io/socket.ts";
 import { Socket } from "../io/socket.ts";
 import type { EventLoop } from "../io/loop.ts";
 import type { Logger } from "../log.ts";
-import { peerAddr } from "../sys/mod.ts";
+import { decodeSockAddr, rawPeerAddr } from "../sys/mod.ts";
 import { HttpError } from "./errors.ts";
 import { Exchange, type ExchangeHost } from "./exchange.ts";
 import { Inbound } from "./inbound.ts";
@@ -96,15 +96,20 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
   #exchange: Exchange | null = null;
   #isPeerEnded = false;
   #isProcessing = false;
-  #remoteAddr: RemoteAddr | null = null;
+  /** The peer as raw sockaddr bytes, captured while the fd was surely ours; then formatted. */
+  #peer: Uint8Array | RemoteAddr | null;
 
-  /** Takes ownership of `fd`. `buffered` are bytes already read from it (after a handoff). */
+  /**
+   * Takes ownership of `fd`. `buffered` are bytes already read from it (after a handoff);
+   * `peer` is its peer's raw sockaddr from accept4(2), else it is asked of the fd now.
+   */
   constructor(
     ctx: ConnectionContext,
     fd: number,
-    opts: { listenerName: string; defaultHost: string; buffered?: Uint8Array },
+    opts: { listenerName: string; defaultHost: string; buffered?: Uint8Array; peer?: Uint8Array },
   ) {
     this.#ctx = ctx;
+    this.#peer = opts.peer ?? rawPeerAddr(fd);
     this.listenerName = opts.listenerName;
     this.defaultHost = opts.defaultHost;
     this.socket = new Socket(ctx.loop, fd, this);
@@ -136,21 +141,18 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     return this.#ctx.isClosingAll;
   }
 
+  /** The peer, formatted on first use. Never asks the fd: it may be closed and reused. */
   get remoteAddr(): RemoteAddr {
-    if (this.#remoteAddr === null) {
-      let addr = null;
-      try {
-        addr = peerAddr(this.socket.fd);
-      } catch {
-        // The peer is already gone: report an empty address.
-      }
-      this.#remoteAddr = addr === null
-        ? { transport: "unix", path: "" }
-        : addr.transport === "tcp"
-        ? { transport: "tcp", hostname: addr.hostname, port: addr.port }
-        : { transport: "unix", path: addr.path };
-    }
-    return this.#remoteAddr;
+    const peer = this.#peer;
+    if (peer !== null && !(peer instanceof Uint8Array)) return peer;
+    const addr = peer === null ? null : decodeSockAddr(peer, peer.byteLength);
+    const formatted: RemoteAddr = addr === null
+      ? { transport: "unix", path: "" }
+      : addr.transport === "tcp"
+      ? { transport: "tcp", hostname: addr.hostname, port: addr.port }
+      : { transport: "unix", path: addr.path };
+    this.#peer = formatted;
+    return formatted;
   }
 
   // --- SocketHandler ---
