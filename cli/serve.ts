@@ -37,6 +37,7 @@ Options:
   --idle-timeout T      close keep-alive connections idle this long (default 60s)
   --header-timeout T    time allowed to send a request head (default 30s)
   --body-timeout T      longest pause inside a request body (default 60s)
+  --handler-timeout T   answer 503 when the handler has not responded within T (default: none)
   --max-body SIZE       largest request body (default 64M)
   --max-head SIZE       largest request head (default 64k)
   --max-line SIZE       longest request line (default 8k)
@@ -81,6 +82,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       "idle-timeout": { type: "string" },
       "header-timeout": { type: "string" },
       "body-timeout": { type: "string" },
+      "handler-timeout": { type: "string" },
       "max-body": { type: "string" },
       "max-head": { type: "string" },
       "max-line": { type: "string" },
@@ -119,6 +121,9 @@ export function parseServeArgs(args: string[]): ServeOptions {
     limits.headerTimeoutMs = parseDuration("header-timeout", v["header-timeout"]);
   }
   if (v["body-timeout"]) limits.bodyTimeoutMs = parseDuration("body-timeout", v["body-timeout"]);
+  if (v["handler-timeout"]) {
+    limits.handlerTimeoutMs = parseDuration("handler-timeout", v["handler-timeout"]);
+  }
   if (v["max-body"]) limits.maxBodyBytes = parseBytes("max-body", v["max-body"]);
   if (v["max-head"]) limits.maxHeadBytes = parseBytes("max-head", v["max-head"]);
   if (v["max-line"]) limits.maxRequestLineBytes = parseBytes("max-line", v["max-line"]);

@@ -8,6 +8,9 @@
  *
  *   idle ─bytes→ head ─head parsed→ body ─body done→ handler ─response→ writing ─done→ idle
  *     (a request without a body goes from head to handler; any state → closing → closed)
+ *
+ * A handler that has not answered gets 503 at `handlerTimeoutMs` (when set); once its client
+ * has gone (FIN: `req.signal` aborted) it gets `idleTimeoutMs` more, then the fd is closed.
  */
 import { READ_EOF, READ_ERROR, type SocketHandler } from "../io/socket.ts";
 import { Socket } from "../io/socket.ts";
@@ -89,6 +92,8 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
   deadline = 0;
   /** Requests served on this connection. */
   requests = 0;
+  /** performance.now() by which the handler must have started its response; 0 when none. */
+  #handlerDeadline = 0;
   readonly #ctx: ConnectionContext;
   #state: ConnState = "idle";
   readonly #in = new Inbound();
@@ -203,6 +208,7 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
   }
 
   onResponseStart(): void {
+    this.#handlerDeadline = 0;
     if (this.#state === "body" || this.#state === "handler") this.#transition("writing");
   }
 
@@ -252,6 +258,7 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
       this.#ctx.log.debug(`fd ${s.fd}: peer stopped reading the response, closing`);
       return this.destroy();
     }
+    if (this.#handlerDeadline !== 0 && now >= this.#handlerDeadline) return this.#handlerTimedOut();
     if (this.deadline === 0 || now < this.deadline) return;
     switch (this.#state) {
       case "idle":
@@ -262,6 +269,10 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
         return this.destroy();
       case "head":
         return this.#refuse(new HttpError("header-timeout", "request head not received in time"));
+      case "handler":
+        // Only set once the client has gone: nobody waits for this answer any more.
+        this.#ctx.log.debug(`fd ${s.fd}: client gone and the handler still running: closing`);
+        return this.destroy();
       case "body":
       case "writing": {
         const ex = this.#exchange;
@@ -272,6 +283,20 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
         return;
       }
     }
+  }
+
+  /** The handler has not answered within `handlerTimeoutMs`: 503, close, abort its signal. */
+  #handlerTimedOut(): void {
+    this.#handlerDeadline = 0;
+    const ex = this.#exchange;
+    if (ex === null || ex.isResponseStarted) return;
+    const { method, target } = ex.head;
+    this.#ctx.log.warn(
+      `handler did not answer ${method} ${target.slice(0, 100)} within ` +
+        `${this.#ctx.limits.handlerTimeoutMs} ms: 503`,
+    );
+    if (!ex.answerError(503)) this.destroy();
+    ex.abort(new Error("handler timeout"));
   }
 
   /** Closes now: aborts the request in progress and closes the fd. */
@@ -392,12 +417,15 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     const ex = new Exchange(this, head);
     this.#exchange = ex;
     this.requests++;
+    const now = this.#ctx.now();
+    this.#handlerDeadline = limits.handlerTimeoutMs > 0 ? now + limits.handlerTimeoutMs : 0;
     if (ex.isBodyDone) {
       this.#transition("handler");
-      this.deadline = 0;
+      // A request pipelined before the client left: the same grace as in #onEof.
+      this.deadline = this.#isPeerEnded ? now + limits.idleTimeoutMs : 0;
     } else {
       this.#transition("body");
-      this.deadline = this.#ctx.now() + limits.bodyTimeoutMs;
+      this.deadline = now + limits.bodyTimeoutMs;
     }
     ex.run(this.#ctx.handler);
     return true;
@@ -452,6 +480,11 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
         // the app is told the client left (as Go's net/http does).
         if (this.#in.length === 0) {
           this.#exchange?.signalClientGone(new Error("client closed the connection"));
+        }
+        // A handler that never answers must not keep the fd (CLOSE_WAIT) for ever: it gets
+        // the idle timeout. Once writing, a gone client's reset ends the connection.
+        if (this.#state === "handler") {
+          this.deadline = this.#ctx.now() + this.#ctx.limits.idleTimeoutMs;
         }
         return;
     }
