@@ -7,7 +7,7 @@
  */
 import { type Listener, openListeners } from "../runtime/listen.ts";
 import type { Logger } from "../runtime/log.ts";
-import { runSupervisor } from "../runtime/supervisor/mod.ts";
+import { ensurePrivateDir, runSupervisor } from "../runtime/supervisor/mod.ts";
 import { MANAGER_PROTOCOL_ENV } from "../runtime/notify.ts";
 import { closeFd } from "../runtime/sys/mod.ts";
 import type { ServeOptions } from "./serve.ts";
@@ -69,7 +69,7 @@ export async function runSupervised(
     unix: opts.unix,
   });
   const control = opts.control ?? controlSocketPath(name);
-  await Deno.mkdir(control.slice(0, control.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+  await ensurePrivateDir(control.slice(0, control.lastIndexOf("/")));
   const rest = workerArgs(args, opts.handler);
   const env = Deno.env.toObject();
   for (const k of MANAGER_PROTOCOL_ENV) delete env[k];
