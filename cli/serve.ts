@@ -52,6 +52,7 @@ Options:
   --idle-timeout T      close keep-alive connections idle this long (default 60s)
   --header-timeout T    time allowed to send a request head (default 30s)
   --body-timeout T      longest pause inside a request body (default 60s)
+  --handler-timeout T   answer 503 when the handler has not responded within T (default: none)
   --max-body SIZE       largest request body (default 64M)
   --max-head SIZE       largest request head (default 64k)
   --max-line SIZE       longest request line (default 8k)

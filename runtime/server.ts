@@ -225,7 +225,7 @@ export class Server {
         fd: l.fd,
         isTcp: l.addr.transport === "tcp",
         log: this.log,
-        onConnection: (fd) => this.adopt(fd, { listenerName: l.name }),
+        onConnection: (fd, peer) => this.adopt(fd, { listenerName: l.name, peer }),
       })
     );
     for (const a of acceptors) a.start();
@@ -241,13 +241,17 @@ export class Server {
   }
 
   /** Takes ownership of a connected fd and serves it. */
-  adopt(fd: number, opts: { listenerName: string; buffered?: Uint8Array }): HttpConnection {
+  adopt(
+    fd: number,
+    opts: { listenerName: string; buffered?: Uint8Array; peer?: Uint8Array },
+  ): HttpConnection {
     this.#accepted++;
     const conn = new HttpConnection(this.#ctx, fd, {
       listenerName: opts.listenerName,
       defaultHost: "localhost",
       handler: this.#handlerFor(opts.listenerName),
       buffered: opts.buffered,
+      peer: opts.peer,
     });
     if (conn.state === "closed") return conn;
     this.connections.add(conn);

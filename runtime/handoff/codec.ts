@@ -205,14 +205,21 @@ function decodeCbor(payload: Uint8Array): unknown {
   }
 }
 
+/**
+ * The major-type-7 items the encoder writes (RFC 8949 §3.3): false, true, null, undefined
+ * (20–23) and floats (25–27; cbor-x writes 64-bit ones, shorter ones are harmless).
+ */
+const ENCODED_SIMPLE = new Set([20, 21, 22, 23, 25, 26, 27]);
+
 /** How deep CBOR items may nest: the state's own levels plus {@linkcode MAX_PLAIN_DEPTH}. */
 const MAX_CBOR_DEPTH = MAX_PLAIN_DEPTH + 16;
 
 /**
  * Checks that `bytes` is exactly one well-formed CBOR data item (RFC 8949 Appendix C) of
- * definite lengths only (our encoder never writes indefinite ones, §3.2.2), in one linear pass,
- * before cbor-x sees it: cbor-x trusts declared sizes (an unterminated indefinite-length map
- * spins up to its 16M-entry limit, seconds of CPU) and reads past the end.
+ * definite lengths only (our encoder never writes indefinite ones, §3.2.2), with no tag or
+ * simple value the encoder does not write, in one linear pass, before cbor-x sees it: cbor-x
+ * trusts declared sizes (an unterminated indefinite-length map spins up to its 16M-entry
+ * limit, seconds of CPU), reads past the end, and gives meaning to tags we never wrote.
  */
 function checkWellFormed(bytes: Uint8Array): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -252,14 +259,19 @@ function checkWellFormed(bytes: Uint8Array): void {
     if (major === 2 || major === 3) {
       if (arg > end - pos) fail(`string of ${arg} bytes at offset ${pos} runs past the end`);
       pos += arg;
+    } else if (major === 6 && !((arg === 2 || arg === 3) && bytes[pos] >> 5 === 2)) {
+      // The encoder writes one kind of tag: a bignum over a byte string (RFC 8949 §3.4.3).
+      // cbor-x acts on many others (shared references, records, typed arrays, Map, Set…):
+      // none may reach it.
+      fail(`tag ${arg} at offset ${pos - 1 - (info >= 24 ? 1 << (info - 24) : 0)}`);
+    } else if (major === 7 && !ENCODED_SIMPLE.has(info)) {
+      fail(`simple value or float form 0x${hex(initial, 2)} at offset ${pos - 1}`);
     } else if (major === 4 || major === 5 || major === 6) {
       const count = major === 4 ? arg : major === 5 ? arg * 2 : 1;
       // Every item is at least one byte: a count beyond what is left cannot be honest.
       if (count > end - pos) fail(`count ${arg} at offset ${pos} exceeds the data`);
       if (remaining.length > MAX_CBOR_DEPTH) fail(`nested deeper than ${MAX_CBOR_DEPTH}`);
       remaining.push(count);
-    } else if (major === 7 && info === 24 && arg < 32) {
-      fail(`simple value ${arg} in two bytes at offset ${pos - 2}`);
     }
   }
   if (pos !== end) fail(`${end - pos} bytes after the data item`);

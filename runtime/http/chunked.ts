@@ -1,8 +1,8 @@
 /**
  * @module
  * Decodes a chunked request body (RFC 9112 §7.1) from bytes; never touches sockets. Refuses a
- * malformed size line, missing CRLF after data, bare LF, invalid trailer fields and bodies
- * over the limit, each as an {@linkcode HttpError} ("bad-chunk" → 400, "body-too-large" → 413).
+ * malformed size line (extensions are held to their grammar, then ignored), missing CRLF
+ * after data, bare LF, invalid trailer fields and bodies over the limit, each as an {@linkcode HttpError} ("bad-chunk" → 400, "body-too-large" → 413).
  */
 import { HttpError } from "./errors.ts";
 import { IS_FIELD_CHAR, IS_TCHAR } from "./chars.ts";
@@ -10,7 +10,7 @@ import type { HttpLimits } from "./limits.ts";
 
 type ChunkedState =
   | "size"
-  | "ext"
+  | ExtState
   | "size-lf"
   | "data"
   | "data-cr"
@@ -19,7 +19,25 @@ type ChunkedState =
   | "trailer-lf"
   | "done";
 
-const CR = 13, LF = 10;
+/**
+ * Where the chunk-size line is after the hex digits (RFC 9112 §7.1.1):
+ *   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+ *   chunk-ext-name = token; chunk-ext-val = token / quoted-string
+ * "ext-end": after the digits or a complete extension (CRLF, ";" or BWS may follow);
+ * "ext-bws": whitespace after one (only ";" may follow, or "=" after a bare name).
+ */
+type ExtState =
+  | "ext-end"
+  | "ext-bws"
+  | "ext-name-bws"
+  | "ext-name"
+  | "ext-value-bws"
+  | "ext-token"
+  | "ext-quoted"
+  | "ext-quoted-pair";
+
+const CR = 13, LF = 10, SP = 32, HTAB = 9, SEMI = 0x3b, EQUALS = 0x3d, DQUOTE = 0x22;
+const BACKSLASH = 0x5c;
 /** Longest chunk-size line (size + extensions) accepted. */
 const MAX_SIZE_LINE = 4096;
 /** More hex digits than this could overflow a safe integer. */
@@ -38,6 +56,8 @@ export class ChunkedDecoder {
   #remaining = 0;
   #digits = 0;
   #lineBytes = 0;
+  /** In "ext-bws": the extension before the whitespace is a name still without "=". */
+  #isBareName = false;
   #total = 0;
   #trailerLine: number[] = [];
   #trailerCount = 0;
@@ -78,16 +98,9 @@ export class ChunkedDecoder {
             break;
           }
           if (this.#digits === 0) throw this.#bad("chunk size is not hex");
-          this.#state = "ext";
+          this.#state = "ext-end";
           break;
         }
-        case "ext":
-          // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): ignored, but no CTLs.
-          if (c === CR) this.#state = "size-lf";
-          else if (IS_FIELD_CHAR[c] === 0) throw this.#bad("invalid byte in chunk extension");
-          this.#countLine();
-          i++;
-          break;
         case "size-lf":
           if (c !== LF) throw this.#bad("chunk size line not ended by CRLF");
           i++;
@@ -137,9 +150,69 @@ export class ChunkedDecoder {
           i++;
           this.#endTrailerLine();
           break;
+        default:
+          // Extensions are checked to the grammar and ignored: junk after the size (a
+          // "5 garbage" line) must not pass for a size another parser reads differently.
+          this.#extByte(c);
+          this.#countLine();
+          i++;
       }
     }
     return i - from;
+  }
+
+  /** One byte of the chunk-size line after the digits (see {@linkcode ExtState}). */
+  #extByte(c: number): void {
+    const isWs = c === SP || c === HTAB;
+    switch (this.#state as ExtState) {
+      case "ext-end":
+      case "ext-token":
+        if (this.#state === "ext-token" && IS_TCHAR[c] === 1) return;
+        if (c === CR) this.#state = "size-lf";
+        else if (c === SEMI) this.#state = "ext-name-bws";
+        else if (isWs) {
+          this.#state = "ext-bws";
+          this.#isBareName = false;
+        } else throw this.#bad("invalid chunk extension");
+        return;
+      case "ext-bws":
+        if (isWs) return;
+        if (c === SEMI) this.#state = "ext-name-bws";
+        else if (c === EQUALS && this.#isBareName) this.#state = "ext-value-bws";
+        else throw this.#bad("invalid chunk extension");
+        return;
+      case "ext-name-bws":
+        if (isWs) return;
+        if (IS_TCHAR[c] === 0) throw this.#bad("chunk extension without a name");
+        this.#state = "ext-name";
+        return;
+      case "ext-name":
+        if (IS_TCHAR[c] === 1) return;
+        if (c === CR) this.#state = "size-lf";
+        else if (c === SEMI) this.#state = "ext-name-bws";
+        else if (c === EQUALS) this.#state = "ext-value-bws";
+        else if (isWs) {
+          this.#state = "ext-bws";
+          this.#isBareName = true;
+        } else throw this.#bad("invalid chunk extension name");
+        return;
+      case "ext-value-bws":
+        if (isWs) return;
+        if (c === DQUOTE) this.#state = "ext-quoted";
+        else if (IS_TCHAR[c] === 1) this.#state = "ext-token";
+        else throw this.#bad("invalid chunk extension value");
+        return;
+      case "ext-quoted":
+        // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text (RFC 9110 §5.6.4)
+        if (c === DQUOTE) this.#state = "ext-end";
+        else if (c === BACKSLASH) this.#state = "ext-quoted-pair";
+        else if (IS_FIELD_CHAR[c] === 0) throw this.#bad("invalid byte in chunk extension");
+        return;
+      case "ext-quoted-pair":
+        if (IS_FIELD_CHAR[c] === 0) throw this.#bad("invalid byte in chunk extension");
+        this.#state = "ext-quoted";
+        return;
+    }
   }
 
   #countLine(): void {

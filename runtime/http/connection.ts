@@ -8,10 +8,13 @@
  *
  *   idle ─bytes→ head ─head parsed→ body ─body done→ handler ─response→ writing ─done→ idle
  *     (a request without a body goes from head to handler; any state → closing → closed)
+ *
+ * A handler that has not answered gets 503 at `handlerTimeoutMs` (when set); once its client
+ * has gone (FIN: `req.signal` aborted) it gets `idleTimeoutMs` more, then the fd is closed.
  */
 import { type EventLoop, READ_EOF, READ_ERROR, Socket, type SocketHandler } from "../io/mod.ts";
 import type { Logger } from "../log.ts";
-import { peerAddr } from "../sys/mod.ts";
+import { decodeSockAddr, rawPeerAddr } from "../sys/mod.ts";
 import { HttpError } from "./errors.ts";
 import { Exchange, type ExchangeHost } from "./exchange.ts";
 import { Inbound } from "./inbound.ts";
@@ -47,6 +50,12 @@ const TRANSITIONS: Record<ConnState, readonly ConnState[]> = {
 
 /** After our FIN, how long we keep reading (and dropping) before closing. */
 const LINGER_MS = 2000;
+/**
+ * Queued output past which no further pipelined request is parsed until the queue drains:
+ * input is capped (`maxPipelineBytes`), and so must be what a client that does not read makes
+ * us hold (RFC 9112 §9.3.2 lets a server answer pipelined requests at its own pace).
+ */
+const OUTPUT_HWM = 64 * 1024;
 
 /** What every connection of a server shares. */
 export interface ConnectionContext {
@@ -82,6 +91,8 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
   deadline = 0;
   /** Requests served on this connection. */
   requests = 0;
+  /** performance.now() by which the handler must have started its response; 0 when none. */
+  #handlerDeadline = 0;
   readonly #ctx: ConnectionContext;
   #state: ConnState = "idle";
   readonly #in = new Inbound();
@@ -89,9 +100,13 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
   #exchange: Exchange | null = null;
   #isPeerEnded = false;
   #isProcessing = false;
-  #remoteAddr: RemoteAddr | null = null;
+  /** The peer as raw sockaddr bytes, captured while the fd was surely ours; then formatted. */
+  #peer: Uint8Array | RemoteAddr | null;
 
-  /** Takes ownership of `fd`. `buffered` are bytes already read from it (after a handoff). */
+  /**
+   * Takes ownership of `fd`. `buffered` are bytes already read from it (after a handoff);
+   * `peer` is its peer's raw sockaddr from accept4(2), else it is asked of the fd now.
+   */
   constructor(
     ctx: ConnectionContext,
     fd: number,
@@ -100,9 +115,12 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
       defaultHost: string;
       handler: FetchHandler;
       buffered?: Uint8Array;
+      /** The peer's raw sockaddr from accept4 (else read once, here). */
+      peer?: Uint8Array;
     },
   ) {
     this.#ctx = ctx;
+    this.#peer = opts.peer ?? rawPeerAddr(fd);
     this.listenerName = opts.listenerName;
     this.handler = opts.handler;
     this.defaultHost = opts.defaultHost;
@@ -135,21 +153,18 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     return this.#ctx.isClosingAll;
   }
 
+  /** The peer, formatted on first use. Never asks the fd: it may be closed and reused. */
   get remoteAddr(): RemoteAddr {
-    if (this.#remoteAddr === null) {
-      let addr = null;
-      try {
-        addr = peerAddr(this.socket.fd);
-      } catch {
-        // The peer is already gone: report an empty address.
-      }
-      this.#remoteAddr = addr === null
-        ? { transport: "unix", path: "" }
-        : addr.transport === "tcp"
-        ? { transport: "tcp", hostname: addr.hostname, port: addr.port }
-        : { transport: "unix", path: addr.path };
-    }
-    return this.#remoteAddr;
+    const peer = this.#peer;
+    if (peer !== null && !(peer instanceof Uint8Array)) return peer;
+    const addr = peer === null ? null : decodeSockAddr(peer, peer.byteLength);
+    const formatted: RemoteAddr = addr === null
+      ? { transport: "unix", path: "" }
+      : addr.transport === "tcp"
+      ? { transport: "tcp", hostname: addr.hostname, port: addr.port }
+      : { transport: "unix", path: addr.path };
+    this.#peer = formatted;
+    return formatted;
   }
 
   // --- SocketHandler ---
@@ -173,6 +188,15 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     this.destroy();
   }
 
+  /** The output queue emptied: parse the pipelined requests held back meanwhile. */
+  onDrain(): void {
+    // Handing off: what is buffered travels with the fd (the server detaches it on drain).
+    if (!this.isIdle || this.#isProcessing || this.#ctx.isHandingOff) return;
+    if (!this.#isPeerEnded) this.socket.resumeReading();
+    this.#process();
+    if (this.#isPeerEnded && this.#state === "head") return this.destroy();
+  }
+
   // --- ExchangeHost ---
 
   pauseReading(): void {
@@ -191,6 +215,7 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
   }
 
   onResponseStart(): void {
+    this.#handlerDeadline = 0;
     if (this.#state === "body" || this.#state === "handler") this.#transition("writing");
   }
 
@@ -244,13 +269,21 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
       this.#ctx.log.debug(`fd ${s.fd}: peer stopped reading the response, closing`);
       return this.destroy();
     }
+    if (this.#handlerDeadline !== 0 && now >= this.#handlerDeadline) return this.#handlerTimedOut();
     if (this.deadline === 0 || now < this.deadline) return;
     switch (this.#state) {
       case "idle":
+        // Still sending the last answers: the stalled-reader check above is what applies.
+        if (s.bufferedAmount > 0) return;
+        return this.destroy();
       case "closing":
         return this.destroy();
       case "head":
         return this.#refuse(new HttpError("header-timeout", "request head not received in time"));
+      case "handler":
+        // Only set once the client has gone: nobody waits for this answer any more.
+        this.#ctx.log.debug(`fd ${s.fd}: client gone and the handler still running: closing`);
+        return this.destroy();
       case "body":
       case "writing": {
         const ex = this.#exchange;
@@ -261,6 +294,20 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
         return;
       }
     }
+  }
+
+  /** The handler has not answered within `handlerTimeoutMs`: 503, close, abort its signal. */
+  #handlerTimedOut(): void {
+    this.#handlerDeadline = 0;
+    const ex = this.#exchange;
+    if (ex === null || ex.isResponseStarted) return;
+    const { method, target } = ex.head;
+    this.#ctx.log.warn(
+      `handler did not answer ${method} ${target.slice(0, 100)} within ` +
+        `${this.#ctx.limits.handlerTimeoutMs} ms: 503`,
+    );
+    if (!ex.answerError(503)) this.destroy();
+    ex.abort(new Error("handler timeout"));
   }
 
   /** Closes now: aborts the request in progress and closes the fd. */
@@ -321,6 +368,11 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
       for (;;) {
         const st = this.#state;
         if (st === "idle" || st === "head") {
+          if (this.socket.bufferedAmount > OUTPUT_HWM) {
+            // The client is not reading our answers: read and parse nothing more for now.
+            this.socket.pauseReading();
+            return;
+          }
           if (!this.#parseHead()) return;
         } else if (
           (st === "body" || st === "writing") && this.#exchange !== null &&
@@ -376,12 +428,15 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     const ex = new Exchange(this, head);
     this.#exchange = ex;
     this.requests++;
+    const now = this.#ctx.now();
+    this.#handlerDeadline = limits.handlerTimeoutMs > 0 ? now + limits.handlerTimeoutMs : 0;
     if (ex.isBodyDone) {
       this.#transition("handler");
-      this.deadline = 0;
+      // A request pipelined before the client left: the same grace as in #onEof.
+      this.deadline = this.#isPeerEnded ? now + limits.idleTimeoutMs : 0;
     } else {
       this.#transition("body");
-      this.deadline = this.#ctx.now() + limits.bodyTimeoutMs;
+      this.deadline = now + limits.bodyTimeoutMs;
     }
     ex.run(this.handler);
     return true;
@@ -436,6 +491,11 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
         // the app is told the client left (as Go's net/http does).
         if (this.#in.length === 0) {
           this.#exchange?.signalClientGone(new Error("client closed the connection"));
+        }
+        // A handler that never answers must not keep the fd (CLOSE_WAIT) for ever: it gets
+        // the idle timeout. Once writing, a gone client's reset ends the connection.
+        if (this.#state === "handler") {
+          this.deadline = this.#ctx.now() + this.#ctx.limits.idleTimeoutMs;
         }
         return;
     }

@@ -1,12 +1,14 @@
 /**
  * @module
- * Three shortcuts into Deno's own Request/Response objects, the ones Deno.serve takes:
+ * Four shortcuts into Deno's own Request/Response objects, the ones Deno.serve takes:
  * reading a Response body that Deno already holds in full (a string or bytes given to the
  * constructor) without creating a stream (saves ~2.5 µs a response), knowing a plain 200's
- * only header without materialising `res.headers` (~1 µs), and giving a Request our own abort
- * signal without the cost of `RequestInit.signal` (~2 µs a request). Both rest on
- * internal symbols of the pinned Deno; each is checked once at load against the public API
- * and switched off, falling back to the public path, if Deno ever behaves differently.
+ * only header without materialising `res.headers` (~1 µs), giving a Request our own abort
+ * signal without the cost of `RequestInit.signal` (~2 µs a request), and giving a Request the
+ * method exactly as the client sent it where `new Request()` would upper-case or refuse it
+ * (as Deno.serve does). All rest on internal symbols of the pinned Deno; each is checked once
+ * at load against the public API and switched off, falling back to the public path, if Deno
+ * ever behaves differently.
  */
 
 function findSymbol(obj: object, description: string): symbol | undefined {
@@ -19,7 +21,9 @@ const probeResponse = new Response("probe");
 const RESPONSE = findSymbol(probeResponse, "response");
 const FAST_BODY = findSymbol(probeResponse, "serve fast body");
 const LAZY_BODY = findSymbol(probeResponse, "lazy static body");
-const SIGNAL_CACHE = findSymbol(new Request("http://probe/"), "signalCache");
+const probeRequest = new Request("http://probe/");
+const SIGNAL_CACHE = findSymbol(probeRequest, "signalCache");
+const REQUEST = findSymbol(probeRequest, "request");
 const FAST_STATUS = findSymbol(probeResponse, "serve fast status");
 const FAST_KIND = findSymbol(probeResponse, "serve fast header kind");
 const FAST_TYPE = findSymbol(probeResponse, "serve fast content type");
@@ -120,9 +124,29 @@ function signalShortcutWorks(): boolean {
   }
 }
 
+function methodShortcutWorks(): boolean {
+  if (!REQUEST) return false;
+  try {
+    const req = new Request("http://probe/", { method: "POST", body: "x" });
+    setMethod(req, "get");
+    const copy = req.clone();
+    const traced = new Request("http://probe/");
+    setMethod(traced, "TRACE");
+    return req.method === "get" && copy.method === "get" && new Request(req).method === "get" &&
+      traced.method === "TRACE";
+  } catch {
+    return false;
+  }
+}
+
+function setMethod(req: Request, method: string): void {
+  ((req as unknown as Bag)[REQUEST!] as { method: string }).method = method;
+}
+
 const IS_BODY_SHORTCUT = bodyShortcutWorks();
 const IS_SIGNAL_SHORTCUT = signalShortcutWorks();
 const IS_HEAD_SHORTCUT = headShortcutWorks();
+const IS_METHOD_SHORTCUT = methodShortcutWorks();
 
 /**
  * When `res` is status 200 with no header but (maybe) Content-Type — what Deno.serve writes
@@ -148,4 +172,18 @@ export const canAttachSignal: boolean = IS_SIGNAL_SHORTCUT;
 /** Makes `req.signal` be `signal` (only when {@linkcode canAttachSignal}). */
 export function attachSignal(req: Request, signal: AbortSignal): void {
   (req as unknown as Bag)[SIGNAL_CACHE!] = signal;
+}
+
+/**
+ * Whether {@linkcode keepMethod} works. When false, `new Request()` upper-cases the six
+ * methods of the Fetch standard's "normalize" and refuses TRACE and TRACK.
+ */
+export const canKeepMethod: boolean = IS_METHOD_SHORTCUT;
+
+/**
+ * Makes `req.method` be `method` as the client sent it (only when {@linkcode canKeepMethod};
+ * before anything reads `req.method`). Build `req` with a stand-in method that allows a body.
+ */
+export function keepMethod(req: Request, method: string): void {
+  setMethod(req, method);
 }

@@ -25,7 +25,14 @@ import {
   responseHeadString,
   scanHeaders,
 } from "./writer.ts";
-import { attachSignal, canAttachSignal, fastHead, fixedBody } from "./deno_fast.ts";
+import {
+  attachSignal,
+  canAttachSignal,
+  canKeepMethod,
+  fastHead,
+  fixedBody,
+  keepMethod,
+} from "./deno_fast.ts";
 import { rememberRequestHead, type Takeover, type TakeoverFraming } from "./takeover.ts";
 
 /** What an exchange needs from its connection. */
@@ -55,6 +62,20 @@ const WRITE_HWM = 64 * 1024;
 const NOT_YET: unique symbol = Symbol("not yet");
 type ReadResult = ReadableStreamReadResult<Uint8Array>;
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+/** The methods `new Request()` upper-cases (Fetch standard, "normalize a method"). */
+const NORMALIZED_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
+
+/**
+ * Whether `new Request()` would not keep `method` as sent: a case variant of a normalized
+ * method ("get" is not GET: RFC 9110 §9.1, methods are case-sensitive tokens), or TRACE and
+ * TRACK, which it refuses. Deno.serve gives all of them to the handler unchanged, as we do.
+ */
+function isAlteredByRequest(method: string): boolean {
+  if (method === "GET" || method === "POST") return false;
+  const upper = method.toUpperCase();
+  return upper === "TRACE" || upper === "TRACK" ||
+    (upper !== method && NORMALIZED_METHODS.has(upper));
+}
 
 class HandlerInfo implements ServeHandlerInfo {
   readonly #host: ExchangeHost;
@@ -92,17 +113,25 @@ export class Exchange {
   readonly #info: HandlerInfo;
   #isResponseStarted = false;
   #isFinished = false;
+  /** The Request is built with a stand-in method, then given the method as sent. */
+  readonly #isMethodKept: boolean;
 
   constructor(host: ExchangeHost, head: RequestHead) {
     this.head = head;
     this.#host = host;
     this.#info = new HandlerInfo(host);
+    const isAltered = isAlteredByRequest(head.method);
+    this.#isMethodKept = isAltered && canKeepMethod;
+    const method = isAltered && !canKeepMethod ? head.method.toUpperCase() : head.method;
     const hasBody = head.isChunked || head.contentLength > 0;
     this.body = hasBody
       ? new RequestBody(host, {
         contentLength: head.contentLength,
         isChunked: head.isChunked,
-        hasStream: head.method !== "GET" && head.method !== "HEAD",
+        // A Request for GET or HEAD cannot have a body. Content in them has no defined
+        // meaning (RFC 9110 §9.3.1, §9.3.2): it is read (the framing holds) and dropped, and
+        // `req.body` is null, as Deno.serve does for a GET with Content-Length.
+        hasStream: method !== "GET" && method !== "HEAD",
         limits: host.limits,
       })
       : null;
@@ -174,10 +203,14 @@ export class Exchange {
       url = `http://${h.host || this.#host.defaultHost}/*`;
     } else throw new TypeError(`unsupported request-target form: ${h.target.slice(0, 64)}`);
     const stream = this.body?.stream ?? null;
-    const init: RequestInit = { method: h.method, headers: h.headers };
+    const init: RequestInit = {
+      method: this.#isMethodKept ? "POST" : h.method,
+      headers: h.headers,
+    };
     if (stream !== null) init.body = stream;
     if (!canAttachSignal) init.signal = this.#abort.signal;
     const req = new Request(url, init);
+    if (this.#isMethodKept) keepMethod(req, h.method);
     if (canAttachSignal) attachSignal(req, this.#abort.signal);
     if (h.upgrade !== null) rememberRequestHead(req, h);
     return req;

@@ -2,12 +2,18 @@
  * @module
  * The bytes a connection has read but not yet consumed: a growable buffer with a read and a
  * write offset. The fast path (everything consumed from a single read) never copies: the
- * connection parses straight from the shared read buffer and only keeps what is left.
+ * connection parses straight from the shared read buffer and only keeps what is left. A
+ * buffer grown past `KEEP_BYTES` (a large head, a burst of pipelined requests) is released as
+ * soon as it is empty, so an idle connection never holds more than that.
  */
+
+/** Capacity kept across requests (a split request reuses it); larger is released when empty. */
+const KEEP_BYTES = 4096;
+const EMPTY = new Uint8Array(0);
 
 /** Unconsumed inbound bytes of one connection. */
 export class Inbound {
-  #buf: Uint8Array = new Uint8Array(0);
+  #buf: Uint8Array = EMPTY;
   #start = 0;
   #end = 0;
   /** A borrowed view (the shared read buffer) standing in for #buf until `keep()`. */
@@ -33,7 +39,7 @@ export class Inbound {
     const need = this.#end - this.#start + chunk.byteLength;
     if (this.#end + chunk.byteLength > this.#buf.byteLength) {
       const next = need > this.#buf.byteLength / 2
-        ? new Uint8Array(Math.max(need * 2, 4096))
+        ? new Uint8Array(Math.max(need * 2, KEEP_BYTES))
         : this.#buf;
       next.set(this.#buf.subarray(this.#start, this.#end), 0);
       this.#buf = next;
@@ -51,7 +57,7 @@ export class Inbound {
       return;
     }
     this.#start += n;
-    if (this.#start >= this.#end) this.#start = this.#end = 0;
+    if (this.#start >= this.#end) this.clear();
   }
 
   /** Copies borrowed bytes into our own buffer (before the shared buffer is reused). */
@@ -60,7 +66,7 @@ export class Inbound {
     if (b === null) return;
     this.#borrowed = null;
     if (this.#buf.byteLength < b.byteLength) {
-      this.#buf = new Uint8Array(Math.max(b.byteLength, 4096));
+      this.#buf = new Uint8Array(Math.max(b.byteLength, KEEP_BYTES));
     }
     this.#buf.set(b, 0);
     this.#start = 0;
@@ -75,5 +81,6 @@ export class Inbound {
   clear(): void {
     this.#borrowed = null;
     this.#start = this.#end = 0;
+    if (this.#buf.byteLength > KEEP_BYTES) this.#buf = EMPTY;
   }
 }

@@ -18,8 +18,13 @@ export interface HttpLimits {
   headerTimeoutMs: number;
   /** Longest silence while a request body is still arriving. Past it: 408 + close. */
   bodyTimeoutMs: number;
-  /** How long an idle keep-alive connection is kept. Past it: quiet close. */
+  /**
+   * How long an idle keep-alive connection is kept. Past it: quiet close. Also the grace a
+   * handler gets to answer once its client has gone (FIN, `req.signal` aborted).
+   */
   idleTimeoutMs: number;
+  /** Time from a request's head to its response's head; 0 for none. Past it: 503 + close. */
+  handlerTimeoutMs: number;
   /** Unparsed bytes buffered behind a request in progress before reading pauses. */
   maxPipelineBytes: number;
 }
@@ -32,5 +37,6 @@ export const DEFAULT_LIMITS: Readonly<HttpLimits> = Object.freeze({
   headerTimeoutMs: 30_000,
   bodyTimeoutMs: 60_000,
   idleTimeoutMs: 60_000,
+  handlerTimeoutMs: 0,
   maxPipelineBytes: 64 * 1024,
 });

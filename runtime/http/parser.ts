@@ -1,9 +1,10 @@
 /**
  * @module
  * Parses HTTP/1.1 request heads (RFC 9112 §2–§6) from bytes; never touches sockets. Strict
- * where leniency lets a request be read two ways (request smuggling): CRLF only, one SP between
- * request-line parts, no obs-fold, no whitespace before a field's colon, one Host, one
- * Content-Length, never Content-Length with Transfer-Encoding, `chunked` only.
+ * where leniency lets a request be read two ways (request smuggling): CRLF only (no bare CR or
+ * LF anywhere in the head), one SP between request-line parts, no obs-fold, no whitespace
+ * before a field's colon, one Host, one Content-Length, never Content-Length with
+ * Transfer-Encoding, `chunked` only.
  */
 import { HttpError } from "./errors.ts";
 import { IS_FIELD_CHAR, IS_TARGET_CHAR, IS_TCHAR } from "./chars.ts";
@@ -116,6 +117,9 @@ function parseLines(buf: Uint8Array, start: number, end: number, limits: HttpLim
   const minor = parseVersion(buf, i);
   i += 8;
   if (buf[i] !== CR) throw new HttpError("bad-request-line", "junk after HTTP-version");
+  // RFC 9112 §2.2: a CR not followed by LF is an error; skipping two bytes would hide the
+  // byte after it and read what follows as a field (request smuggling).
+  if (buf[i + 1] !== LF) throw new HttpError("bad-request-line", "bare CR");
   const method = decoder.decode(buf.subarray(start, methodEnd));
   const target = decoder.decode(buf.subarray(targetStart, targetEnd));
   i += 2;
@@ -155,6 +159,7 @@ function parseLines(buf: Uint8Array, start: number, end: number, limits: HttpLim
       if (c > 0x7f) isAscii = false;
     }
     if (buf[i] !== CR) throw new HttpError("bad-header", "invalid byte in field value");
+    if (buf[i + 1] !== LF) throw new HttpError("bad-header", "bare CR");
     let valueEnd = i;
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) {
       valueEnd--;

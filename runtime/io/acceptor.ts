@@ -3,9 +3,10 @@
  * Accepts connections on one listening socket for the event loop. Accepts a bounded batch per
  * readiness report (fairness with open connections); when the process is out of fds it stops
  * watching the listener for a moment instead of spinning (the kernel keeps the backlog).
- * Does not own the listener fd; gives each accepted fd to `onConnection`, which owns it.
+ * Does not own the listener fd; gives each accepted fd to `onConnection`, which owns it, with
+ * the peer's raw sockaddr as accept4(2) reported it.
  */
-import { accept, EPOLLIN, setNoDelay } from "../sys/mod.ts";
+import { accept, acceptedPeer, EPOLLIN, setNoDelay } from "../sys/mod.ts";
 import type { EventLoop, IoHandler } from "./loop.ts";
 import type { Logger } from "../log.ts";
 
@@ -18,7 +19,7 @@ export interface AcceptorOptions {
   fd: number;
   isTcp: boolean;
   log: Logger;
-  onConnection(fd: number): void;
+  onConnection(fd: number, peer: Uint8Array): void;
 }
 
 /** Accepts on one listener while started. */
@@ -55,7 +56,7 @@ export class Acceptor implements IoHandler {
       const r = accept(this.fd);
       if (typeof r === "number") {
         if (isTcp) setNoDelay(r);
-        onConnection(r);
+        onConnection(r, acceptedPeer());
         continue;
       }
       if (r === "again") return;

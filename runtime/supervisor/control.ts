@@ -8,6 +8,7 @@
  * ControlHandler}.
  */
 import { SupervisorError } from "./errors.ts";
+import { checkPrivateDir } from "./control_dir.ts";
 import { checkCommand, type WorkerCommand } from "./options.ts";
 import type { WorkerState } from "./worker_state.ts";
 
@@ -237,6 +238,11 @@ function tryClose(conn: Deno.Conn): void {
   }
 }
 
+/** Rethrows `err` unless it says the path does not exist (then connect() says so itself). */
+function whenFound(err: unknown): void {
+  if (!(err instanceof Deno.errors.NotFound)) throw err;
+}
+
 /**
  * Sends one request to the supervisor listening on `path` and returns its reply. A restart
  * request answers only once the new worker is ready, so give it a timeout longer than the
@@ -248,6 +254,9 @@ export async function supervisorRequest(
   request: ControlRequest,
   timeoutMs = 120_000,
 ): Promise<ControlReply> {
+  // A socket in a directory someone else controls may be theirs: ask it nothing.
+  const dir = path.lastIndexOf("/") > 0 ? path.slice(0, path.lastIndexOf("/")) : null;
+  if (dir !== null) await checkPrivateDir(dir).catch(whenFound);
   let conn: Deno.Conn;
   try {
     conn = await Deno.connect({ transport: "unix", path });

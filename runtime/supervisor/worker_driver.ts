@@ -3,8 +3,9 @@
  * Drives the worker's state machine (worker_state.ts) the way systemd drives a `Type=notify`
  * service: spawn with the listeners and the store, READY=1 gating under the start timeout,
  * SIGTERM → stop timeout → SIGKILL, STOPPING=1, the watchdog (SIGABRT), EXTEND_TIMEOUT_USEC=,
- * automatic restart on failure under the start limit, and restart requests. Every state change
- * goes through `#moveTo`. Invariant: at most one worker process exists; the next is spawned only
+ * automatic restart on failure under the start limit, and restart requests (merged while a
+ * worker starts or stops, so a burst of them costs one restart). Every state change goes
+ * through `#moveTo`. Invariant: at most one worker process exists; the next is spawned only
  * after the previous one has been reaped.
  *
  * Owns the worker's pidfd (closed when the worker is reaped) and its timers. Borrows the loop,
@@ -74,6 +75,8 @@ export class WorkerDriver {
   #generation = 0;
   #restarts = 0;
   #afterExit: "restart" | "stop" | null = null;
+  /** A restart was requested while the worker started: done once it sent READY=1. */
+  #isRestartQueued = false;
   /** The current worker's result; the first failure wins, as in systemd. */
   #result: ServiceResult = "success";
   #watchdogOverrideUsec: number | null = null;
@@ -156,9 +159,14 @@ export class WorkerDriver {
     if (state === "auto-restart") {
       this.#timer.cancel();
       this.#startNext();
+    } else if (state === "starting") {
+      // Merged into one restart after READY=1, as requests are while stopping: stopping a
+      // worker mid-start for each request of a burst (SIGHUPs, file changes) spends the start
+      // limit and ends the service. systemd 252 would stop it; the supervisor waits.
+      this.#isRestartQueued = true;
     } else {
       this.#afterExit = "restart";
-      if (state === "starting" || state === "ready") this.#sendStop(SIGTERM, "restart");
+      if (state === "ready") this.#sendStop(SIGTERM, "restart");
     }
     return ready;
   }
@@ -167,6 +175,7 @@ export class WorkerDriver {
   requestStop(): void {
     if (isTerminal(this.#state) || this.#afterExit === "stop") return;
     this.#afterExit = "stop";
+    this.#isRestartQueued = false;
     switch (this.#state) {
       case "idle":
         return this.#finish("stopped", 0, "stopped");
@@ -209,6 +218,8 @@ export class WorkerDriver {
       this.#result = "start-limit-hit";
       return this.#finish("failed", 1, "start-limit-hit");
     }
+    // Whatever restart was queued, this worker is started after it: it serves the request.
+    this.#isRestartQueued = false;
     const command = this.#pendingCommand ?? this.#command;
     const generation = ++this.#generation;
     if (generation > 1) this.#restarts++;
@@ -333,6 +344,11 @@ export class WorkerDriver {
     );
     const { pid, generation } = worker;
     this.#waiters.ready({ ok: true, pid, generation, handoffMs });
+    if (this.#isRestartQueued) {
+      this.#isRestartQueued = false;
+      this.#afterExit = "restart";
+      this.#sendStop(SIGTERM, "restart");
+    }
   }
 
   /** STOPPING=1 from a running worker: it stops on its own (service_enter_stop_by_notify). */

@@ -271,13 +271,20 @@ export function peerAddr(fd: number): SockAddr | null {
 /** Result of {@linkcode accept}: a new fd, or why there is none. */
 export type AcceptResult = number | "again" | "limit" | "aborted";
 
+const acceptLenBuf = new Uint32Array(1);
+const acceptLenBytes = new Uint8Array(acceptLenBuf.buffer);
+const acceptAddrBuf = new Uint8Array(SOCKADDR_MAX);
+
 /**
- * Accepts one connection (nonblocking, close-on-exec). The caller owns the returned fd.
+ * Accepts one connection (nonblocking, close-on-exec). The caller owns the returned fd; the
+ * peer's address comes with it ({@linkcode acceptedPeer}), so that nobody needs to ask a
+ * closed, perhaps reused, fd for it later.
  * "again": nothing pending; "limit": out of fds (EMFILE/ENFILE/ENOBUFS/ENOMEM); "aborted":
  * the peer went away before we accepted.
  */
 export function accept(listenFd: number): AcceptResult {
-  const fd = libc.accept4(listenFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  acceptLenBuf[0] = SOCKADDR_MAX;
+  const fd = libc.accept4(listenFd, acceptAddrBuf, acceptLenBytes, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd >= 0) return fd;
   const code = errno();
   switch (code) {
@@ -295,6 +302,11 @@ export function accept(listenFd: number): AcceptResult {
     default:
       throw new SysError("accept4", code, `listener fd ${listenFd}`);
   }
+}
+
+/** The raw sockaddr of the peer of the fd {@linkcode accept} returned last (a copy). */
+export function acceptedPeer(): Uint8Array {
+  return acceptAddrBuf.slice(0, Math.min(acceptLenBuf[0], SOCKADDR_MAX));
 }
 
 /** Connects a new blocking stream socket to `addr` (used by tests and tools). Caller owns it. */

@@ -43,6 +43,7 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
   { flag: "idle-timeout", key: "idleTimeoutMs", kind: "duration" },
   { flag: "header-timeout", key: "headerTimeoutMs", kind: "duration" },
   { flag: "body-timeout", key: "bodyTimeoutMs", kind: "duration" },
+  { flag: "handler-timeout", key: "handlerTimeoutMs", kind: "duration" },
   { flag: "max-body", key: "maxBodyBytes", kind: "bytes" },
   { flag: "max-head", key: "maxHeadBytes", kind: "bytes" },
   { flag: "max-line", key: "maxRequestLineBytes", kind: "bytes" },

@@ -8,7 +8,7 @@
  */
 import { type Listener, openListeners } from "../listen.ts";
 import type { Logger } from "../log.ts";
-import { runSupervisor } from "../supervisor/mod.ts";
+import { ensurePrivateDir, runSupervisor } from "../supervisor/mod.ts";
 import { MANAGER_PROTOCOL_ENV } from "../notify.ts";
 import { closeFd } from "../sys/mod.ts";
 import { DEFAULTS } from "../defaults.ts";
@@ -39,7 +39,7 @@ export async function runSupervised(opts: ServeOptions, log: Logger): Promise<nu
     unix: opts.unix,
   });
   const control = opts.control ?? controlSocketPath(name);
-  await Deno.mkdir(control.slice(0, control.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+  await ensurePrivateDir(control.slice(0, control.lastIndexOf("/")));
   const env = Deno.env.toObject();
   for (const k of MANAGER_PROTOCOL_ENV) delete env[k];
   // systemd ≥ 254 tells the service its store size in $FDSTORE; so do we.

@@ -45,7 +45,7 @@ export type WsEvent =
   /** Fail the connection with `error.closeCode` (§7.1.7). Always the last event. */
   | { kind: "fail"; error: WsProtocolError };
 
-/** Limits, checked when a frame's header is complete, before its payload is allocated. */
+/** Limits, checked when a frame's header is complete, before any of its payload is kept. */
 export interface FrameParserOptions {
   /** Largest data frame payload accepted, in bytes. Default {@link DEFAULT_MAX_FRAME_PAYLOAD}. */
   maxFramePayload?: number;
@@ -54,6 +54,11 @@ export interface FrameParserOptions {
 }
 
 const EMPTY = new Uint8Array(0);
+/**
+ * A frame's payload buffer starts at most this big and doubles as bytes arrive (capped at the
+ * declared length): a header alone, claiming 16 MiB, must not make us allocate 16 MiB.
+ */
+const FIRST_PAYLOAD_BYTES = 16 * 1024;
 
 /** Parses the frames a client sends to a server. One per connection. */
 export class FrameParser {
@@ -212,7 +217,7 @@ export class FrameParser {
       }
       if (opcode !== OPCODE.CONTINUATION) this.#beginMessage(opcode);
     }
-    this.#payload = length === 0 ? EMPTY : new Uint8Array(length);
+    this.#payload = length === 0 ? EMPTY : new Uint8Array(Math.min(length, FIRST_PAYLOAD_BYTES));
     this.#payloadFill = 0;
     if (length === 0) this.#endFrame(events);
     else this.#moveTo("payload");
@@ -238,6 +243,7 @@ export class FrameParser {
   #readPayload(bytes: Uint8Array, at: number, events: WsEvent[]): number {
     const start = this.#payloadFill;
     const count = Math.min(this.#length - start, bytes.length - at);
+    if (start + count > this.#payload.length) this.#growPayload(start + count);
     const payload = this.#payload;
     const head = this.#head;
     const maskAt = 2 + this.#lengthBytes;
@@ -254,6 +260,14 @@ export class FrameParser {
     }
     if (this.#payloadFill === this.#length) this.#endFrame(events);
     return at + count;
+  }
+
+  /** Makes room for `need` payload bytes: doubling, never past the frame's length. */
+  #growPayload(need: number): void {
+    const size = Math.min(this.#length, Math.max(need, this.#payload.length * 2));
+    const grown = new Uint8Array(size);
+    grown.set(this.#payload.subarray(0, this.#payloadFill));
+    this.#payload = grown;
   }
 
   /** A frame is complete: deliver it, or keep it as a fragment. */
@@ -339,7 +353,8 @@ export class FrameParser {
       parser.#utf8 = state.message.utf8;
     }
     if (state.phase === "payload") {
-      parser.#payload = new Uint8Array(parser.#length);
+      const size = Math.min(parser.#length, Math.max(state.payload.length, FIRST_PAYLOAD_BYTES));
+      parser.#payload = new Uint8Array(size);
       parser.#payload.set(state.payload);
       parser.#payloadFill = state.payload.length;
     }

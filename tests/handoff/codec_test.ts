@@ -262,17 +262,28 @@ Deno.test("decodeState() refuses bad shapes and names the field", () => {
     [record({ local: new Uint8Array(1) }), /connections\[1\].local: expected a sockaddr/],
     [record({ peer: new Uint8Array(200) }), /connections\[1\].peer: expected a sockaddr/],
     [record({ peer: { transport: "tcp" } }), /connections\[1\].peer: expected a sockaddr/],
-    [record({ proto: new Map([["a", 1]]) }), /connections\[1\].proto: Map is not plain data/],
-    [record({ proto: new Date(0) }), /Date is not plain data/],
-    [record({ app: { set: new Set([1]) } }), /connections\[1\].app.set: Set is not plain data/],
-    [record({ app: new Uint16Array(2) }), /Uint16Array is not plain data/],
     [{ ...state(), app: deepList(65) }, /state.app.*nested deeper than 64/],
   ];
   for (const [value, pattern] of cases) {
-    // A generic CBOR encoder (tags allowed): what a buggy or hostile writer could produce.
-    const payload = new Encoder({ useRecords: false }).encode(value);
+    // The encoder's own settings: every byte string plain, so the shape check is reached.
+    const payload = new Encoder({ useRecords: false, tagUint8Array: false }).encode(value);
     assertRefused(frame(payload), "shape", pattern);
   }
+  // What only a tag can carry is refused before the decoder sees it (encodeState() refuses
+  // the same values as not plain data, below).
+  const tagged: [unknown, RegExp][] = [
+    [record({ proto: new Map([["a", 1]]) }), /tag 259 at offset/],
+    [record({ proto: new Date(0) }), /tag 1 at offset/],
+    [record({ app: { set: new Set([1]) } }), /tag 258 at offset/],
+    [record({ app: new Uint16Array(2) }), /tag 69 at offset/],
+  ];
+  for (const [value, pattern] of tagged) {
+    const payload = new Encoder({ useRecords: false, tagUint8Array: false }).encode(value);
+    assertRefused(frame(payload), "cbor", pattern);
+  }
+  // A generic CBOR encoder's output (Uint8Array tagged 64): what a buggy or hostile writer
+  // could produce.
+  assertRefused(frame(new Encoder({ useRecords: false }).encode(state())), "cbor", /tag 64 at/);
   assert.doesNotThrow(() => decodeState(frameValue({ ...state(), app: deepList(63) })));
 });
 
@@ -298,6 +309,9 @@ Deno.test("encodeState() refuses what would not decode to the same value", () =>
     [() => 1, /state.app: function is not plain data/],
     [new Session(), /Session is not plain data/],
     [new Map(), /Map is not plain data/],
+    [new Date(0), /Date is not plain data/],
+    [{ set: new Set([1]) }, /state.app.set: Set is not plain data/],
+    [new Uint16Array(2), /Uint16Array is not plain data/],
     [cyclic, /state.app.self: cycle/],
     [{ [Symbol("x")]: 1 }, /symbol keys/],
     [JSON.parse('{"__proto__": 1}'), /__proto__/],
@@ -418,4 +432,51 @@ Deno.test("decodeState() throws only HandoffStateError on 10 000 fuzzed inputs",
     assert.ok((reasons.get(reason) ?? 0) > 0, `fuzz never reached "${reason}"`);
   }
   console.log(`fuzz: ${accepted} accepted, refused by reason:`, Object.fromEntries(reasons));
+});
+
+/** A well-formed state whose `app` is the raw CBOR item `item` (to reach the tag check). */
+function stateWithApp(item: number[]): Uint8Array {
+  const marker = "\u0001app item\u0001";
+  const s = sampleState(1);
+  const payload = cbor.encode({ ...s, app: marker, connections: s.connections.map(toWireRecord) });
+  const m = cbor.encode(marker);
+  let at = -1;
+  for (let i = 0; i + m.length <= payload.length && at < 0; i++) {
+    if (m.every((b: number, j: number) => payload[i + j] === b)) at = i;
+  }
+  assert.ok(at >= 0);
+  const out = new Uint8Array(payload.length - m.length + item.length);
+  out.set(payload.subarray(0, at));
+  out.set(item, at);
+  out.set(payload.subarray(at + m.length), at + item.length);
+  return frame(out);
+}
+
+Deno.test("decodeState() refuses every CBOR tag and simple value the encoder never writes", () => {
+  // What the encoder writes still decodes: a bignum (tag 2 over bytes), undefined, a float.
+  assert.equal(decodeState(stateWithApp([0xc2, 0x41, 0x05])).app, 5n);
+  assert.equal(decodeState(stateWithApp([0xf7])).app, undefined);
+  assert.equal(decodeState(stateWithApp([0xfb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0])).app, 1.5);
+  const refused: [string, number[]][] = [
+    ["tag 64 (a Uint8Array cbor-x would build)", [0xd8, 0x40, 0x42, 0x01, 0x02]],
+    ["tag 1 (a Date)", [0xc1, 0x1a, 0, 0, 0, 0]],
+    ["tag 28 (a shared reference)", [0xd8, 0x1c, 0x80]],
+    ["tag 29 (a reference back)", [0x82, 0xd8, 0x1c, 0x80, 0xd8, 0x1d, 0x00]],
+    ["tag 259 (a Map)", [0xd9, 0x01, 0x03, 0xa0]],
+    ["tag 258 (a Set)", [0xd9, 0x01, 0x02, 0x80]],
+    ["tag 27 (a constructed object)", [0xd8, 0x1b, 0x82, 0x65, 0x45, 0x72, 0x72, 0x6f, 0x72, 0x80]],
+    ["tag 105 (a record definition)", [0xd8, 0x69, 0x80]],
+    ["tag 2 over a non-byte-string", [0xc2, 0x05]],
+    ["tag 55799 (self-described CBOR)", [0xd9, 0xd9, 0xf7, 0x05]],
+    ["simple value 0", [0xe0]],
+    ["simple value 255", [0xf8, 0xff]],
+  ];
+  for (const [what, item] of refused) {
+    assert.throws(() => decodeState(stateWithApp(item)), (err: unknown) => {
+      assert.ok(err instanceof HandoffStateError, `${what}: ${err}`);
+      assert.equal(err.reason, "cbor", `${what}: ${err.message}`);
+      assert.match(err.message, /tag \d+ at offset|simple value/, what);
+      return true;
+    }, what);
+  }
 });

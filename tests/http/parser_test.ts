@@ -229,3 +229,51 @@ Deno.test("ChunkedDecoder refuses malformed framing and oversized bodies", () =>
   bad("0\r\nX: a\nb\r\n\r\n", "bad-chunk");
   bad("a\r\n0123456789\r\n0\r\n\r\n", "body-too-large", { ...DEFAULT_LIMITS, maxBodyBytes: 9 });
 });
+
+Deno.test("parseRequestHead() refuses a CR not followed by LF at the end of a line", () => {
+  refuses(`GET / HTTP/1.1\r\nHost: a\r\nX: a\r\rContent-Length: 5\r\n\r\n`, "bad-header", 400);
+  refuses(
+    `GET / HTTP/1.1\r\nHost: a\r\nX: a\rZTransfer-Encoding: chunked\r\n\r\n`,
+    "bad-header",
+    400,
+  );
+  refuses(`GET / HTTP/1.1\rXContent-Length: 3\r\nHost: a\r\n\r\n`, "bad-request-line", 400);
+  refuses(`GET / HTTP/1.1\r\rHost: a\r\n\r\n`, "bad-request-line", 400);
+});
+
+Deno.test("ChunkedDecoder holds chunk extensions to their grammar (RFC 9112 §7.1.1)", () => {
+  const accepts = (line: string) => {
+    const text = `${line}\r\nhello\r\n0\r\n\r\n`;
+    for (const splits of [[Infinity], Array(text.length).fill(1)]) {
+      const r = decodeChunked(text, DEFAULT_LIMITS, splits);
+      assert.equal(r.out, "hello", JSON.stringify(line));
+      assert.equal(r.isDone, true, JSON.stringify(line));
+    }
+  };
+  accepts("5");
+  accepts("5;a");
+  accepts("5;a=b");
+  accepts("5 ;a");
+  accepts("5\t; a = b ; c");
+  accepts('5;a="x y\\"z";b');
+  accepts("5;a=b;c=d");
+  const bad = (line: string) =>
+    assert.throws(() => decodeChunked(`${line}\r\nhello\r\n0\r\n\r\n`), (err: unknown) => {
+      assert.ok(err instanceof HttpError);
+      assert.equal(err.reason, "bad-chunk", `${JSON.stringify(line)}: ${err.message}`);
+      return true;
+    });
+  bad("5 garbage");
+  bad("5garbage");
+  bad("5;");
+  bad("5; ");
+  bad("5;;a");
+  bad("5;=b");
+  bad("5;a=");
+  bad("5;a b");
+  bad("5;a=b c");
+  bad('5;a="x');
+  bad("5;a=(b)");
+  bad("5 ");
+  bad("5;a\x7f");
+});

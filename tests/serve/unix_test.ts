@@ -72,12 +72,24 @@ Deno.test("serve --unix @name: listens on an abstract socket", async () => {
   const name = `apprun-test-${crypto.randomUUID()}`;
   await using proc = serveUnix(["--unix", `@${name}`]);
   await waitForLog(proc, new RegExp(`listening on unix:@${name} \\(unix\\)`));
-  // Deno cannot connect to abstract sockets: socat can (`ABSTRACT-CONNECT`).
-  const out = await new Deno.Command("socat", {
-    args: ["-t", "5", "-", `ABSTRACT-CONNECT:${name}`],
+  // Deno cannot connect to abstract sockets: python3 can (a leading NUL names one).
+  const script = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect("\\0" + sys.argv[1])
+s.sendall(sys.stdin.buffer.read())
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    sys.stdout.buffer.write(d)
+`;
+  const out = new Deno.Command("python3", {
+    args: ["-c", script, name],
     stdin: "piped",
     stdout: "piped",
-    stderr: "piped",
+    stderr: "inherit",
   }).spawn();
   const w = out.stdin.getWriter();
   await w.write(new TextEncoder().encode(GET("/", "Connection: close\r\n")));

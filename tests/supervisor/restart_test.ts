@@ -188,3 +188,19 @@ Deno.test("restart requests while one is in progress are merged into it", async 
     assert.deepEqual(a, b);
   });
 });
+
+Deno.test("restart requests while the worker starts are merged into one, after its READY=1", async () => {
+  const worker = pyWorker({ TW_START: "delay:400" });
+  await withSupervisor({ worker }, async ({ sup, log }) => {
+    await sup.start();
+    const first = sup.restart();
+    await waitUntil(() => sup.state === "starting", "generation 2 starting");
+    const during = [sup.restart(), sup.restart(), sup.restart()];
+    await sleep(100);
+    assert.equal(sup.state, "starting", "the starting worker was stopped");
+    assert.equal((await first).generation, 2);
+    for (const reply of await Promise.all(during)) assert.equal(reply.generation, 3);
+    assert.equal(log.grep(/: started /).length, 3);
+    assert.equal(log.grep(/SIGTERM to pid \d+ \(restart\)/).length, 2);
+  });
+});

@@ -249,3 +249,36 @@ Deno.test("new FrameParser() refuses limits that are not non-negative integers",
   assert.throws(() => new FrameParser({ maxFramePayload: 1.5 }), RangeError);
   assert.throws(() => new FrameParser({ maxFramePayload: Infinity }), RangeError);
 });
+
+Deno.test("FrameParser.push() grows a frame's buffer as its payload arrives, not at its header", () => {
+  const MiB = 1 << 20;
+  const claimed = 16 * MiB;
+  const parsers: FrameParser[] = [];
+  const before = Deno.memoryUsage().external;
+  // Eight clients each send a header claiming 16 MiB (the default limit) and 10 bytes.
+  const start = clientFrame({ opcode: BINARY, payload: new Uint8Array(10), claimedLength: claimed })
+    .subarray(0, 14 + 10);
+  for (let i = 0; i < 8; i++) {
+    const p = new FrameParser();
+    assert.deepEqual(p.push(start), []);
+    assert.equal(p.phase, "payload");
+    parsers.push(p);
+  }
+  const held = Deno.memoryUsage().external - before;
+  assert.ok(held < MiB, `8 parsers hold ${(held / MiB).toFixed(1)} MiB after 10 bytes each`);
+  // The whole payload still arrives intact, in any split.
+  const payload = new Uint8Array(3 * MiB + 7).map((_, i) => i * 31);
+  const frame = clientFrame({ opcode: BINARY, payload });
+  for (const piece of [1000, 65536, 3 * MiB]) {
+    const p = new FrameParser();
+    const events = [];
+    for (let at = 0; at < frame.length; at += piece) {
+      events.push(...p.push(frame.subarray(at, at + piece)));
+    }
+    assert.equal(events.length, 1);
+    const e = events[0];
+    assert.ok(e.kind === "binary");
+    assert.equal(e.data.length, payload.length);
+    assert.deepEqual(e.data, payload);
+  }
+});
