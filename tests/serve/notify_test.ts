@@ -7,8 +7,10 @@
  * WATCHDOG_PID names another process).
  */
 import assert from "node:assert/strict";
-import { APPRUN, exchange, FIXTURES, type Proc, RawClient, sleep, spawn } from "../_helpers.ts";
-import { freePort, GET, NotifyReceiver, tempDir, waitForLog } from "./_util.ts";
+import { APPRUN, FIXTURES, type Proc, spawn, tempDir } from "../_proc.ts";
+import { exchange, freePort, GET, RawClient } from "../_net.ts";
+import { sleep } from "../_poll.ts";
+import { NotifyReceiver } from "./_util.ts";
 
 const isReady = (m: { lines: string[] }) => m.lines.includes("READY=1");
 
@@ -86,7 +88,7 @@ for (const form of ["path", "abstract"] as const) {
     assert.equal(stopping.pid, proc.pid);
     const st = await proc.wait();
     assert.equal(st.code, 0, proc.log);
-    await sleep(50); // let the receiver drain anything sent just before exit
+    rx.flush(); // take whatever was sent just before exit
     const after = rx.messages.slice(rx.messages.indexOf(stopping) + 1);
     assert.ok(!after.some(isReady), "no READY=1 after STOPPING=1");
     assert.equal(rx.having("READY=1").length, 1, "READY=1 exactly once");
@@ -217,7 +219,7 @@ Deno.test("sd_notify: no READY=1 when the handler fails to load", async () => {
   const { proc } = serveNotified("does_not_exist.ts", rx.address);
   await using _proc = proc;
   assert.equal((await proc.wait()).code, 1);
-  await sleep(50);
+  rx.flush();
   assert.deepEqual(rx.having("READY=1"), []);
 });
 
@@ -225,8 +227,8 @@ Deno.test("sd_notify: a NOTIFY_SOCKET nobody listens on is logged, not fatal", a
   await using dir = await tempDir();
   const { proc, port } = serveNotified("echo.ts", `${dir.path}/nobody-here`);
   await using _proc = proc;
-  await waitForLog(proc, /listening on/);
-  await waitForLog(proc, /sd_notify failed/);
+  await proc.waitFor(/listening on/);
+  await proc.waitFor(/sd_notify failed/);
   assert.equal((await exchange(port, GET("/"))).status, 200);
   proc.kill("SIGTERM");
   assert.equal((await proc.wait()).code, 0);

@@ -4,10 +4,10 @@
  * both with live keep-alive clients and counting WebSockets that see no error at all.
  */
 import assert from "node:assert/strict";
-import { isAvailable, startUserManager } from "../_systemd.ts";
+import { systemdTest } from "../_systemd.ts";
+import { freePort } from "../_net.ts";
 import {
   apprun,
-  freePort,
   jsonReport,
   LiveClients,
   printFigures,
@@ -16,14 +16,9 @@ import {
   versionOf,
 } from "./_util.ts";
 
-const reason = isAvailable();
-if (reason !== null) console.log(`upgrade systemd tests skipped: ${reason}`);
-
-Deno.test({
-  name: "upgrade --user under systemd: good upgrade, then a crashing NEW rolled back, live clients",
-  ignore: reason !== null,
-  async fn() {
-    await using m = await startUserManager();
+systemdTest(
+  "upgrade --user under systemd: good upgrade, then a crashing NEW rolled back, live clients",
+  async (m) => {
     await using h = await privateHome(m.env);
     const port = freePort();
     const health = `http://127.0.0.1:${port}/health`;
@@ -78,4 +73,4 @@ Deno.test({
     const { sockets } = await clients.stopAndCheck("systemd upgrades");
     for (const s of sockets) assert.deepEqual(s.versions, ["v1", "v2"]);
   },
-});
+);
