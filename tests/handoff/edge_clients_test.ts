@@ -9,14 +9,8 @@
  * idle connections (four SCM_RIGHTS batches of ≤ 253 fds in the bundle) are all carried.
  */
 import assert from "node:assert/strict";
-import {
-  endingOf,
-  GET,
-  heldConnections,
-  RawClient,
-  waitUntilAnswered,
-  waitUntilRead,
-} from "../_net.ts";
+import { endingOf, GET, RawClient } from "../_net.ts";
+import { heldConnections, waitUntilAnswered, waitUntilRead } from "../_proc_net.ts";
 import { waitUntil } from "../_poll.ts";
 import { ask, clientPort, linesAt, readAnswer, testUnderBoth, waitForLines } from "./_util.ts";
 

@@ -15,7 +15,8 @@
  *   socket unit starts it on the next connection).
  */
 import assert from "node:assert/strict";
-import { endingOf, GET, RawClient, waitUntilRead } from "../_net.ts";
+import { endingOf, GET, RawClient } from "../_net.ts";
+import { waitUntilRead } from "../_proc_net.ts";
 import { waitUntil } from "../_poll.ts";
 import { type App, ask, readAnswer, testUnderBoth, waitForLines } from "./_util.ts";
 

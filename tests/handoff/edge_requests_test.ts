@@ -7,7 +7,8 @@
  * the restart is under way all arrive, once each, in order.
  */
 import assert from "node:assert/strict";
-import { GET, RawClient, serverSendQueue, waitUntilAnswered, waitUntilRead } from "../_net.ts";
+import { GET, RawClient } from "../_net.ts";
+import { serverSendQueue, waitUntilAnswered, waitUntilRead } from "../_proc_net.ts";
 import { sleep, waitUntil } from "../_poll.ts";
 import { type App, ask, readAnswer, testUnderBoth, waitForLines } from "./_util.ts";
 

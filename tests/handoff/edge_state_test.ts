@@ -15,7 +15,8 @@
  *   names it: the clients' EOF is the only trace.
  */
 import assert from "node:assert/strict";
-import { endingOf, RawClient, waitUntilRead } from "../_net.ts";
+import { endingOf, RawClient } from "../_net.ts";
+import { waitUntilRead } from "../_proc_net.ts";
 import { waitUntil } from "../_poll.ts";
 import { type App, ask, type Fault, linesAt, readAnswer, testUnderBoth } from "./_util.ts";
 

@@ -11,7 +11,8 @@
 import assert from "node:assert/strict";
 import { systemdTest } from "../_systemd.ts";
 import { installApp } from "../_systemd_app.ts";
-import { GET, RawClient, waitUntilRead } from "../_net.ts";
+import { GET, RawClient } from "../_net.ts";
+import { waitUntilRead } from "../_proc_net.ts";
 import { waitUntil } from "../_poll.ts";
 import { ask, readAnswer, waitForLines } from "./_util.ts";
 

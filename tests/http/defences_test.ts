@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { serveFixture } from "../_proc.ts";
-import { exchange, openConnections, RawClient, waitUntilRead } from "../_net.ts";
+import { exchange, RawClient } from "../_net.ts";
+import { openConnections, waitUntilRead } from "../_proc_net.ts";
 import { sleep, waitUntil } from "../_poll.ts";
 
 const LIMITS = [

@@ -5,14 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { serveFixture } from "../_proc.ts";
-import {
-  exchange,
-  GET,
-  RawClient,
-  serverSendQueue,
-  waitUntilAnswered,
-  waitUntilRead,
-} from "../_net.ts";
+import { exchange, GET, RawClient } from "../_net.ts";
+import { serverSendQueue, waitUntilAnswered, waitUntilRead } from "../_proc_net.ts";
 import { waitUntil } from "../_poll.ts";
 
 Deno.test("serve: HTTP/1.1 semantics over a real socket", async (t) => {

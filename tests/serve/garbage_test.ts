@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { serveFixture } from "../_proc.ts";
-import { GET, latin1, openConnections, RawClient } from "../_net.ts";
+import { GET, latin1, RawClient } from "../_net.ts";
+import { openConnections } from "../_proc_net.ts";
 import { waitUntil } from "../_poll.ts";
 import { prng } from "./_util.ts";
 

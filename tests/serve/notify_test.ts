@@ -174,7 +174,7 @@ Deno.test("sd_notify: WATCHDOG=1 at half of WATCHDOG_USEC; the variables are uns
   });
   await using _proc = proc;
   const ready = await rx.waitFor(isReady);
-  await sleep(1100);
+  await sleep(1100); // a window of a second in which to count the pings
   const pings = rx.having("WATCHDOG=1").filter((m) => m.at >= ready.at && m.at < ready.at + 1000);
   assert.ok(pings.length >= 7 && pings.length <= 13, `${pings.length} pings in 1 s, want ~10`);
   const gaps = pings.slice(1).map((m, i) => m.at - pings[i].at).sort((a, b) => a - b);
@@ -205,7 +205,7 @@ Deno.test("sd_notify: WATCHDOG_PID = our pid pings; another pid does not", async
       await using _proc = proc;
       const ready = await rx.waitFor(isReady);
       assert.equal(ready.pid, proc.pid);
-      await sleep(500);
+      await sleep(500); // a window in which to count the pings
       const pings = rx.having("WATCHDOG=1");
       if (isExpected) assert.ok(pings.length >= 3, `${pings.length} pings in 500 ms`);
       else assert.equal(pings.length, 0);

@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { serveFixture, tempDir } from "../_proc.ts";
-import { GET, RawClient, waitUntilRead } from "../_net.ts";
+import { GET, RawClient } from "../_net.ts";
+import { waitUntilRead } from "../_proc_net.ts";
 import { NotifyReceiver } from "./_util.ts";
 
 Deno.test("serve: SIGTERM mid-request finishes it, closes idle connections, exits 0", async () => {

@@ -5,7 +5,7 @@
  * throw for one session — that session alone gets close 1012.
  */
 import assert from "node:assert/strict";
-import { waitUntilRead } from "../_net.ts";
+import { waitUntilRead } from "../_proc_net.ts";
 import { sleep, waitUntil } from "../_poll.ts";
 import { CountingSession } from "./_counting.ts";
 import {

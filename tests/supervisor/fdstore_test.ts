@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { fdSnapshot, LineClient, newFds, pyWorker, withSupervisor } from "./_harness.ts";
-import { waitUntilAnswered } from "../_net.ts";
+import { waitUntilAnswered } from "../_proc_net.ts";
 import { sleep, waitUntil } from "../_poll.ts";
 
 const store = (name: string, extra: string[] = []) => ["FDSTORE=1", `FDNAME=${name}`, ...extra];
