@@ -22,7 +22,7 @@ export interface TcpRow {
   inode: string;
 }
 
-/** Every TCP socket of this network namespace, IPv4 and IPv6 (`dir`: /proc/net or /proc/PID/net). */
+/** Every TCP socket of this network namespace, IPv4 and IPv6 (`dir`: /proc/net, /proc/PID/net). */
 export function tcpTable(dir = "/proc/net"): TcpRow[] {
   const rows: TcpRow[] = [];
   for (const file of [`${dir}/tcp`, `${dir}/tcp6`]) {

@@ -10,9 +10,9 @@
  *   was already queued on the manager's notify socket (the kernel holds the fds it carries),
  *   and the manager reads it before it handles the death: everything is carried.
  * - a plain SIGKILL while serving: apprun stores connections only when it hands off (storing
- *   each at accept costs the manager O(N) per accept, DESIGN §1), so all of them die (FIN);
- *   the manager starts the next process (the supervisor restarts on failure; under systemd the
- *   socket unit starts it on the next connection).
+ *   each at accept costs the manager O(N) per accept: docs/design.md), so all of them die
+ *   (FIN); the manager starts the next process (the supervisor restarts on failure; under
+ *   systemd the socket unit starts it on the next connection).
  */
 import assert from "node:assert/strict";
 import { endingOf, GET, RawClient } from "../_net.ts";

@@ -27,7 +27,8 @@ testUnderBoth(
     try {
       const oldPid = (await ask(clients[0], "first")).pid;
       await Promise.all(clients.map((c, i) => c.write(heads[i])));
-      await waitUntilRead(clients); // the old process read the first halves: they travel in the bundle
+      // The old process has read the first halves: they travel in the bundle.
+      await waitUntilRead(clients);
       const newPid = await app.restart();
       assert.notEqual(newPid, oldPid);
       const rests = ["TP/1.1\r\nHost: t\r\n\r\n", "st: t\r\n\r\n", "\r\n"];

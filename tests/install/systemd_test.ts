@@ -8,25 +8,14 @@ import assert from "node:assert/strict";
 import { systemdTest } from "../_systemd.ts";
 import { freePort } from "../_net.ts";
 import { waitUntil } from "../_poll.ts";
-import { apprun, privateHome, UPGRADE_FIXTURES } from "../upgrade/_util.ts";
+import { apprun, installUser, privateHome } from "../upgrade/_util.ts";
 
 systemdTest(
   "install --user: socket enabled and listening, first request activates, READY gates it",
   async (m) => {
     await using h = await privateHome(m.env);
     const port = freePort();
-    const r = await apprun(
-      [
-        "install",
-        `${UPGRADE_FIXTURES}/slow_start.ts`,
-        "--name",
-        "hello",
-        "--port",
-        String(port),
-        "--user",
-      ],
-      h.env,
-    );
+    const r = await installUser("slow_start.ts", { name: "hello", port, env: h.env });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(
       r.stdout,

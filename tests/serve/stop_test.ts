@@ -2,7 +2,7 @@
  * Graceful stop of a real `apprun serve` on SIGTERM (no handoff): the request in flight
  * finishes with `connection: close`, idle keep-alive connections are closed without a byte,
  * new connections are not served, exit 0; past `--drain-timeout` what is left is cut and the
- * process still exits 0 in time. See runtime/server.ts `shutdown()` and DESIGN.md §2.
+ * process still exits 0 in time. See runtime/server.ts `shutdown()` and docs/design.md.
  */
 import assert from "node:assert/strict";
 import { serveFixture, tempDir } from "../_proc.ts";
@@ -96,7 +96,7 @@ Deno.test("serve: SIGINT stops gracefully too", async () => {
 });
 
 Deno.test("serve: past --drain-timeout the request left gets 503 + close, exit 0", async () => {
-  // DESIGN.md §2: "deadline --drain-timeout, then 503 + close" (Server.shutdown: abandon(503)).
+  // docs/design.md: "deadline --drain-timeout, then 503 + close" (Server.shutdown: abandon(503)).
   await using srv = await serveFixture("echo.ts", ["--drain-timeout", "1s"]);
   using slow = await RawClient.connect(srv.port);
   await slow.write(GET("/slow?ms=10000"));

@@ -39,7 +39,8 @@ Deno.test("FDSTOREREMOVE=1 closes the stored copy: then the worker's close() end
     const b = await LineClient.connect(port);
     await b.request({ cmd: "notify", lines: store("b", ["FDPOLL=0"]), attach: "conn" });
     await b.request({ cmd: "barrier" });
-    // The trap (DESIGN §1): the worker closes its copy, the stored one keeps the peer waiting.
+    // The trap (docs/design.md): the worker closes its copy, the stored one keeps the peer
+    // waiting.
     await b.request({ cmd: "close" });
     assert.equal(await b.waitEof(300), false, "the peer saw EOF while a copy was stored");
     await a.request({ cmd: "notify", lines: ["FDSTOREREMOVE=1", "FDNAME=b"] });

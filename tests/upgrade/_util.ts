@@ -59,6 +59,20 @@ export interface Served extends AsyncDisposable {
   supervisor: Proc;
 }
 
+/** `apprun install FIXTURE --name NAME --port PORT --user EXTRA…` into `env`'s HOME. */
+export function installUser(
+  fixture: string,
+  { name, port, env, extra = [] }: {
+    name: string;
+    port: number;
+    env: Record<string, string>;
+    extra?: string[];
+  },
+): Promise<CommandResult> {
+  const args = [`${UPGRADE_FIXTURES}/${fixture}`, "--name", name, "--port", String(port)];
+  return apprun(["install", ...args, "--user", ...extra], env);
+}
+
 /** `apprun install FIXTURE --user` into `env`'s HOME, then `BIN serve --port N`. */
 export async function installAndServe(
   fixture: string,
@@ -66,10 +80,7 @@ export async function installAndServe(
   env: Record<string, string>,
 ): Promise<Served> {
   const port = freePort();
-  const inst = await apprun(
-    ["install", `${UPGRADE_FIXTURES}/${fixture}`, "--name", name, "--port", String(port), "--user"],
-    env,
-  );
+  const inst = await installUser(fixture, { name, port, env });
   assert.equal(inst.code, 0, inst.stderr);
   const bin = `${env.HOME}/.local/lib/apprun/${name}/${name}`;
   const supervisor = spawn(bin, ["serve", "--port", String(port), "--host", "127.0.0.1"], {

@@ -8,6 +8,7 @@ import { systemdTest } from "../_systemd.ts";
 import { freePort } from "../_net.ts";
 import {
   apprun,
+  installUser,
   jsonReport,
   LiveClients,
   printFigures,
@@ -22,20 +23,12 @@ systemdTest(
     await using h = await privateHome(m.env);
     const port = freePort();
     const health = `http://127.0.0.1:${port}/health`;
-    const inst = await apprun(
-      [
-        "install",
-        `${UPGRADE_FIXTURES}/v1.ts`,
-        "--name",
-        "app",
-        "--port",
-        String(port),
-        "--user",
-        "--health",
-        health,
-      ],
-      h.env,
-    );
+    const inst = await installUser("v1.ts", {
+      name: "app",
+      port,
+      env: h.env,
+      extra: ["--health", health],
+    });
     assert.equal(inst.code, 0, inst.stdout + inst.stderr);
     assert.equal(await versionOf(port), "v1");
     const clients = await LiveClients.start(port);
