@@ -121,14 +121,16 @@ export function openConnections(port: number): number {
     .length;
 }
 
-/**
- * The client ports of every TCP connection `pid` holds on server port `port`, sorted: its fds'
- * socket inodes matched against /proc/PID/net/tcp. A connection the client closed but the
- * process did not is still listed (in CLOSE_WAIT): that is the leak this looks for.
- */
-export function heldConnections(pid: number, port: number): number[] {
+/** The inodes of every socket `pid` has open, from /proc/PID/fd (none once it is gone). */
+export function socketInodes(pid: number): Set<string> {
   const inodes = new Set<string>();
-  for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+  let entries: Deno.DirEntry[] = [];
+  try {
+    entries = [...Deno.readDirSync(`/proc/${pid}/fd`)];
+  } catch {
+    return inodes; // the process is gone
+  }
+  for (const e of entries) {
     try {
       const m = /^socket:\[(\d+)\]$/.exec(Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`));
       if (m) inodes.add(m[1]);
@@ -136,6 +138,16 @@ export function heldConnections(pid: number, port: number): number[] {
       // closed while we looked
     }
   }
+  return inodes;
+}
+
+/**
+ * The client ports of every TCP connection `pid` holds on server port `port`, sorted: its fds'
+ * socket inodes matched against /proc/PID/net/tcp. A connection the client closed but the
+ * process did not is still listed (in CLOSE_WAIT): that is the leak this looks for.
+ */
+export function heldConnections(pid: number, port: number): number[] {
+  const inodes = socketInodes(pid);
   return tcpTable(`/proc/${pid}/net`)
     .filter((r) => inodes.has(r.inode) && r.state !== "0A" && r.localPort === port)
     .map((r) => r.remotePort)

@@ -17,25 +17,9 @@ import assert from "node:assert/strict";
 import { skipWithoutSystemd } from "../_systemd.ts";
 import { APPRUN, FIXTURES, spawn } from "../_proc.ts";
 import { RawClient } from "../_net.ts";
+import { socketInodes } from "../_proc_net.ts";
 import { waitUntil } from "../_poll.ts";
 import { ask, startSupervised, startSystemd } from "./_util.ts";
-
-/** How many sockets `pid` holds (0 once it is gone). */
-function socketCount(pid: number): number {
-  let n = 0;
-  try {
-    for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
-      try {
-        if (Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`).startsWith("socket:")) n++;
-      } catch {
-        // closed meanwhile
-      }
-    }
-  } catch {
-    return 0;
-  }
-  return n;
-}
 
 const STARTED_RE = /generation (\d+): started .* as pid (\d+)/g;
 
@@ -57,7 +41,7 @@ Deno.test("supervisor: a restart while the new worker starts loses no connection
       // loop: the window before it listens for SIGTERM lasts a few milliseconds).
       const deadline = Date.now() + 5000;
       let sockets = 0;
-      while ((sockets = socketCount(pid)) < clients.length && Date.now() < deadline);
+      while ((sockets = socketInodes(pid).size) < clients.length && Date.now() < deadline);
       app.proc.kill("SIGHUP");
       assert.ok(sockets >= clients.length, `pid ${pid} never held the connections`);
       const ready = new RegExp(`generation ${generation + 1} ready: pid (\\d+)`);
