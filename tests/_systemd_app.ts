@@ -3,10 +3,10 @@
  * apprun installed as real units in a private systemd user manager (`_systemd.ts`): the units
  * `units/` renders, exactly as `apprun install --user` renders them (Type=notify, KillMode=mixed,
  * Restart=on-failure, the fdstore, the sandbox), serving a fixture, with the service's output
- * appended to a file the test reads (the private manager has no journal). Every systemd test of
- * apprun itself goes through here; only tests of the manager or of the protocol worker write
- * units of their own. Owns the units it writes; the manager (and with it the service) is the
- * caller's to stop.
+ * appended to a file the test reads (the private manager has no journal). Every test that runs
+ * apprun under systemd without `apprun install` goes through here; only the tests of the
+ * manager harness and of the protocol worker write units of their own. Owns the units it
+ * writes; the manager (and with it the service) is the caller's to stop.
  */
 import { renderUnits, type UnitSetOptions } from "../units/mod.ts";
 import type { UserManager } from "./_systemd.ts";
