@@ -3,61 +3,27 @@
  * A private, real systemd user manager for tests. `await using m = await startUserManager()`
  * starts one (through `scripts/systemd/user-manager.sh`, which owns the privileged part: the
  * mount namespace and the sub-cgroup) and stops it — cgroups, runtime dir and temp dir
- * removed — when the scope ends, also after a failed assertion. Owns nothing else: the units
- * a test writes are the test's; apprun's unit texts come from `units/`.
+ * removed — when the scope ends, also after a failed assertion; `systemdTest()` registers a
+ * test around one, ignored where none can run. Owns nothing else: the units a test installs
+ * are the test's (apprun's own come from `units/`, through `_systemd_app.ts`).
  *
  * The manager runs as root, so it is "a user manager" in protocol (`systemctl --user`,
  * `$XDG_RUNTIME_DIR/systemd/notify`, units in `$XDG_CONFIG_HOME/systemd/user/`) but has the
  * privileges of a system one; tests that depend on the difference must say so.
  */
+import type { RenderedUnit } from "../units/mod.ts";
+import { type CommandResult, exists, run, which } from "./_proc.ts";
+import { waitUntil } from "./_poll.ts";
 
 const SCRIPT = new URL("../scripts/systemd/user-manager.sh", import.meta.url).pathname;
 const SYSTEMD = "/usr/lib/systemd/systemd";
 const CGROUP_ROOT = "/sys/fs/cgroup";
-
-/** What a finished `systemctl` (or any) command left behind. */
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `cmd` to completion with `env` added to ours. Never throws on a non-zero exit. */
-export async function run(
-  cmd: string,
-  args: readonly string[],
-  env: Readonly<Record<string, string>> = {},
-): Promise<CommandResult> {
-  const out = await new Deno.Command(cmd, {
-    args: [...args],
-    env: { ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 /** The cgroup hierarchies systemd uses here: pure cgroup2, or the hybrid named + unified pair. */
 function cgroupHierarchies(): string[] {
   if (exists(`${CGROUP_ROOT}/cgroup.procs`)) return [CGROUP_ROOT];
   return [`${CGROUP_ROOT}/systemd`, `${CGROUP_ROOT}/unified`]
     .filter((h) => exists(`${h}/cgroup.procs`));
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function which(name: string): boolean {
-  const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
-  return path.split(":").some((dir) => exists(`${dir}/${name}`));
 }
 
 let availability: string | null | undefined;
@@ -92,6 +58,39 @@ export function isAvailable(): string | null {
     }
     return null;
   }
+}
+
+let isReasonPrinted = false;
+
+/** `isAvailable()` for a test's `ignore:`, with the reason printed (once) where it is not. */
+export function skipWithoutSystemd(): string | null {
+  const reason = isAvailable();
+  if (reason !== null && !isReasonPrinted) {
+    isReasonPrinted = true;
+    console.log(`skip: every test that needs a private systemd: ${reason}`);
+  }
+  return reason;
+}
+
+/**
+ * Registers a test that runs against its own private user manager, stopped when it ends (also
+ * after a failed assertion); ignored where none can run.
+ */
+export function systemdTest(
+  name: string,
+  fn: (m: UserManager) => Promise<void>,
+  opts: Omit<Deno.TestDefinition, "name" | "fn" | "ignore"> = {},
+): void {
+  const reason = skipWithoutSystemd();
+  Deno.test({
+    ...opts,
+    name,
+    ignore: reason !== null,
+    async fn() {
+      await using m = await startUserManager();
+      await fn(m);
+    },
+  });
 }
 
 /** A running private user manager. Dispose it (or call `stop()`) to end it. */
@@ -137,7 +136,29 @@ export class UserManager implements AsyncDisposable {
 
   /** `systemctl --user <args>`, without a pager or colours. */
   systemctl(...args: string[]): Promise<CommandResult> {
-    return run("systemctl", ["--user", ...args], this.env);
+    return run("systemctl", ["--user", ...args], { env: { ...this.env } });
+  }
+
+  /** `systemctl --user start UNIT…`; throws with systemctl's error and the manager's log. */
+  async start(...units: string[]): Promise<void> {
+    const r = await this.systemctl("start", ...units);
+    if (r.code !== 0) throw new Error(`start ${units.join(" ")}: ${r.stderr}\n${await this.log()}`);
+  }
+
+  /**
+   * Writes `units` and reloads the manager. With `logFile`, each service's stdout and stderr
+   * are appended to it (a file outside PrivateTmp=: the private manager has no journal).
+   */
+  async installUnits(units: readonly RenderedUnit[], { logFile = "" } = {}): Promise<void> {
+    for (const u of units) {
+      const isService = u.file.endsWith(".service") && logFile !== "";
+      const output = `StandardOutput=append:${logFile}\nStandardError=append:${logFile}\n`;
+      await this.writeUnit(
+        u.file,
+        isService ? u.text.replace("[Service]\n", `[Service]\n${output}`) : u.text,
+      );
+    }
+    await this.daemonReload();
   }
 
   /** One property of `unit` (or of the manager itself when `unit` is ""), trimmed. */
@@ -156,14 +177,12 @@ export class UserManager implements AsyncDisposable {
 
   /** Polls `show(unit, prop)` until it equals `value`; throws with the last value on timeout. */
   async waitFor(unit: string, prop: string, value: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     let last = "";
-    while (Date.now() < deadline) {
-      last = await this.show(unit, prop);
-      if (last === value) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`${unit || "manager"} ${prop} is ${JSON.stringify(last)}, not ${value}`);
+    await waitUntil(
+      async () => (last = await this.show(unit, prop)) === value,
+      () => `${unit || "manager"} ${prop} to be ${value} (it is ${JSON.stringify(last)})`,
+      { timeoutMs, everyMs: 50 },
+    );
   }
 
   /** The manager's lines in the kernel log (it logs to kmsg), for failure messages. */

@@ -4,10 +4,12 @@
  * answers a connection, and stopping the manager leaves no process, cgroup or runtime dir.
  */
 import assert from "node:assert/strict";
-import { isAvailable, startUserManager, type UserManager } from "./_systemd.ts";
+import { skipWithoutSystemd, startUserManager, type UserManager } from "./_systemd.ts";
+import { exists, isAlive } from "./_proc.ts";
+import { freePort, readLineFrom } from "./_net.ts";
+import { waitUntil } from "./_poll.ts";
 
-const reason = isAvailable();
-if (reason !== null) console.log(`systemd harness tests skipped: ${reason}`);
+const reason = skipWithoutSystemd();
 
 // Reads LISTEN_FDS, sends READY=1, answers each connection with one line and closes it.
 const NOTIFY_SERVER = `
@@ -25,53 +27,21 @@ while True:
     conn.close()
 `;
 
-/** A port nobody listens on right now (bound then released: racy, but only against us). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
-}
-
-async function readLine(conn: Deno.Conn): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  const buf = new Uint8Array(1024);
-  for (;;) {
-    const n = await conn.read(buf);
-    if (n === null) break;
-    chunks.push(buf.slice(0, n));
-    if (buf.subarray(0, n).includes(0x0a)) break;
-  }
-  return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
-}
-
-function processState(pid: number): string | null {
-  try {
-    // /proc/<pid>/stat: "pid (comm) S …"; the state letter follows the last ")".
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-  } catch {
-    return null;
-  }
-}
-
-function isGone(pid: number): boolean {
-  const state = processState(pid);
-  return state === null || state === "Z";
-}
+const isGone = (pid: number) => !isAlive(pid);
 
 async function writeEchoUnits(m: UserManager, port: number): Promise<void> {
   const script = `${m.dir}/notify_server.py`;
   await Deno.writeTextFile(script, NOTIFY_SERVER);
-  await m.writeUnit(
-    "echo.socket",
-    `[Socket]\nListenStream=127.0.0.1:${port}\nFileDescriptorName=web\n`,
-  );
-  await m.writeUnit(
-    "echo.service",
-    `[Service]\nType=notify\nNotifyAccess=main\nExecStart=/usr/bin/python3 ${script}\n`,
-  );
-  await m.daemonReload();
+  await m.installUnits([
+    {
+      file: "echo.socket",
+      text: `[Socket]\nListenStream=127.0.0.1:${port}\nFileDescriptorName=web\n`,
+    },
+    {
+      file: "echo.service",
+      text: `[Service]\nType=notify\nNotifyAccess=main\nExecStart=/usr/bin/python3 ${script}\n`,
+    },
+  ]);
 }
 
 Deno.test({
@@ -85,6 +55,7 @@ Deno.test({
       assert.equal(await m.show("", "SystemState"), "running");
       assert.ok(Deno.statSync(m.unitDir).isDirectory);
       assert.ok(Deno.statSync(`${m.runtimeDir}/systemd/notify`).isSocket);
+      assert.ok(m.cgroupDirs.length > 0, "the manager has a cgroup");
       for (const dir of m.cgroupDirs) assert.ok(Deno.statSync(dir).isDirectory, dir);
 
       await writeEchoUnits(m, port);
@@ -93,9 +64,7 @@ Deno.test({
       assert.equal(await m.show("echo.service", "ActiveState"), "inactive");
 
       // The first connection activates the service; the kernel holds it in the backlog.
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      const line = await readLine(conn);
-      conn.close();
+      const line = await readLineFrom({ hostname: "127.0.0.1", port });
       await m.waitFor("echo.service", "ActiveState", "active");
       servicePid = Number(await m.show("echo.service", "MainPID"));
       assert.ok(servicePid > 0);
@@ -130,18 +99,16 @@ Deno.test({
     {
       await using m = await startUserManager();
       cgroupDirs = m.cgroupDirs;
+      assert.ok(cgroupDirs.length > 0, "the manager has a cgroup");
       await writeEchoUnits(m, port);
       assert.equal((await m.systemctl("start", "echo.socket")).code, 0);
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      assert.match(await readLine(conn), /^hello /);
-      conn.close();
+      assert.match(await readLineFrom({ hostname: "127.0.0.1", port }), /^hello /);
       await m.waitFor("echo.service", "ActiveState", "active");
       servicePid = Number(await m.show("echo.service", "MainPID"));
       assert.ok(servicePid > 0);
       // A crash: the manager dies, its service stays behind in the manager's sub-cgroup.
       Deno.kill(m.pid, "SIGKILL");
-      for (let i = 0; i < 100 && !isGone(m.pid); i++) await new Promise((r) => setTimeout(r, 20));
-      assert.ok(isGone(m.pid));
+      await waitUntil(() => isGone(m.pid), `the manager (pid ${m.pid}) to die`, { everyMs: 20 });
       assert.equal(isGone(servicePid), false, "the orphaned service should still run");
     } // dispose: stop() runs here
     assert.ok(isGone(servicePid), `orphaned service pid ${servicePid} survived stop()`);
@@ -170,12 +137,3 @@ Deno.test({
     }
   },
 });
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -31,12 +31,10 @@ import {
   spawnProcess,
   writeAll,
 } from "../../runtime/sys/mod.ts";
+import { DENO, ROOT, which } from "../_proc.ts";
+import { waitUntil } from "../_poll.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const DENO = `${ROOT}node_modules/.bin/deno`;
 const CHILD = new URL("./bundle_child.ts", import.meta.url).pathname;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function makeState(connections: ConnectionRecord[], generation: number): HandoffState {
   return {
@@ -87,22 +85,21 @@ async function assertRefused(
   return caught;
 }
 
-async function acceptOne(listener: number): Promise<number> {
-  for (let i = 0; i < 2000; i++) {
-    const fd = accept(listener);
-    if (typeof fd === "number") return fd;
-    await sleep(1);
-  }
-  throw new Error("no connection to accept");
+/** Accepts one connection on the non-blocking `listener`. */
+function acceptOne(listener: number): Promise<number> {
+  return waitUntil(
+    () => {
+      const fd = accept(listener);
+      return typeof fd === "number" ? fd : null;
+    },
+    "a connection to accept",
+    { everyMs: 1 },
+  );
 }
 
-async function waitExit(pidfd: number) {
-  for (let i = 0; i < 6000; i++) {
-    const status = reapPidfd(pidfd);
-    if (status) return status;
-    await sleep(5);
-  }
-  throw new Error("child did not exit");
+/** The child's exit status, once it exited. */
+function waitExit(pidfd: number) {
+  return waitUntil(() => reapPidfd(pidfd), "the child to exit", { timeoutMs: 30_000, everyMs: 5 });
 }
 
 async function readToEnd(conn: Deno.Conn): Promise<string> {
@@ -147,7 +144,7 @@ Deno.test("writeBundle() carries live TCP connections to a child process that an
 
   const pid = spawnProcess({
     path: DENO,
-    args: [DENO, "run", "-A", "--quiet", "--config", `${ROOT}deno.json`, CHILD, "tcp", "3"],
+    args: [DENO, "run", "-A", "--quiet", "--config", `${ROOT}/deno.json`, CHILD, "tcp", "3"],
     env: Deno.env.toObject(),
     passFds: [bundle],
   });
@@ -385,14 +382,15 @@ Deno.test("writeBundle() refuses bad arguments and closes everything when sendms
 
 Deno.test({
   name: "writeBundle() raises the soft fd limit on ETOOMANYREFS (unprivileged sender)",
-  ignore: Deno.uid() !== 0,
+  // setpriv: util-linux, on every Linux machine.
+  ignore: Deno.uid() !== 0 || !which("setpriv"),
   async fn() {
     const denoDir = await Deno.makeTempDir();
     await Deno.chmod(denoDir, 0o777);
     // As nobody (root is exempt from the in-flight limit): 1000 fds sent in batches of 253.
     const run = async (hardLimit: number, softLimit?: number) => {
       const script = `ulimit -n ${hardLimit} && exec "$@"`;
-      const child = [DENO, "run", "-A", "--quiet", "--config", `${ROOT}deno.json`, CHILD];
+      const child = [DENO, "run", "-A", "--quiet", "--config", `${ROOT}/deno.json`, CHILD];
       const output = await new Deno.Command("setpriv", {
         args: [
           ...["--reuid=65534", "--regid=65534", "--clear-groups", "--", "/bin/sh", "-c", script],

@@ -9,20 +9,10 @@
  * idle connections (four SCM_RIGHTS batches of ≤ 253 fds in the bundle) are all carried.
  */
 import assert from "node:assert/strict";
-import {
-  ask,
-  clientPort,
-  endingOf,
-  eventually,
-  GET,
-  heldConnections,
-  linesAt,
-  RawClient,
-  readAnswer,
-  sleep,
-  testUnderBoth,
-  waitForLines,
-} from "./_util.ts";
+import { endingOf, GET, RawClient } from "../_net.ts";
+import { heldConnections, waitUntilAnswered, waitUntilRead } from "../_proc_net.ts";
+import { waitUntil } from "../_poll.ts";
+import { ask, clientPort, linesAt, readAnswer, testUnderBoth, waitForLines } from "./_util.ts";
 
 testUnderBoth(
   "clients that close during the handoff leave nothing open; the rest go on",
@@ -39,7 +29,8 @@ testUnderBoth(
       for (const c of idle.slice(0, 5)) await c.write(GET("/r?id=unread"));
       // A slow request keeps the old process in its handoff while clients leave.
       await holder.write(GET("/slow?ms=800&id=slow"));
-      await sleep(100);
+      await waitUntilAnswered(idle.slice(0, 5)); // their answers wait, unread, on our side
+      await waitUntilRead([holder, partial]);
       const restarting = app.restart();
       await waitForLines(app, /SIGTERM: handing off/g);
       const leaving = [...idle.slice(0, 10), partial]; // 5 RST, 6 FIN (one mid-head)
@@ -51,18 +42,20 @@ testUnderBoth(
       const survivors = staying.map(clientPort).sort((a, b) => a - b);
       const isOnlySurvivors = () =>
         JSON.stringify(heldConnections(newPid, app.port)) === JSON.stringify(survivors);
-      assert.ok(
-        await eventually(isOnlySurvivors, 3000),
-        `new pid holds ${heldConnections(newPid, app.port)}, survivors are ${survivors}`,
+      await waitUntil(
+        isOnlySurvivors,
+        () => `new pid to hold only ${survivors}; it holds ${heldConnections(newPid, app.port)}`,
+        { timeoutMs: 3000 },
       );
       for (const [i, c] of staying.entries()) {
         const a = await ask(c, `after${i}`);
         assert.deepEqual([a.id, a.pid], [`after${i}`, newPid]);
       }
       for (const c of staying) c.close();
-      assert.ok(
-        await eventually(() => heldConnections(newPid, app.port).length === 0, 3000),
-        `still held after every client left: ${heldConnections(newPid, app.port)}`,
+      await waitUntil(
+        () => heldConnections(newPid, app.port).length === 0,
+        () => `every connection let go; still held: ${heldConnections(newPid, app.port)}`,
+        { timeoutMs: 3000 },
       );
       const log = await app.log();
       assert.deepEqual(linesAt(log, "error"), []);
@@ -98,7 +91,7 @@ testUnderBoth("stored fds apprun does not recognise are closed and removed", asy
     for (const [i, s] of strays.entries()) {
       assert.equal(await endingOf(s), "eof", `"${names[i]}" still open`);
     }
-    assert.ok(await eventually(async () => await app.storedCount() === 0), "store emptied");
+    await waitUntil(async () => await app.storedCount() === 0, "the store to be emptied");
     const log = await app.log();
     for (const name of names) {
       const line = `closing stored fds named "${name}": not ours, or from an older handoff`;
@@ -136,7 +129,7 @@ testUnderBoth(
     assert.notEqual(newPid, oldPid);
     assert.deepEqual([(await ask(c, "after")).pid], [newPid], "the carried connection goes on");
     assert.equal(await endingOf(stray), "eof", `"foo" still open`);
-    assert.ok(await eventually(async () => await app.storedCount() === 0), "store emptied");
+    await waitUntil(async () => await app.storedCount() === 0, "the store to be emptied");
     const line = `closing stored fds named "foo": not ours, or from an older handoff`;
     assert.ok(linesAt(await app.log(), "warn").includes(line), line);
   },
@@ -153,7 +146,7 @@ testUnderBoth(
     for (const c of [whole, split]) assert.equal((await ask(c, "0")).pid, oldPid);
     await split.write("GET /r?id=split HTTP/1.1\r\nHo");
     await holder.write(GET("/slow?ms=500&id=slow"));
-    await sleep(100);
+    await waitUntilRead([split, holder]);
     const restarting = app.restart();
     await waitForLines(app, /SIGTERM: handing off/g);
     // While the old process drains: a whole request then FIN; the rest of a head then FIN; and

@@ -10,23 +10,15 @@
  *   was already queued on the manager's notify socket (the kernel holds the fds it carries),
  *   and the manager reads it before it handles the death: everything is carried.
  * - a plain SIGKILL while serving: apprun stores connections only when it hands off (storing
- *   each at accept costs the manager O(N) per accept, docs/design.md, "systemd facts"), so all of them die (FIN);
- *   the manager starts the next process (the supervisor restarts on failure; under systemd the
- *   socket unit starts it on the next connection).
+ *   each at accept costs the manager O(N) per accept: docs/design.md), so all of them die
+ *   (FIN); the manager starts the next process (the supervisor restarts on failure; under
+ *   systemd the socket unit starts it on the next connection).
  */
 import assert from "node:assert/strict";
-import {
-  type App,
-  ask,
-  endingOf,
-  eventually,
-  GET,
-  RawClient,
-  readAnswer,
-  sleep,
-  testUnderBoth,
-  waitForLines,
-} from "./_util.ts";
+import { endingOf, GET, RawClient } from "../_net.ts";
+import { waitUntilRead } from "../_proc_net.ts";
+import { waitUntil } from "../_poll.ts";
+import { type App, ask, readAnswer, testUnderBoth, waitForLines } from "./_util.ts";
 
 /** The clients every mid-handoff kill sees, set up across one restart. */
 async function killMidHandoff(app: App) {
@@ -38,7 +30,7 @@ async function killMidHandoff(app: App) {
   for (const c of [split, slow, late]) assert.equal((await ask(c, "0")).pid, oldPid);
   await split.write("GET /r?id=split HTTP/1.1\r\nHo");
   await slow.write(GET("/slow?ms=600&id=slow"));
-  await sleep(100);
+  await waitUntilRead([split, slow]); // half a head in the parser, a request in the handler
   const restarting = app.restart();
   await waitForLines(app, /SIGTERM: handing off/g);
   // Sent while the old process drains: it no longer reads, the bytes wait in the kernel.
@@ -49,7 +41,7 @@ async function killMidHandoff(app: App) {
   assert.notEqual(newPid, oldPid);
   using fresh = await RawClient.connect(app.port);
   assert.equal((await ask(fresh, "fresh")).pid, newPid, "the next process serves");
-  assert.ok(await eventually(async () => await app.storedCount() === 0), "store emptied");
+  await waitUntil(async () => await app.storedCount() === 0, "the store to be emptied");
   return { idle, split, slow, late, oldPid, newPid };
 }
 
@@ -92,7 +84,7 @@ testUnderBoth("a plain SIGKILL loses the connections; the next process serves", 
   using busy = await RawClient.connect(app.port);
   const oldPid = (await ask(idle, "idle")).pid;
   await busy.write(GET("/slow?ms=5000&id=busy"));
-  await sleep(100);
+  await waitUntilRead([busy]); // in the handler: no unread bytes to turn the close into RST
   Deno.kill(oldPid, "SIGKILL");
   assert.equal(await endingOf(idle.conn), "eof", "idle: FIN from the kernel");
   assert.equal(await endingOf(busy.conn), "eof", "in flight: no answer, FIN");

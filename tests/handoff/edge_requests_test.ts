@@ -7,16 +7,10 @@
  * the restart is under way all arrive, once each, in order.
  */
 import assert from "node:assert/strict";
-import {
-  type App,
-  ask,
-  GET,
-  RawClient,
-  readAnswer,
-  sleep,
-  testUnderBoth,
-  waitForLines,
-} from "./_util.ts";
+import { GET, RawClient } from "../_net.ts";
+import { serverSendQueue, waitUntilAnswered, waitUntilRead } from "../_proc_net.ts";
+import { sleep, waitUntil } from "../_poll.ts";
+import { type App, ask, readAnswer, testUnderBoth, waitForLines } from "./_util.ts";
 
 const HANDING_OFF = /SIGTERM: handing off/g;
 
@@ -33,7 +27,8 @@ testUnderBoth(
     try {
       const oldPid = (await ask(clients[0], "first")).pid;
       await Promise.all(clients.map((c, i) => c.write(heads[i])));
-      await sleep(100); // the old process reads the first halves: they travel in the bundle
+      // The old process has read the first halves: they travel in the bundle.
+      await waitUntilRead(clients);
       const newPid = await app.restart();
       assert.notEqual(newPid, oldPid);
       const rests = ["TP/1.1\r\nHost: t\r\n\r\n", "st: t\r\n\r\n", "\r\n"];
@@ -57,12 +52,12 @@ async function uploadAcross(app: App, head: string, parts: string[], total: numb
   const oldPid = (await ask(c, "before")).pid;
   const handoffsBefore = (await app.log()).match(HANDING_OFF)?.length ?? 0;
   await c.write(head + parts[0]);
-  await sleep(50);
+  await waitUntilRead([c]); // the upload is in flight in the old process
   const restarting = app.restart();
   // The old process is handing off while most of the body is still to come.
   await waitForLines(app, HANDING_OFF, handoffsBefore + 1);
   for (const part of parts.slice(1)) {
-    await sleep(60);
+    await sleep(60); // pacing: the body keeps coming over the handoff, not all at once
     await c.write(part);
   }
   const a = await readAnswer(c);
@@ -100,7 +95,7 @@ testUnderBoth(
     const oldPid = (await ask(c, "before")).pid;
     const t0 = performance.now();
     await c.write(GET("/slow?ms=1500&id=slow"));
-    await sleep(200);
+    await waitUntilRead([c]); // in the old process's handler
     const restarting = app.restart();
     const a = await readAnswer(c);
     assert.deepEqual([a.status, a.id, a.pid], [200, "slow", oldPid]);
@@ -127,15 +122,20 @@ testUnderBoth(
       const writers = clients.map(async (c, i) => {
         while (isWriting) {
           await c.write(GET(`/r?id=${i}-${sent[i]++}`));
-          await sleep(10);
+          await sleep(10); // pacing: one request every ~10 ms
         }
       });
-      await sleep(200);
+      await waitUntilAnswered(clients); // the old process answered on every connection
       const sentBefore = [...sent];
       const newPid = await app.restart();
-      const during = sent.map((n, i) => n - sentBefore[i]);
+      const sentAtReady = [...sent];
+      const during = sentAtReady.map((n, i) => n - sentBefore[i]);
       assert.ok(Math.min(...during) >= 3, `requests written during the restart: ${during}`);
-      await sleep(200);
+      // Requests written after READY=1 can only reach the new process.
+      await waitUntil(
+        () => sent.every((n, i) => n >= sentAtReady[i] + 3),
+        "three more requests from every client after READY=1",
+      );
       isWriting = false;
       await Promise.all(writers);
       let oldAnswers = 0, newAnswers = 0;
@@ -180,10 +180,11 @@ testUnderBoth(
     const oldPid = (await ask(c, "before")).pid;
     const BYTES = 8_000_000;
     await c.write(GET(`/big?bytes=${BYTES}&id=big`));
-    await sleep(100); // not reading: most of the answer waits in the old process's write queue
+    // Not reading: once the answer has begun, most of it waits in the old process's queue.
+    await waitUntilAnswered([c]);
     const restarting = app.restart();
     await waitForLines(app, HANDING_OFF);
-    await sleep(200);
+    assert.ok(serverSendQueue(c) > 0, "the answer is still being written as the handoff starts");
     const res = await c.readResponse(20_000);
     assert.equal(res.body.length, BYTES + `\nbig ${oldPid}`.length);
     assert.ok(res.body.endsWith(`\nbig ${oldPid}`), "answered whole, by the old process");

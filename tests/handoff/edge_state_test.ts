@@ -15,18 +15,10 @@
  *   names it: the clients' EOF is the only trace.
  */
 import assert from "node:assert/strict";
-import {
-  type App,
-  ask,
-  endingOf,
-  eventually,
-  type Fault,
-  linesAt,
-  RawClient,
-  readAnswer,
-  sleep,
-  testUnderBoth,
-} from "./_util.ts";
+import { endingOf, RawClient } from "../_net.ts";
+import { waitUntilRead } from "../_proc_net.ts";
+import { waitUntil } from "../_poll.ts";
+import { type App, ask, type Fault, linesAt, readAnswer, testUnderBoth } from "./_util.ts";
 
 /** One idle keep-alive client and one with half a head, through a faulty restart. */
 async function restartWithFault(app: App) {
@@ -35,12 +27,12 @@ async function restartWithFault(app: App) {
   const oldPid = (await ask(idle, "before")).pid;
   assert.equal((await ask(split, "before")).pid, oldPid);
   await split.write("GET /r?id=split HTTP/1.1\r\nHo");
-  await sleep(100); // read by the old process: these bytes travel in the state
+  await waitUntilRead([split]); // read by the old process: these bytes travel in the state
   const newPid = await app.restart();
   assert.notEqual(newPid, oldPid);
   using fresh = await RawClient.connect(app.port);
   assert.equal((await ask(fresh, "fresh")).pid, newPid, "new connections are served");
-  assert.ok(await eventually(async () => await app.storedCount() === 0), "store emptied");
+  await waitUntil(async () => await app.storedCount() === 0, "the store to be emptied");
   return { idle, split, newPid, log: await app.log() };
 }
 

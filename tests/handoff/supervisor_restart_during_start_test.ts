@@ -14,26 +14,12 @@
  * exactly as the supervisor does, and no connection may be lost either way.
  */
 import assert from "node:assert/strict";
-import { isAvailable } from "../_systemd.ts";
-import { APPRUN, FIXTURES, spawn } from "../_helpers.ts";
-import { ask, eventually, RawClient, startSupervised, startSystemd } from "./_util.ts";
-
-/** How many sockets `pid` holds (0 once it is gone). */
-function socketCount(pid: number): number {
-  let n = 0;
-  try {
-    for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
-      try {
-        if (Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`).startsWith("socket:")) n++;
-      } catch {
-        // closed meanwhile
-      }
-    }
-  } catch {
-    return 0;
-  }
-  return n;
-}
+import { skipWithoutSystemd } from "../_systemd.ts";
+import { APPRUN, FIXTURES, spawn } from "../_proc.ts";
+import { RawClient } from "../_net.ts";
+import { socketInodes } from "../_proc_net.ts";
+import { waitUntil } from "../_poll.ts";
+import { ask, startSupervised, startSystemd } from "./_util.ts";
 
 const STARTED_RE = /generation (\d+): started .* as pid (\d+)/g;
 
@@ -46,18 +32,20 @@ Deno.test("supervisor: a restart while the new worker starts loses no connection
       const started = () => [...app.proc.log.matchAll(STARTED_RE)];
       const before = started().length;
       app.proc.kill("SIGHUP");
-      assert.ok(await eventually(() => started().length > before, 5000), app.proc.log);
-      const [, generation, pid] = started()[before].map(Number);
+      const [, generation, pid] = (await waitUntil(
+        () => started()[before],
+        () => `a new worker to start; supervisor output:\n${app.proc.log}`,
+        { timeoutMs: 5000, everyMs: 2 },
+      )).map(Number);
       // The moment the starting worker holds the carried connections, restart again (a busy
       // loop: the window before it listens for SIGTERM lasts a few milliseconds).
       const deadline = Date.now() + 5000;
       let sockets = 0;
-      while ((sockets = socketCount(pid)) < clients.length && Date.now() < deadline);
+      while ((sockets = socketInodes(pid).size) < clients.length && Date.now() < deadline);
       app.proc.kill("SIGHUP");
       assert.ok(sockets >= clients.length, `pid ${pid} never held the connections`);
       const ready = new RegExp(`generation ${generation + 1} ready: pid (\\d+)`);
-      assert.ok(await eventually(() => ready.test(app.proc.log), 10_000), app.proc.log);
-      const newest = Number(ready.exec(app.proc.log)![1]);
+      const newest = Number((await app.proc.waitFor(ready, 10_000))[1]);
       for (const [i, c] of clients.entries()) {
         const a = await ask(c, `r${round}-${i}`).catch((err) => err as Error);
         assert.ok(!(a instanceof Error), `round ${round}, client ${i}: ${a}\n${app.proc.log}`);
@@ -69,15 +57,12 @@ Deno.test("supervisor: a restart while the new worker starts loses no connection
   }
 });
 
-const systemdReason = isAvailable();
-if (systemdReason) console.log(`skip: restart while starting (systemd): ${systemdReason}`);
-
 // The same request under both managers, sent as soon as the new worker exists: systemd 252 too
 // stops a unit that is still activating (SIGTERM) and starts another; nothing may be lost.
 for (const manager of ["supervisor", "systemd"] as const) {
   Deno.test({
     name: `a restart requested while the worker starts replaces it, losing nothing (${manager})`,
-    ignore: manager === "systemd" && systemdReason !== null,
+    ignore: manager === "systemd" && skipWithoutSystemd() !== null,
     async fn() {
       await using app = manager === "supervisor" ? await startSupervised() : await startSystemd();
       const clients = await Promise.all(
@@ -89,21 +74,21 @@ for (const manager of ["supervisor", "systemd"] as const) {
         let starting = 0;
         if ("proc" in app) {
           app.proc.kill("SIGHUP");
-          await eventually(
-            () => {
-              const m = /generation 2: started .* as pid (\d+)/.exec(app.proc.log);
-              starting = Number(m?.[1] ?? 0);
-              return starting > 0;
-            },
-            10_000,
-            2,
-          );
+          const m = await app.proc.waitFor(/generation 2: started .* as pid (\d+)/, 10_000);
+          starting = Number(m[1]);
           app.proc.kill("SIGHUP");
-          await eventually(() => /generation [3-9] ready/.test(app.proc.log), 10_000);
+          await app.proc.waitFor(/generation [3-9] ready/, 10_000);
         } else {
           const r = await app.m.systemctl("restart", "--no-block", "app.service");
           assert.equal(r.code, 0, r.stderr);
-          await eventually(async () => (starting = await app.pid()) !== oldPid, 10_000, 2);
+          starting = await waitUntil(
+            async () => {
+              const pid = await app.pid();
+              return pid !== oldPid && pid !== 0 ? pid : 0;
+            },
+            "systemd to start the next process",
+            { everyMs: 2 },
+          );
           assert.equal(await app.m.show("app.service", "ActiveState"), "activating");
           const again = await app.m.systemctl("restart", "app.service");
           assert.equal(again.code, 0, again.stderr);

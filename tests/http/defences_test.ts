@@ -3,7 +3,10 @@
  * the connection closed; never a crash. Limits are set small on the command line.
  */
 import assert from "node:assert/strict";
-import { exchange, RawClient, serveFixture, sleep } from "../_helpers.ts";
+import { serveFixture } from "../_proc.ts";
+import { exchange, RawClient } from "../_net.ts";
+import { openConnections, waitUntilRead } from "../_proc_net.ts";
+import { sleep, waitUntil } from "../_poll.ts";
 
 const LIMITS = [
   "--max-line",
@@ -113,7 +116,7 @@ Deno.test("serve: every defence answers with its status and closes", async (t) =
     const t0 = Date.now();
     await c.write("GET / HTTP/1.1\r\nHost: t\r\n");
     for (let i = 0; i < 4; i++) {
-      await sleep(150);
+      await sleep(150); // pacing: the head keeps trickling in, slower than the timeout
       await c.write(`X-${i}: a\r\n`);
     }
     const r = await c.readResponse(5000);
@@ -144,8 +147,14 @@ Deno.test("serve: every defence answers with its status and closes", async (t) =
     for (const bytes of ["GET / HT", `POST /count HTTP/1.1\r\n${H}Content-Length: 50\r\n\r\nabc`]) {
       const c = await RawClient.connect(port);
       await c.write(bytes);
+      await waitUntilRead([c]); // mid-head or mid-body in the server's parser
       c.close();
     }
+    // The server lets go of both (nothing left open on its side), and serves on.
+    await waitUntil(
+      () => openConnections(port) === 0,
+      () => `the server to close its side (still open: ${openConnections(port)})`,
+    );
     const r = await exchange(port, `GET / HTTP/1.1\r\n${H}\r\n`);
     assert.equal(r.status, 200);
   });

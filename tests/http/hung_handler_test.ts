@@ -4,7 +4,9 @@
  * gets 503 at the deadline and the handler's `req.signal` aborts.
  */
 import assert from "node:assert/strict";
-import { RawClient, serveFixture, sleep } from "../_helpers.ts";
+import { serveFixture } from "../_proc.ts";
+import { RawClient } from "../_net.ts";
+import { sleep } from "../_poll.ts";
 
 function openFds(pid: number): number {
   return [...Deno.readDirSync(`/proc/${pid}/fd`)].length;

@@ -3,7 +3,9 @@
  * after a full GC, or RSS from /proc) while real clients hold their connections open.
  */
 import assert from "node:assert/strict";
-import { RawClient, serveFixture, sleep } from "../_helpers.ts";
+import { serveFixture } from "../_proc.ts";
+import { RawClient } from "../_net.ts";
+import { sleep } from "../_poll.ts";
 
 const GC_ENV = { DENO_V8_FLAGS: "--expose-gc" };
 

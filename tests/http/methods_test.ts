@@ -6,7 +6,8 @@
  * (`req.body` is null) but honour its framing.
  */
 import assert from "node:assert/strict";
-import { DENO, FIXTURES, RawClient, serveFixture, spawn } from "../_helpers.ts";
+import { DENO, FIXTURES, serveFixture, spawn } from "../_proc.ts";
+import { RawClient } from "../_net.ts";
 
 interface Seen {
   status: number;

@@ -4,7 +4,9 @@
  * the next client.
  */
 import assert from "node:assert/strict";
-import { RawClient, serveFixture, sleep } from "../_helpers.ts";
+import { serveFixture } from "../_proc.ts";
+import { RawClient } from "../_net.ts";
+import { sleep } from "../_poll.ts";
 
 /** A client that sends `request`, then resets the connection (SO_LINGER 0); its local port. */
 async function sendAndReset(port: number, request: string): Promise<number> {

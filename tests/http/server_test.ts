@@ -4,9 +4,10 @@
  * 100-continue, HEAD, Date, Connection: close, HTTP/1.0, req.signal, handler failures.
  */
 import assert from "node:assert/strict";
-import { exchange, RawClient, serveFixture, sleep } from "../_helpers.ts";
-
-const GET = (path: string, extra = "") => `GET ${path} HTTP/1.1\r\nHost: t\r\n${extra}\r\n`;
+import { serveFixture } from "../_proc.ts";
+import { exchange, GET, RawClient } from "../_net.ts";
+import { serverSendQueue, waitUntilAnswered, waitUntilRead } from "../_proc_net.ts";
+import { waitUntil } from "../_poll.ts";
 
 Deno.test("serve: HTTP/1.1 semantics over a real socket", async (t) => {
   await using srv = await serveFixture("echo.ts");
@@ -53,7 +54,7 @@ Deno.test("serve: HTTP/1.1 semantics over a real socket", async (t) => {
   await t.step("Content-Length body split across writes", async () => {
     using c = await RawClient.connect(port);
     await c.write("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234");
-    await sleep(50);
+    await waitUntilRead([c]); // the server has the first half before the second is sent
     await c.write("56789");
     const r = await c.readResponse();
     assert.equal(JSON.parse(r.body).body, "0123456789");
@@ -146,7 +147,9 @@ Deno.test("serve: HTTP/1.1 semantics over a real socket", async (t) => {
   await t.step("large response with a slow reader: backpressure, nothing lost", async () => {
     using c = await RawClient.connect(port);
     await c.write(GET("/big?size=8388608"));
-    await sleep(300); // let the server fill the socket buffers and queue the rest
+    // Not reading yet: the answer begins, and the rest waits behind full socket buffers.
+    await waitUntilAnswered([c]);
+    await waitUntil(() => serverSendQueue(c) > 0, "the server's send queue to back up");
     const r = await c.readResponse(20_000);
     assert.equal(r.body.length, 8388608);
     assert.ok(/^a+$/.test(r.body));
@@ -184,14 +187,14 @@ Deno.test("serve: HTTP/1.1 semantics over a real socket", async (t) => {
     const id = crypto.randomUUID();
     const c = await RawClient.connect(port);
     await c.write(GET(`/abort?id=${id}`));
-    await sleep(200);
+    await waitUntilRead([c]); // the request is in the handler
     c.close();
-    let seen = "no";
-    for (let i = 0; i < 40 && seen !== "yes"; i++) {
-      await sleep(50);
-      seen = (await exchange(port, GET(`/aborted?id=${id}`))).body;
-    }
-    assert.equal(seen, "yes");
+    let seen = "";
+    await waitUntil(
+      async () => (seen = (await exchange(port, GET(`/aborted?id=${id}`))).body) === "yes",
+      () => `req.signal to abort (the handler says "${seen}")`,
+      { timeoutMs: 2000, everyMs: 50 },
+    );
   });
 
   await t.step(

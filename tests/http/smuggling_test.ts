@@ -4,7 +4,8 @@
  * the digits) must be answered 400 and the connection closed, with nothing behind them served.
  */
 import assert from "node:assert/strict";
-import { RawClient, serveFixture } from "../_helpers.ts";
+import { serveFixture } from "../_proc.ts";
+import { RawClient } from "../_net.ts";
 
 /** Sends `bytes` and reads until the server closes: the whole answer, as latin-1 text. */
 async function answerTo(port: number, bytes: string): Promise<string> {

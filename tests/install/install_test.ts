@@ -5,7 +5,7 @@
  * line naming it, exit 2 (usage) or 1.
  */
 import assert from "node:assert/strict";
-import { ROOT } from "../_helpers.ts";
+import { ROOT } from "../_proc.ts";
 import { renderUnits } from "../../units/mod.ts";
 import { renderLauncher } from "../../runtime/upgrade/mod.ts";
 import { apprun, privateHome, UPGRADE_FIXTURES } from "../upgrade/_util.ts";
@@ -74,6 +74,11 @@ Deno.test("install --root: a staging tree with BIN, manifest and the units rende
     // A checkout (or handler) under /tmp, as in a CI clone, is bound back in past PrivateTmp=.
     bindReadOnlyPaths: [UPGRADE_FIXTURES, ROOT].filter((p) => /^\/(var\/)?tmp\//.test(p)),
   });
+  assert.deepEqual(units.map((u) => u.file), [
+    "hello.socket",
+    "hello-admin.socket",
+    "hello.service",
+  ]);
   for (const u of units) {
     assert.equal(
       await Deno.readTextFile(`${root}/usr/lib/systemd/system/${u.file}`),

@@ -5,31 +5,17 @@
  * to load) and is then "active" with its STATUS= line in `systemctl --user status`.
  */
 import assert from "node:assert/strict";
-import { isAvailable, startUserManager } from "../_systemd.ts";
-import { apprun, freePort, privateHome, sleep, UPGRADE_FIXTURES } from "../upgrade/_util.ts";
+import { systemdTest } from "../_systemd.ts";
+import { freePort } from "../_net.ts";
+import { waitUntil } from "../_poll.ts";
+import { apprun, installUser, privateHome } from "../upgrade/_util.ts";
 
-const reason = isAvailable();
-if (reason !== null) console.log(`install --user systemd tests skipped: ${reason}`);
-
-Deno.test({
-  name: "install --user: socket enabled and listening, first request activates, READY gates it",
-  ignore: reason !== null,
-  async fn() {
-    await using m = await startUserManager();
+systemdTest(
+  "install --user: socket enabled and listening, first request activates, READY gates it",
+  async (m) => {
     await using h = await privateHome(m.env);
     const port = freePort();
-    const r = await apprun(
-      [
-        "install",
-        `${UPGRADE_FIXTURES}/slow_start.ts`,
-        "--name",
-        "hello",
-        "--port",
-        String(port),
-        "--user",
-      ],
-      h.env,
-    );
+    const r = await installUser("slow_start.ts", { name: "hello", port, env: h.env });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(
       r.stdout,
@@ -43,16 +29,16 @@ Deno.test({
     const t0 = performance.now();
     const first = fetch(`http://127.0.0.1:${port}/version`).then((res) => res.text());
     const seen = new Set<string>();
-    let activeAt = 0;
-    while (performance.now() - t0 < 30_000) {
-      const state = await m.show("hello.service", "ActiveState");
-      seen.add(state);
-      if (state === "active") {
-        activeAt = performance.now() - t0;
-        break;
-      }
-      await sleep(50);
-    }
+    await waitUntil(
+      async () => {
+        const state = await m.show("hello.service", "ActiveState");
+        seen.add(state);
+        return state === "active";
+      },
+      () => `hello.service to become active (saw ${[...seen]})`,
+      { timeoutMs: 30_000, everyMs: 50 },
+    );
+    const activeAt = performance.now() - t0;
     assert.ok(seen.has("activating"), `held in activating before READY=1: saw ${[...seen]}`);
     assert.ok(activeAt >= 1500, `active only after the 1.5 s load (${activeAt.toFixed(0)} ms)`);
     assert.equal(await first, "v1", "the first connection was kept and answered");
@@ -66,4 +52,4 @@ Deno.test({
     assert.match(st.stdout, /^hello: ready under systemd --user \(hello\.service\)\n {2}pid: \d+/);
     assert.match(st.stdout, /stored fds: 0/);
   },
-});
+);

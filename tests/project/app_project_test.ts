@@ -8,8 +8,8 @@
  * - deno.json: an import map entry for apprun's mod.ts, no node_modules at all.
  */
 import assert from "node:assert/strict";
-import { exchange, Proc, RawClient, ROOT, spawn } from "../_helpers.ts";
-import { GET, waitForLog } from "../serve/_util.ts";
+import { Proc, ROOT, spawn } from "../_proc.ts";
+import { exchange, GET, RawClient } from "../_net.ts";
 
 async function run(cmd: string, args: string[], cwd: string): Promise<string> {
   const out = await new Deno.Command(cmd, { args, cwd, stdin: "null" }).output();
@@ -67,7 +67,7 @@ export default app;
       ...["serve", "main.ts", "--port", "0", "--host", "127.0.0.1"],
     ], { cwd: app });
     try {
-      const port = Number((await waitForLog(proc, /listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
+      const port = Number((await proc.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
       const client = await RawClient.connect(port);
       await client.write(GET("/"));
       const first = await client.readResponse();
@@ -75,7 +75,7 @@ export default app;
       const events = await exchange(port, GET("/events"));
       assert.match(events.body, /id: 1\ndata: one\n\n/);
       proc.kill("SIGHUP");
-      await waitForLog(proc, /generation 2 ready/);
+      await proc.waitFor(/generation 2 ready/);
       await client.write(GET("/"));
       const second = await client.readResponse();
       client.close();
@@ -105,7 +105,7 @@ if (import.meta.main) {
     ...["serve", "main.ts", "--no-supervisor", "--port", "0", "--host", "127.0.0.1"],
   ], { cwd: dir.path });
   try {
-    const port = Number((await waitForLog(proc, /listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
+    const port = Number((await proc.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
     const r = await exchange(port, GET("/"));
     assert.match(r.body, /^apprun \d+\.\d+\.\d+/);
   } finally {

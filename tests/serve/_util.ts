@@ -1,10 +1,11 @@
 /**
- * Helpers for the process-level tests of `apprun serve`: free ports, unix-socket clients, a
- * NOTIFY_SOCKET receiver (a real datagram socket, as systemd binds it), a log waiter that
- * notices when the process died, temp dirs and a seeded PRNG. Nothing here mocks a socket, a
- * process or a clock. Owns only what it creates; every resource has a dispose.
+ * Helpers for the process-level tests of `apprun serve`: a NOTIFY_SOCKET receiver (a real
+ * datagram socket, as systemd binds it), socket activation through `systemd-socket-activate`,
+ * stale and poked unix sockets, and a seeded PRNG. Nothing here mocks a socket, a process or a
+ * clock. Owns only what it creates; every resource has a dispose.
  */
-import { Proc, RawClient, sleep, spawn, type SpawnOptions } from "../_helpers.ts";
+import { type Proc, spawn, type SpawnOptions, which } from "../_proc.ts";
+import { sleep, waitUntil } from "../_poll.ts";
 import {
   bindTo,
   closeFd,
@@ -20,60 +21,6 @@ import {
   SOL_SOCKET,
   unixSocket,
 } from "../../runtime/sys/mod.ts";
-
-/** A GET request with a Host header (and extra header lines, each ending in CRLF). */
-export const GET = (path: string, extra = "") => `GET ${path} HTTP/1.1\r\nHost: t\r\n${extra}\r\n`;
-
-/** A port that was free a moment ago on `hostname` (bind 0, read it, close). */
-export function freePort(hostname = "127.0.0.1"): number {
-  const l = Deno.listen({ hostname, port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/**
- * A {@linkcode RawClient} on a unix stream socket. RawClient's constructor is private in
- * TypeScript only; it takes any `Deno.Conn`, and duplicating its 200 lines here would be worse.
- */
-export async function connectUnix(path: string): Promise<RawClient> {
-  const conn = await Deno.connect({ transport: "unix", path });
-  const Ctor = RawClient as unknown as new (c: Deno.Conn) => RawClient;
-  return new Ctor(conn);
-}
-
-/** A temp dir removed (recursively) at the end of the scope. */
-export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "apprun-serve-test-" });
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
-  };
-}
-
-/**
- * Waits until `re` matches the process output. Unlike `Proc.waitFor`, fails at once (with the
- * output) when the process exits first, and leaves no timer behind.
- */
-export async function waitForLog(
-  proc: Proc,
-  re: RegExp,
-  timeoutMs = 15_000,
-): Promise<RegExpMatchArray> {
-  let isExited = false;
-  const exited = proc.status.then(() => isExited = true);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const m = proc.log.match(re);
-    if (m) return m;
-    if (isExited) {
-      await exited;
-      throw new Error(`process exited before ${re} appeared; output:\n${proc.log}`);
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}; output:\n${proc.log}`);
-    await sleep(10);
-  }
-}
 
 /** One datagram received on the notify socket. */
 export interface NotifyMessage {
@@ -112,16 +59,20 @@ export class NotifyReceiver implements AsyncDisposable {
   }
 
   async #poll(): Promise<void> {
-    const dec = new TextDecoder();
     while (!this.#isClosed) {
-      for (;;) {
-        const m = receiveMessage({ fd: this.#fd, maxFds: 4 });
-        if (m === "again") break;
-        for (const fd of m.fds) closeFd(fd); // BARRIER=1 pipes: closing is the answer
-        const lines = dec.decode(m.data).split("\n").filter((l) => l !== "");
-        this.messages.push({ lines, at: Date.now(), pid: m.credentials?.pid ?? null });
-      }
+      this.flush();
       await sleep(5);
+    }
+  }
+
+  /** Takes every datagram waiting on the socket now (the poll does this every 5 ms). */
+  flush(): void {
+    for (;;) {
+      const m = receiveMessage({ fd: this.#fd, maxFds: 4 });
+      if (m === "again") return;
+      for (const fd of m.fds) closeFd(fd); // BARRIER=1 pipes: closing is the answer
+      const lines = new TextDecoder().decode(m.data).split("\n").filter((l) => l !== "");
+      this.messages.push({ lines, at: Date.now(), pid: m.credentials?.pid ?? null });
     }
   }
 
@@ -134,21 +85,15 @@ export class NotifyReceiver implements AsyncDisposable {
   }
 
   /** Waits for the first message (from index `from`) that satisfies `pred`. */
-  async waitFor(
+  waitFor(
     pred: (m: NotifyMessage) => boolean,
     { timeoutMs = 15_000, from = 0 } = {},
   ): Promise<NotifyMessage> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = this.messages.slice(from).find(pred);
-      if (m) return m;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `no matching notify message in ${timeoutMs} ms; got ${JSON.stringify(this.messages)}`,
-        );
-      }
-      await sleep(5);
-    }
+    return waitUntil(
+      () => this.messages.slice(from).find(pred),
+      () => `a matching notify message; got ${JSON.stringify(this.messages)}`,
+      { timeoutMs, everyMs: 5 },
+    );
   }
 
   async close(): Promise<void> {
@@ -203,6 +148,11 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** Why {@linkcode socketActivate} cannot run here (systemd's tool is missing), or null. */
+export const noSocketActivate: string | null = which("systemd-socket-activate")
+  ? null
+  : "systemd-socket-activate is not installed (apt-get install systemd)";
+
 /**
  * Runs `systemd-socket-activate LISTEN… -- COMMAND…`. `build` picks fresh ports on each call:
  * a port found free may be taken before the activator binds it, so this retries (3 times)
@@ -218,7 +168,7 @@ export async function socketActivate<T>(
     const count = args.filter((a) => a === "-l").length;
     const proc = spawn("systemd-socket-activate", args, opts);
     try {
-      await waitForLog(proc, new RegExp(`(Listening on .* as \\d+\\.\\n[^]*){${count}}`));
+      await proc.waitFor(new RegExp(`(Listening on .* as \\d+\\.\\n[^]*){${count}}`));
       return { proc, info };
     } catch (err) {
       proc.kill("SIGKILL");

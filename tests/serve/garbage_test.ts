@@ -6,8 +6,11 @@
  * failure with APPRUN_TEST_SEED=<seed>.
  */
 import assert from "node:assert/strict";
-import { latin1, RawClient, serveFixture, sleep } from "../_helpers.ts";
-import { GET, prng } from "./_util.ts";
+import { serveFixture } from "../_proc.ts";
+import { GET, latin1, RawClient } from "../_net.ts";
+import { openConnections } from "../_proc_net.ts";
+import { waitUntil } from "../_poll.ts";
+import { prng } from "./_util.ts";
 
 const SEED = Number(Deno.env.get("APPRUN_TEST_SEED") ?? 0x5eed);
 const COUNT = 200;
@@ -173,21 +176,9 @@ Deno.test({
     const text = await c.readToEnd(3000); // throws when the server keeps it open
     assert.match(text, /^HTTP\/1\.1 200 OK\r\n[^]*slept 100$/);
     c.close();
-    await sleep(100);
-    assert.equal(heldConnections(srv.port), 0, "the server holds no connection");
+    await waitUntil(
+      () => openConnections(srv.port) === 0,
+      () => `the server to close its side (still open: ${openConnections(srv.port)})`,
+    );
   },
 });
-
-/** TCP connections to local `port` still open on the server side (ESTABLISHED, CLOSE_WAIT). */
-function heldConnections(port: number): number {
-  let n = 0;
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    for (const row of Deno.readTextFileSync(file).split("\n").slice(1)) {
-      const f = row.trim().split(/\s+/);
-      if (f.length < 4) continue;
-      const localPort = parseInt(f[1].split(":")[1], 16);
-      if (localPort === port && (f[3] === "01" || f[3] === "08")) n++;
-    }
-  }
-  return n;
-}

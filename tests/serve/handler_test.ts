@@ -6,8 +6,8 @@
  * test (a syntax error cannot live in tests/fixtures: `deno check` reads that folder).
  */
 import assert from "node:assert/strict";
-import { APPRUN, exchange, ROOT, serveFixture, spawn } from "../_helpers.ts";
-import { GET, tempDir, waitForLog } from "./_util.ts";
+import { APPRUN, ROOT, serveFixture, spawn, tempDir } from "../_proc.ts";
+import { exchange, GET } from "../_net.ts";
 
 /** Runs `apprun serve FILE --port 0`, which must fail; returns its exit code and output. */
 async function serveMustFail(file: string, env: Record<string, string> = {}) {
@@ -145,7 +145,7 @@ Deno.test("serve: a relative handler path is resolved against the working direct
   await using proc = spawn(APPRUN, [
     ...["serve", "fixtures/probe.ts", "--no-supervisor", "--port", "0", "--host", "127.0.0.1"],
   ], { cwd: `${ROOT}/tests` });
-  const m = await waitForLog(proc, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  const m = await proc.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
   assert.equal((await exchange(Number(m[1]), GET("/x"))).body, "probe");
   const r = await serveMustFail("no/such/handler.ts");
   assert.deepEqual(r.lines, ["apprun: handler file not found: no/such/handler.ts"]);

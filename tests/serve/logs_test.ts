@@ -5,8 +5,8 @@
  * timestamp and the level name.
  */
 import assert from "node:assert/strict";
-import { APPRUN, exchange, serveFixture, spawn } from "../_helpers.ts";
-import { GET, tempDir } from "./_util.ts";
+import { APPRUN, serveFixture, spawn, tempDir } from "../_proc.ts";
+import { exchange, GET } from "../_net.ts";
 
 /** Serves echo.ts, answers `/` and `/throw` (an error log), stops; returns the stderr lines. */
 async function runAndStop(env: Record<string, string>, logLevel = "info"): Promise<string[]> {
@@ -43,7 +43,10 @@ Deno.test({
   // handler failure lands as a run of priority-6 (info) entries without a prefix.
   fn: async () => {
     const lines = await runAndStop({ JOURNAL_STREAM: "1:2" }, "debug");
-    assert.ok(lines.some((l) => l.startsWith("<7>")), "debug lines are there");
+    // The stack trace logged at debug after /throw: one message, many lines, each its own entry.
+    const trace = lines.findIndex((l) => l === "<7>Error: handler exploded");
+    assert.ok(trace >= 0, `no stack trace at debug:\n${lines.join("\n")}`);
+    assert.match(lines[trace + 1], /^<7> {4}at /, "the trace's next line has its own prefix");
     for (const l of lines) assert.match(l, /^<[0-7]>/, `no priority prefix: ${JSON.stringify(l)}`);
   },
 });

@@ -7,8 +7,10 @@
  * WATCHDOG_PID names another process).
  */
 import assert from "node:assert/strict";
-import { APPRUN, exchange, FIXTURES, type Proc, RawClient, sleep, spawn } from "../_helpers.ts";
-import { freePort, GET, NotifyReceiver, tempDir, waitForLog } from "./_util.ts";
+import { APPRUN, FIXTURES, type Proc, spawn, tempDir } from "../_proc.ts";
+import { exchange, freePort, GET, RawClient } from "../_net.ts";
+import { sleep } from "../_poll.ts";
+import { NotifyReceiver } from "./_util.ts";
 
 const isReady = (m: { lines: string[] }) => m.lines.includes("READY=1");
 
@@ -86,7 +88,7 @@ for (const form of ["path", "abstract"] as const) {
     assert.equal(stopping.pid, proc.pid);
     const st = await proc.wait();
     assert.equal(st.code, 0, proc.log);
-    await sleep(50); // let the receiver drain anything sent just before exit
+    rx.flush(); // take whatever was sent just before exit
     const after = rx.messages.slice(rx.messages.indexOf(stopping) + 1);
     assert.ok(!after.some(isReady), "no READY=1 after STOPPING=1");
     assert.equal(rx.having("READY=1").length, 1, "READY=1 exactly once");
@@ -172,7 +174,7 @@ Deno.test("sd_notify: WATCHDOG=1 at half of WATCHDOG_USEC; the variables are uns
   });
   await using _proc = proc;
   const ready = await rx.waitFor(isReady);
-  await sleep(1100);
+  await sleep(1100); // a window of a second in which to count the pings
   const pings = rx.having("WATCHDOG=1").filter((m) => m.at >= ready.at && m.at < ready.at + 1000);
   assert.ok(pings.length >= 7 && pings.length <= 13, `${pings.length} pings in 1 s, want ~10`);
   const gaps = pings.slice(1).map((m, i) => m.at - pings[i].at).sort((a, b) => a - b);
@@ -203,7 +205,7 @@ Deno.test("sd_notify: WATCHDOG_PID = our pid pings; another pid does not", async
       await using _proc = proc;
       const ready = await rx.waitFor(isReady);
       assert.equal(ready.pid, proc.pid);
-      await sleep(500);
+      await sleep(500); // a window in which to count the pings
       const pings = rx.having("WATCHDOG=1");
       if (isExpected) assert.ok(pings.length >= 3, `${pings.length} pings in 500 ms`);
       else assert.equal(pings.length, 0);
@@ -217,7 +219,7 @@ Deno.test("sd_notify: no READY=1 when the handler fails to load", async () => {
   const { proc } = serveNotified("does_not_exist.ts", rx.address);
   await using _proc = proc;
   assert.equal((await proc.wait()).code, 1);
-  await sleep(50);
+  rx.flush();
   assert.deepEqual(rx.having("READY=1"), []);
 });
 
@@ -225,8 +227,8 @@ Deno.test("sd_notify: a NOTIFY_SOCKET nobody listens on is logged, not fatal", a
   await using dir = await tempDir();
   const { proc, port } = serveNotified("echo.ts", `${dir.path}/nobody-here`);
   await using _proc = proc;
-  await waitForLog(proc, /listening on/);
-  await waitForLog(proc, /sd_notify failed/);
+  await proc.waitFor(/listening on/);
+  await proc.waitFor(/sd_notify failed/);
   assert.equal((await exchange(port, GET("/"))).status, 200);
   proc.kill("SIGTERM");
   assert.equal((await proc.wait()).code, 0);

@@ -5,8 +5,9 @@
  * the port stays open and a keep-alive client is still answered.
  */
 import assert from "node:assert/strict";
-import { APPRUN, FIXTURES, isAlive, RawClient, sleep, spawn } from "../_helpers.ts";
-import { tempDir } from "./_util.ts";
+import { APPRUN, FIXTURES, isAlive, spawn, tempDir } from "../_proc.ts";
+import { RawClient } from "../_net.ts";
+import { sleep } from "../_poll.ts";
 
 Deno.test("supervisor: 40 SIGHUPs 100 ms apart are merged, the service stays up", async () => {
   await using dir = await tempDir();

@@ -6,13 +6,19 @@
  * ignored. sd_listen_fds(3), systemd-socket-activate(1).
  */
 import assert from "node:assert/strict";
-import { APPRUN, FIXTURES, RawClient } from "../_helpers.ts";
-import { connectUnix, freePort, GET, poke, socketActivate, tempDir, waitForLog } from "./_util.ts";
+import { APPRUN, FIXTURES, tempDir } from "../_proc.ts";
+import { freePort, GET, RawClient } from "../_net.ts";
+import { noSocketActivate, poke, socketActivate } from "./_util.ts";
 import { SOCK_DGRAM, SOCK_SEQPACKET } from "../../runtime/sys/mod.ts";
 
 const ECHO = `${FIXTURES}/echo.ts`;
 
-Deno.test("serve: socket-activated with named IPv4, IPv6 and unix sockets", async () => {
+if (noSocketActivate) console.log(`skip: socket activation tests: ${noSocketActivate}`);
+/** A test that needs systemd-socket-activate: ignored (the reason printed) where it is missing. */
+const activatedTest = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, ignore: noSocketActivate !== null, fn });
+
+activatedTest("serve: socket-activated with named IPv4, IPv6 and unix sockets", async () => {
   await using dir = await tempDir();
   const sock = `${dir.path}/admin.sock`;
   const { proc, info } = await socketActivate(() => {
@@ -37,7 +43,7 @@ Deno.test("serve: socket-activated with named IPv4, IPv6 and unix sockets", asyn
     assert.equal(r.status, 200);
     assert.equal(JSON.parse(r.body).listener, "web");
   }
-  await waitForLog(proc, /listening on unix:/);
+  await proc.waitFor(/listening on unix:/);
   const esc = sock.replaceAll(".", "\\.");
   assert.match(proc.log, new RegExp(`listening on http://127\\.0\\.0\\.1:${info.v4} \\(web\\)`));
   assert.match(proc.log, new RegExp(`listening on http://\\[::1\\]:${info.v6} \\(web6\\)`));
@@ -53,7 +59,7 @@ Deno.test("serve: socket-activated with named IPv4, IPv6 and unix sockets", asyn
     assert.equal(body.remoteAddr.hostname, "::1");
   }
   {
-    using c = await connectUnix(sock);
+    using c = await RawClient.connectUnix(sock);
     await c.write(GET("/echo"));
     const r = await c.readResponse();
     assert.equal(r.status, 200);
@@ -61,7 +67,7 @@ Deno.test("serve: socket-activated with named IPv4, IPv6 and unix sockets", asyn
   }
   {
     // The activator exec'd: the server is the process we started, so LISTEN_PID was ours.
-    using c = await connectUnix(sock);
+    using c = await RawClient.connectUnix(sock);
     await c.write(GET("/pid") + GET("/env"));
     assert.equal((await c.readResponse()).body, String(proc.pid));
     assert.deepEqual(JSON.parse((await c.readResponse()).body), {
@@ -77,7 +83,7 @@ Deno.test("serve: socket-activated with named IPv4, IPv6 and unix sockets", asyn
   assert.match(proc.log, /stopped/);
 });
 
-Deno.test("serve: socket-activated without --fdname, fds are named 'unknown'", async () => {
+activatedTest("serve: socket-activated without --fdname, fds are named 'unknown'", async () => {
   const { proc, info } = await socketActivate(() => {
     const port = freePort();
     return { info: port, args: ["-l", `127.0.0.1:${port}`, "--", APPRUN, "serve", ECHO] };
@@ -91,28 +97,31 @@ Deno.test("serve: socket-activated without --fdname, fds are named 'unknown'", a
 });
 
 for (const kind of ["datagram", "seqpacket"] as const) {
-  Deno.test(`serve: a ${kind} socket passed by the manager is refused with one line`, async () => {
-    await using dir = await tempDir();
-    const path = `${dir.path}/${kind}.sock`;
-    const { proc } = await socketActivate(() => ({
-      info: null,
-      args: ["-l", path, `--${kind}`, "--fdname=bad", "--", APPRUN, "serve", ECHO],
-    }));
-    await using _proc = proc;
-    // Wake the activator: a datagram for SOCK_DGRAM, a connection for SOCK_SEQPACKET.
-    poke(path, kind === "datagram" ? SOCK_DGRAM : SOCK_SEQPACKET);
-    const st = await proc.wait();
-    assert.notEqual(st.code, 0);
-    const apprunLines = proc.log.split("\n").filter((l) => l.startsWith("apprun:"));
-    assert.deepEqual(apprunLines, [
-      `apprun: fd 3 ("bad") is a ${kind} socket: apprun serves stream sockets (ListenStream=)`,
-    ], proc.log);
-    assert.doesNotMatch(proc.log, /^\s+at /m, "no stack trace");
-    assert.doesNotMatch(proc.log, /listening on/);
-  });
+  activatedTest(
+    `serve: a ${kind} socket passed by the manager is refused with one line`,
+    async () => {
+      await using dir = await tempDir();
+      const path = `${dir.path}/${kind}.sock`;
+      const { proc } = await socketActivate(() => ({
+        info: null,
+        args: ["-l", path, `--${kind}`, "--fdname=bad", "--", APPRUN, "serve", ECHO],
+      }));
+      await using _proc = proc;
+      // Wake the activator: a datagram for SOCK_DGRAM, a connection for SOCK_SEQPACKET.
+      poke(path, kind === "datagram" ? SOCK_DGRAM : SOCK_SEQPACKET);
+      const st = await proc.wait();
+      assert.notEqual(st.code, 0);
+      const apprunLines = proc.log.split("\n").filter((l) => l.startsWith("apprun:"));
+      assert.deepEqual(apprunLines, [
+        `apprun: fd 3 ("bad") is a ${kind} socket: apprun serves stream sockets (ListenStream=)`,
+      ], proc.log);
+      assert.doesNotMatch(proc.log, /^\s+at /m, "no stack trace");
+      assert.doesNotMatch(proc.log, /listening on/);
+    },
+  );
 }
 
-Deno.test("serve: a connected socket (Accept=yes) is refused with one line", async () => {
+activatedTest("serve: a connected socket (Accept=yes) is refused with one line", async () => {
   // With --accept the activator forks one child per connection and passes it that
   // connection at fd 3: not a listener, so apprun must refuse it.
   const { proc, info } = await socketActivate(() => {
@@ -122,7 +131,7 @@ Deno.test("serve: a connected socket (Accept=yes) is refused with one line", asy
   await using _proc = proc;
   using c = await RawClient.connect(info);
   await c.write(GET("/"));
-  const m = await waitForLog(proc, /Child \d+ died with code (\d+)/);
+  const m = await proc.waitFor(/Child \d+ died with code (\d+)/);
   assert.equal(m[1], "1");
   assert.equal(await c.readToEnd(), "", "the connection is closed unanswered");
   const apprunLines = proc.log.split("\n").filter((l) => l.startsWith("apprun:"));
@@ -132,7 +141,7 @@ Deno.test("serve: a connected socket (Accept=yes) is refused with one line", asy
   assert.doesNotMatch(proc.log, /^\s+at /m, "no stack trace");
 });
 
-Deno.test("serve: LISTEN_PID of another process: the passed fds are not used", async () => {
+activatedTest("serve: LISTEN_PID of another process: the passed fds are not used", async () => {
   // The activator sets LISTEN_PID to its pid, which becomes ours through exec; a shell in
   // between changes it to another pid before exec'ing apprun (same pid still).
   const { proc, info } = await socketActivate(() => {
@@ -150,7 +159,7 @@ Deno.test("serve: LISTEN_PID of another process: the passed fds are not used", a
   // This connection wakes the activator. apprun must not accept it: fd 3 is not its own.
   using trigger = await RawClient.connect(info);
   await trigger.write(GET("/echo"));
-  const m = await waitForLog(proc, /listening on http:\/\/127\.0\.0\.1:(\d+) \((\w+)\)/);
+  const m = await proc.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+) \((\w+)\)/);
   assert.notEqual(Number(m[1]), info, "it opened its own listener from --port");
   assert.equal(m[2], "http");
   assert.doesNotMatch(proc.log, /\(web\)/);

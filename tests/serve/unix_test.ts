@@ -4,15 +4,30 @@
  * socket is never deleted (one clear line, exit 1), and `@name` listens on an abstract socket.
  */
 import assert from "node:assert/strict";
-import { APPRUN, exchange, FIXTURES, type Proc, spawn } from "../_helpers.ts";
-import { connectUnix, GET, leaveStaleSocket, tempDir, waitForLog } from "./_util.ts";
+import { APPRUN, FIXTURES, type Proc, run, spawn, tempDir } from "../_proc.ts";
+import { exchange, GET, RawClient } from "../_net.ts";
+import { leaveStaleSocket } from "./_util.ts";
+
+/** python3 CLIENT NAME REQUEST: sends REQUEST to the abstract socket NAME, prints the answer. */
+const ABSTRACT_CLIENT = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect("\\0" + sys.argv[1])
+s.sendall(sys.argv[2].encode())
+while True:
+    data = s.recv(65536)
+    if not data:
+        break
+    sys.stdout.buffer.write(data)
+`;
 
 function serveUnix(args: string[]): Proc {
   return spawn(APPRUN, ["serve", `${FIXTURES}/echo.ts`, "--no-supervisor", ...args]);
 }
 
 async function getOverUnix(path: string, target: string) {
-  using c = await connectUnix(path);
+  using c = await RawClient.connectUnix(path);
   await c.write(GET(target));
   return await c.readResponse();
 }
@@ -21,7 +36,7 @@ Deno.test("serve --unix: served on the socket file, listener named 'unix'", asyn
   await using dir = await tempDir();
   const path = `${dir.path}/app.sock`;
   await using proc = serveUnix(["--unix", path]);
-  await waitForLog(proc, /listening on unix:\S+ \(unix\)/);
+  await proc.waitFor(/listening on unix:\S+ \(unix\)/);
   assert.doesNotMatch(proc.log, /listening on http/, "no TCP listener unless asked");
   assert.ok(Deno.lstatSync(path).isSocket);
   const r = await getOverUnix(path, "/echo");
@@ -38,7 +53,7 @@ Deno.test("serve --unix: a stale socket file from a previous run is replaced", a
   assert.ok(Deno.lstatSync(path).isSocket, "the stale file is there");
   await assert.rejects(Deno.connect({ transport: "unix", path }), "and nobody listens on it");
   await using proc = serveUnix(["--unix", path]);
-  await waitForLog(proc, /listening on unix:/);
+  await proc.waitFor(/listening on unix:/);
   assert.equal((await getOverUnix(path, "/")).body, "Hello, World!");
 });
 
@@ -60,8 +75,8 @@ Deno.test("serve --unix beside --port: both served", async () => {
   await using dir = await tempDir();
   const path = `${dir.path}/app.sock`;
   await using proc = serveUnix(["--port", "0", "--host", "127.0.0.1", "--unix", path]);
-  const m = await waitForLog(proc, /listening on http:\/\/127\.0\.0\.1:(\d+) \(http\)/);
-  await waitForLog(proc, /listening on unix:/);
+  const m = await proc.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+) \(http\)/);
+  await proc.waitFor(/listening on unix:/);
   const tcp = await exchange(Number(m[1]), GET("/echo"));
   assert.equal(JSON.parse(tcp.body).listener, "http");
   const unix = await getOverUnix(path, "/echo");
@@ -71,31 +86,16 @@ Deno.test("serve --unix beside --port: both served", async () => {
 Deno.test("serve --unix @name: listens on an abstract socket", async () => {
   const name = `apprun-test-${crypto.randomUUID()}`;
   await using proc = serveUnix(["--unix", `@${name}`]);
-  await waitForLog(proc, new RegExp(`listening on unix:@${name} \\(unix\\)`));
-  // Deno cannot connect to abstract sockets: python3 can (a leading NUL names one).
-  const script = `
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(5)
-s.connect("\\0" + sys.argv[1])
-s.sendall(sys.stdin.buffer.read())
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    sys.stdout.buffer.write(d)
-`;
-  const out = new Deno.Command("python3", {
-    args: ["-c", script, name],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const w = out.stdin.getWriter();
-  await w.write(new TextEncoder().encode(GET("/", "Connection: close\r\n")));
-  await w.close();
-  const res = await out.output();
-  const text = new TextDecoder().decode(res.stdout);
+  await proc.waitFor(new RegExp(`listening on unix:@${name} \\(unix\\)`));
+  // Deno cannot connect to abstract sockets; python3 can (a leading NUL names one).
+  const res = await run("python3", [
+    "-c",
+    ABSTRACT_CLIENT,
+    name,
+    GET("/", "Connection: close\r\n"),
+  ]);
+  assert.equal(res.code, 0, res.stderr);
+  const text = res.stdout;
   assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
   assert.ok(text.endsWith("\r\n\r\nHello, World!"), text);
 });
@@ -110,7 +110,7 @@ Deno.test({
     await using dir = await tempDir();
     const path = `${dir.path}/app.sock`;
     await using first = serveUnix(["--unix", path]);
-    await waitForLog(first, /listening on unix:/);
+    await first.waitFor(/listening on unix:/);
     const firstPid = (await getOverUnix(path, "/pid")).body;
     await using second = serveUnix(["--unix", path]);
     const st = await second.wait(5000);

@@ -7,15 +7,9 @@
  * Each helper says who closes what it opens.
  */
 import assert from "node:assert/strict";
-import {
-  APPRUN,
-  type HttpResponse,
-  type Proc,
-  RawClient,
-  ROOT,
-  sleep,
-  spawn,
-} from "../_helpers.ts";
+import { APPRUN, FIXTURES, type Proc, ROOT, spawn } from "../_proc.ts";
+import { type HttpResponse, RawClient } from "../_net.ts";
+import { sleep, withDeadline } from "../_poll.ts";
 
 export { clientFrame, concatBytes } from "../ws/_frames.ts";
 
@@ -23,7 +17,7 @@ export { clientFrame, concatBytes } from "../ws/_frames.ts";
 export const OUT_DIR = `${ROOT}/.test-out/sessions`;
 
 /** A fixture under tests/fixtures, by file name. */
-export const fixture = (name: string): string => `${ROOT}/tests/fixtures/${name}`;
+export const fixture = (name: string): string => `${FIXTURES}/${name}`;
 
 /** The supervisor's start limit (runtime/supervisor/options.ts), with a margin. */
 const START_LIMIT_BURST = 5;
@@ -267,12 +261,7 @@ export class SseReader {
   async next(timeoutMs = 10_000): Promise<SseEvent> {
     const deadline = Date.now() + timeoutMs;
     while (this.#queue.length === 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<"timeout">((r) =>
-        timer = setTimeout(() => r("timeout"), Math.max(1, deadline - Date.now()))
-      );
-      const r = await Promise.race([this.#reader.read(), timeout]);
-      clearTimeout(timer);
+      const r = await withDeadline(this.#reader.read(), Math.max(1, deadline - Date.now()));
       if (r === "timeout") throw new Error(`no SSE event within ${timeoutMs} ms`);
       if (r.done) throw new Error("SSE stream ended");
       this.#buf += r.value;
@@ -302,11 +291,4 @@ export class SseReader {
   async cancel(): Promise<void> {
     await this.#reader.cancel().catch(() => {});
   }
-}
-
-/** p-th percentile (0–100). */
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }

@@ -6,7 +6,7 @@
  * to .test-out/sessions/ (CI keeps it).
  */
 import assert from "node:assert/strict";
-import { ROOT } from "../_helpers.ts";
+import { ROOT } from "../_proc.ts";
 import { OUT_DIR, superviseFixture } from "./_sessions.ts";
 import type { BrowserContext, Page } from "playwright-core";
 

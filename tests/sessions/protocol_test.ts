@@ -6,7 +6,8 @@
  * closed by the server).
  */
 import assert from "node:assert/strict";
-import { RawClient, serveFixture } from "../_helpers.ts";
+import { serveFixture } from "../_proc.ts";
+import { RawClient } from "../_net.ts";
 import { clientFrame, closeOf, RawWs, upgradeRequest } from "./_sessions.ts";
 
 const TEXT = 0x1;

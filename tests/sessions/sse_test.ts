@@ -5,12 +5,18 @@
  * resumes from the next id; the clock example keeps its ids across a restart.
  */
 import assert from "node:assert/strict";
-import { RawClient, ROOT, sleep } from "../_helpers.ts";
+import { ROOT } from "../_proc.ts";
+import { RawClient } from "../_net.ts";
+import { waitUntil } from "../_poll.ts";
 import { fixture, type SseEvent, SseReader, superviseFixture } from "./_sessions.ts";
 
-/** Reads events until `stop` resolves, then `extra` more. */
-async function collect(reader: SseReader, stop: Promise<unknown>, extra = 3): Promise<SseEvent[]> {
-  const events: SseEvent[] = [];
+/** Reads events into `events` until `stop` resolves, then `extra` more. */
+async function collect(
+  reader: SseReader,
+  stop: Promise<unknown>,
+  events: SseEvent[],
+  extra = 3,
+): Promise<SseEvent[]> {
   let isStopped = false;
   stop.then(() => isStopped = true, () => isStopped = true);
   while (!isStopped) events.push(await reader.next());
@@ -20,6 +26,7 @@ async function collect(reader: SseReader, stop: Promise<unknown>, extra = 3): Pr
 
 /** Checks ids 1, 2, … with no gap or repeat, each event's data `<id> <pid>`; returns the pids. */
 function checkContinuous(events: SseEvent[], firstId = 1): number[] {
+  assert.ok(events.length > 0, "no event to check");
   const pids: number[] = [];
   events.forEach((ev, i) => {
     assert.equal(ev.id, String(firstId + i), `event ${i}: id ${ev.id}, expected ${firstId + i}`);
@@ -38,14 +45,21 @@ Deno.test("SSE: a fetch stream spanning 3 restarts gets every event once, in ord
   assert.equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
   const reader = new SseReader(res.body!);
   try {
+    const events: SseEvent[] = [];
+    /** Waits until the stream has carried an event from the current process. */
+    const fromCurrent = () =>
+      waitUntil(
+        () => events.at(-1)?.data.endsWith(` ${pids.at(-1)}`),
+        () => `an event from pid ${pids.at(-1)}`,
+      );
     const restarts = (async () => {
-      await sleep(200);
+      await fromCurrent();
       for (let i = 0; i < 3; i++) {
         pids.push((await sup.restart()).pid);
-        await sleep(200);
+        await fromCurrent();
       }
     })();
-    const events = await collect(reader, restarts);
+    await collect(reader, restarts, events);
     await restarts;
     assert.deepEqual(checkContinuous(events), pids, "events came from every generation");
     console.log(`${events.length} events over 3 restarts, ids 1–${events.length}, no gap`);
@@ -159,7 +173,7 @@ Deno.test("SSE: a hook that throws ends that stream cleanly; the connection serv
   await using sup = await superviseFixture(fixture("sessions_counter.ts"));
   using c = await RawClient.connect(sup.port);
   await c.write("GET /sse?every=10&id=throw-handoff HTTP/1.1\r\nHost: sessions.test\r\n\r\n");
-  await sleep(100);
+  await c.readUntil((b) => new TextDecoder().decode(b).includes("\n\n")); // the stream runs
   const restarting = sup.restart();
   const res = await c.readResponse(); // the whole chunked body: the stream ended
   assert.equal(res.status, 200);

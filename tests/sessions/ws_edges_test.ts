@@ -5,7 +5,8 @@
  * throw for one session — that session alone gets close 1012.
  */
 import assert from "node:assert/strict";
-import { sleep } from "../_helpers.ts";
+import { waitUntilRead } from "../_proc_net.ts";
+import { sleep, waitUntil } from "../_poll.ts";
 import { CountingSession } from "./_counting.ts";
 import {
   clientFrame,
@@ -29,8 +30,8 @@ async function stateOf(ws: RawWs): Promise<{ recv: number; errors: string[]; pid
   return JSON.parse(text.slice(6));
 }
 
-/** Lets the old process read what was just written, so it is in its parser at the handoff. */
-const settle = () => sleep(150);
+/** Waits until the old process has read what was just written: it is in its parser at the handoff. */
+const settle = (ws: RawWs) => waitUntilRead([ws.raw]);
 
 Deno.test("a frame split across restarts is delivered once (cut in the length, mask, payload)", async () => {
   await using sup = await superviseFixture(fixture("sessions_counter.ts"));
@@ -43,7 +44,7 @@ Deno.test("a frame split across restarts is delivered once (cut in the length, m
     const n = i + 1;
     const frame = clientFrame({ opcode: TEXT, payload: `c ${n} `.padEnd(300, "x") });
     await ws.write(frame.subarray(0, cuts[i]));
-    await settle();
+    await settle(ws);
     const r = await sup.restart();
     pids.push(r.pid);
     await ws.write(frame.subarray(cuts[i]));
@@ -60,7 +61,7 @@ Deno.test("a message fragmented across a restart is reassembled (a ping between 
   using ws = await RawWs.open(sup.port, "/ws?id=fragments");
   await ws.write(clientFrame({ opcode: TEXT, fin: false, payload: "c " }));
   await ws.write(clientFrame({ opcode: CONTINUATION, fin: false, payload: "1 part-one" }));
-  await settle();
+  await settle(ws);
   const r = await sup.restart();
   // §5.4: control frames may come between the fragments of a message.
   await ws.write(clientFrame({ opcode: PING, payload: "between" }));
@@ -79,13 +80,15 @@ async function pingThroughHandoff(sup: Supervised, ws: RawWs): Promise<number> {
   const handingOff = (sup.proc.log.match(/SIGTERM: handing off/g) ?? []).length;
   let isDone = false;
   const restarted = sup.restart().finally(() => isDone = true);
-  while ((sup.proc.log.match(/SIGTERM: handing off/g) ?? []).length === handingOff) {
-    await sleep(1);
-  }
+  await waitUntil(
+    () => (sup.proc.log.match(/SIGTERM: handing off/g) ?? []).length > handingOff,
+    "the old process to start handing off",
+    { everyMs: 1 },
+  );
   let sent = 0;
   while (!isDone) {
     await ws.write(clientFrame({ opcode: PING, payload: `p${sent++}` }));
-    await sleep(2);
+    await sleep(2); // pacing: a ping every ~2 ms
   }
   await restarted;
   for (let i = 0; i < 3; i++) await ws.write(clientFrame({ opcode: PING, payload: `p${sent++}` }));
@@ -115,10 +118,9 @@ Deno.test("a hook that throws closes that session with 1012; the others go on", 
   try {
     await Promise.all(sessions.map((s) => s.opened));
     for (const s of sessions) s.startSending(20);
-    await sleep(200);
     const first = sup.pid;
+    await waitUntil(() => sessions.every((s) => s.acked > 0), "an answer on every session");
     const r = await sup.restart();
-    await sleep(300);
     const [ok1, throwHandoff, ok2, throwResume, ok3] = sessions;
     for (const s of [throwHandoff, throwResume]) {
       const ev = await s.closed;
@@ -127,10 +129,10 @@ Deno.test("a hook that throws closes that session with 1012; the others go on", 
     }
     assert.deepEqual(throwHandoff.pids, [first], "closed by the old process");
     for (const s of [ok1, ok2, ok3]) {
+      await waitUntil(() => s.pids.at(-1) === r.pid, `${s.id}: an answer from the new process`);
       s.stopSending();
       const sent = s.sent;
-      const deadline = Date.now() + 5000;
-      while (!s.isSettled && Date.now() < deadline) await sleep(10);
+      await waitUntil(() => s.isSettled, `${s.id}: every message answered`, { timeoutMs: 5000 });
       const st = await s.state();
       assert.deepEqual(s.events, [], `${s.id}: no close event`);
       assert.deepEqual(s.problems, []);

@@ -6,21 +6,15 @@
  * either direction, the per-session counters intact in the app, a new pid each time.
  */
 import assert from "node:assert/strict";
-import { sleep } from "../_helpers.ts";
-import { isAvailable, startUserManager } from "../_systemd.ts";
+import { waitUntil } from "../_poll.ts";
+import { systemdTest } from "../_systemd.ts";
+import { installApp } from "../_systemd_app.ts";
+import { percentile } from "../../scripts/e2e/load.ts";
 import { CountingSession } from "./_counting.ts";
-import { fixture, percentile, superviseFixture } from "./_sessions.ts";
+import { fixture, superviseFixture } from "./_sessions.ts";
 
 const SEND_MS = 40;
 const PUSH_MS = 50;
-
-async function waitUntil(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** Opens `count` sessions on `port`; the caller closes them (`closeAll`). */
 async function openSessions(port: number, count: number): Promise<CountingSession[]> {
@@ -36,6 +30,17 @@ async function closeAll(sessions: CountingSession[]): Promise<void> {
   await Promise.all(sessions.map((s) => s.close()));
 }
 
+/** Waits until every session has had an answer from `pid` (its messages flow through it). */
+async function waitForAnswersFrom(sessions: CountingSession[], pid: number): Promise<void> {
+  await waitUntil(
+    () => sessions.every((s) => s.pids.at(-1) === pid),
+    () =>
+      `an answer from pid ${pid} on every session (${
+        sessions.filter((s) => s.pids.at(-1) !== pid).length
+      } without)`,
+  );
+}
+
 /**
  * Stops sending, waits for every answer, and checks each session against the server's own
  * count: returns the number of messages exchanged.
@@ -43,6 +48,7 @@ async function closeAll(sessions: CountingSession[]): Promise<void> {
 async function settleAndCheck(sessions: CountingSession[], pids: number[]): Promise<number> {
   for (const s of sessions) s.stopSending();
   await waitUntil(() => sessions.every((s) => s.isSettled), "every message to be answered");
+  assert.ok(sessions.length > 0 && sessions.every((s) => s.sent > 0), "every session sent");
   let messages = 0;
   for (const s of sessions) {
     const st = await s.state();
@@ -66,14 +72,14 @@ Deno.test("WebSocket: 100 Deno clients, numbered both ways, through 10 SIGHUP re
   try {
     const t0 = performance.now();
     for (const s of sessions) s.startSending(SEND_MS);
-    await sleep(300);
+    await waitForAnswersFrom(sessions, sup.pid);
     const handoffs: number[] = [];
     for (let i = 0; i < 10; i++) {
       const r = await sup.restart();
       assert.ok(!pids.includes(r.pid), `restart ${i + 1}: pid ${r.pid} is new`);
       pids.push(r.pid);
       handoffs.push(r.handoffMs);
-      await sleep(250);
+      await waitForAnswersFrom(sessions, r.pid);
     }
     const messages = await settleAndCheck(sessions, pids);
     const seconds = (performance.now() - t0) / 1000;
@@ -89,46 +95,24 @@ Deno.test("WebSocket: 100 Deno clients, numbered both ways, through 10 SIGHUP re
   }
 });
 
-const noSystemd = isAvailable();
-if (noSystemd) console.log(`skip: WebSocket sessions under systemd: ${noSystemd}`);
-
-function freePort(): number {
-  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-Deno.test({
-  name: "WebSocket: 20 Deno clients, numbered both ways, through 3 systemctl --user restarts",
-  ignore: noSystemd !== null,
-  async fn() {
-    await using m = await startUserManager();
-    const port = freePort();
-    await m.writeUnit("sessions.socket", `[Socket]\nListenStream=127.0.0.1:${port}\n`);
-    await m.writeUnit(
-      "sessions.service",
-      `[Service]\nType=notify\nNotifyAccess=main\n` +
-        `ExecStart=${new URL("../../bin/apprun", import.meta.url).pathname} serve ` +
-        `${fixture("sessions_counter.ts")}\nFileDescriptorStoreMax=16\nTimeoutStopSec=30\n`,
-    );
-    await m.daemonReload();
-    const started = await m.systemctl("start", "sessions.socket");
-    assert.equal(started.code, 0, started.stderr);
+systemdTest(
+  "WebSocket: 20 Deno clients, numbered both ways, through 3 systemctl --user restarts",
+  async (m) => {
+    const { port } = await installApp(m, { name: "sessions", fixture: "sessions_counter.ts" });
     const first = await fetch(`http://127.0.0.1:${port}/`);
     const pids = [Number(await first.text())];
     await m.waitFor("sessions.service", "ActiveState", "active");
     const sessions = await openSessions(port, 20);
     try {
       for (const s of sessions) s.startSending(SEND_MS);
-      await sleep(300);
+      await waitForAnswersFrom(sessions, pids[0]);
       for (let i = 0; i < 3; i++) {
         const r = await m.systemctl("restart", "sessions.service");
         assert.equal(r.code, 0, `restart ${i + 1}: ${r.stderr}\n${await m.log()}`);
         const pid = Number(await m.show("sessions.service", "MainPID"));
         assert.ok(!pids.includes(pid), `restart ${i + 1}: MainPID ${pid} is new`);
         pids.push(pid);
-        await sleep(300);
+        await waitForAnswersFrom(sessions, pid);
       }
       const messages = await settleAndCheck(sessions, pids);
       const rtts = sessions.flatMap((s) => s.rtts);
@@ -140,4 +124,4 @@ Deno.test({
       await closeAll(sessions);
     }
   },
-});
+);

@@ -1,8 +1,9 @@
 /**
  * Test harness for the embedded supervisor: the protocol-level python worker
- * (fixtures/worker.py), a logger that keeps lines, a JSON-lines TCP client, an fd snapshot,
- * and `withSupervisor()`, which opens a real listener on port 0, runs a real Supervisor in this
- * process and always stops it and closes the listener. Nothing here mocks a socket or process.
+ * (fixtures/worker.py), a logger that keeps lines, a JSON-lines client on a raw TCP
+ * connection, an fd snapshot, and `withSupervisor()`, which opens a real listener on port 0,
+ * runs a real Supervisor in this process and always stops it and closes the listener. Nothing
+ * here mocks a socket or process.
  */
 import assert from "node:assert/strict";
 import { type Listener, openListeners } from "../../runtime/listen.ts";
@@ -13,11 +14,12 @@ import {
   type WorkerCommand,
 } from "../../runtime/supervisor/mod.ts";
 import { closeFd } from "../../runtime/sys/mod.ts";
+import { RawClient } from "../_net.ts";
+import { waitUntil } from "../_poll.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 export const WORKER_PY = `${HERE}fixtures/worker.py`;
 export const DENO_WORKER = `${HERE}fixtures/deno_worker.ts`;
-export const DENO = new URL("../../node_modules/.bin/deno", import.meta.url).pathname;
 
 /** The real python binary (not a pyenv shim: the worker's start time is what we measure). */
 export const PYTHON = new TextDecoder().decode(
@@ -29,8 +31,6 @@ export const PYTHON = new TextDecoder().decode(
 export function pyWorker(env: Record<string, string> = {}): WorkerCommand {
   return { path: PYTHON, args: [WORKER_PY], env: { PATH: Deno.env.get("PATH") ?? "", ...env } };
 }
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A Logger that keeps every line (and echoes them with APPRUN_TEST_VERBOSE=1). */
 export class MemoryLog implements Logger {
@@ -58,112 +58,53 @@ export class MemoryLog implements Logger {
   }
 
   /** Waits until a line matches `re`; returns the match. */
-  async waitFor(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      for (const l of this.lines) {
-        const m = l.match(re);
-        if (m) return m;
-      }
-      if (Date.now() > deadline) throw new Error(`no log line matched ${re}:\n${this.text}`);
-      await sleep(10);
-    }
+  waitFor(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return waitUntil(
+      () => this.lines.map((l) => l.match(re)).find((m) => m !== null),
+      () => `a log line matching ${re}:\n${this.text}`,
+      { timeoutMs },
+    );
   }
 }
 
-/** Polls `pred` until it holds. */
-export async function waitUntil(pred: () => boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-/** A line-oriented JSON client over TCP: one request line, one reply line. */
+/**
+ * A line-oriented JSON client over TCP: one request line, one reply line. The caller closes
+ * it (`close()`).
+ */
 export class LineClient {
-  readonly conn: Deno.TcpConn;
-  #buf = "";
-  #isEof = false;
-  #reading: Promise<void> | null = null;
-  readonly #dec = new TextDecoder();
+  readonly raw: RawClient;
 
-  private constructor(conn: Deno.TcpConn) {
-    this.conn = conn;
+  private constructor(raw: RawClient) {
+    this.raw = raw;
   }
 
   static async connect(port: number): Promise<LineClient> {
-    return new LineClient(await Deno.connect({ hostname: "127.0.0.1", port }));
-  }
-
-  get isEof(): boolean {
-    return this.#isEof;
-  }
-
-  /** One read in flight at most; its errors (reset, closed) count as end of stream. */
-  #readOnce(): Promise<void> {
-    this.#reading ??= (async () => {
-      const chunk = new Uint8Array(65536);
-      try {
-        const n = await this.conn.read(chunk);
-        if (n === null) this.#isEof = true;
-        else this.#buf += this.#dec.decode(chunk.subarray(0, n));
-      } catch {
-        this.#isEof = true;
-      } finally {
-        this.#reading = null;
-      }
-    })();
-    return this.#reading;
-  }
-
-  /** Reads until `pred` holds, EOF, or the deadline; true when `pred` holds. */
-  async #readUntil(pred: () => boolean, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!pred() && !this.#isEof) {
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.#readOnce(),
-        new Promise<void>((r) => timer = setTimeout(r, left)),
-      ]);
-      clearTimeout(timer);
-    }
-    return pred();
+    return new LineClient(await RawClient.connect(port));
   }
 
   /** Sends `req` and returns the parsed reply line. */
   // deno-lint-ignore no-explicit-any
   async request(req: Record<string, unknown>, timeoutMs = 5000): Promise<Record<string, any>> {
     await this.send(req);
-    const ok = await this.#readUntil(() => this.#buf.includes("\n"), timeoutMs);
-    if (!ok) throw new Error(`no reply to ${JSON.stringify(req)} (eof: ${this.#isEof})`);
-    const nl = this.#buf.indexOf("\n");
-    const line = this.#buf.slice(0, nl);
-    this.#buf = this.#buf.slice(nl + 1);
+    const line = await this.raw.readLine(timeoutMs);
+    if (!line.endsWith("\n")) {
+      throw new Error(`no reply to ${JSON.stringify(req)} (eof: ${this.raw.isEof})`);
+    }
     return JSON.parse(line);
   }
 
   /** Sends `req` without waiting for a reply. */
-  async send(req: Record<string, unknown>): Promise<void> {
-    const bytes = new TextEncoder().encode(JSON.stringify(req) + "\n");
-    for (let off = 0; off < bytes.length;) off += await this.conn.write(bytes.subarray(off));
+  send(req: Record<string, unknown>): Promise<void> {
+    return this.raw.write(JSON.stringify(req) + "\n");
   }
 
   /** Whether the peer ends the stream within `timeoutMs`. */
-  async waitEof(timeoutMs: number): Promise<boolean> {
-    await this.#readUntil(() => false, timeoutMs);
-    return this.#isEof;
+  waitEof(timeoutMs: number): Promise<boolean> {
+    return this.raw.waitForClose(timeoutMs);
   }
 
-  async close(): Promise<void> {
-    try {
-      this.conn.close();
-    } catch {
-      // Already closed.
-    }
-    await this.#reading;
+  close(): void {
+    this.raw.close();
   }
 }
 

@@ -7,8 +7,7 @@
 import assert from "node:assert/strict";
 import { checkPrivateDir, ensurePrivateDir } from "../../runtime/supervisor/mod.ts";
 import { SupervisorError } from "../../runtime/supervisor/mod.ts";
-import { APPRUN, FIXTURES, spawn } from "../_helpers.ts";
-import { tempDir } from "../serve/_util.ts";
+import { APPRUN, FIXTURES, spawn, tempDir } from "../_proc.ts";
 
 const NOBODY = 65534;
 

@@ -4,7 +4,9 @@
  * watching (FDPOLL=), BARRIER=1, invalid names, and fds on messages that do not store them.
  */
 import assert from "node:assert/strict";
-import { fdSnapshot, LineClient, newFds, sleep, waitUntil, withSupervisor } from "./_harness.ts";
+import { fdSnapshot, LineClient, newFds, pyWorker, withSupervisor } from "./_harness.ts";
+import { waitUntilAnswered } from "../_proc_net.ts";
+import { sleep, waitUntil } from "../_poll.ts";
 
 const store = (name: string, extra: string[] = []) => ["FDSTORE=1", `FDNAME=${name}`, ...extra];
 
@@ -37,7 +39,8 @@ Deno.test("FDSTOREREMOVE=1 closes the stored copy: then the worker's close() end
     const b = await LineClient.connect(port);
     await b.request({ cmd: "notify", lines: store("b", ["FDPOLL=0"]), attach: "conn" });
     await b.request({ cmd: "barrier" });
-    // The trap (docs/design.md, "systemd facts"): the worker closes its copy, the stored one keeps the peer waiting.
+    // The trap (docs/design.md): the worker closes its copy, the stored one keeps the peer
+    // waiting.
     await b.request({ cmd: "close" });
     assert.equal(await b.waitEof(300), false, "the peer saw EOF while a copy was stored");
     await a.request({ cmd: "notify", lines: ["FDSTOREREMOVE=1", "FDNAME=b"] });
@@ -91,12 +94,12 @@ Deno.test("a stored fd whose peer resets is dropped; FDPOLL=0 keeps it; a FIN ke
     // Leave a reply unread, then close: the kernel answers with RST (RFC 2525 §2.17).
     for (const c of [polled, unpolled]) {
       await c.send({ cmd: "info" });
-      await sleep(50);
-      await c.close();
+      await waitUntilAnswered([c.raw]);
+      c.close();
     }
     await finished.close(); // everything read: a FIN, no hangup on the stored end
     await waitUntil(() => sup.status().storedFds.length === 2, "the reset fd to be dropped");
-    await sleep(100);
+    await sleep(100); // a window in which the other two must not be dropped
     assert.deepEqual(sup.status().storedFds, [
       { name: "fin", count: 1 },
       { name: "kept", count: 1 },
@@ -124,7 +127,6 @@ Deno.test("BARRIER=1 is answered once everything sent before it was processed", 
 });
 
 Deno.test("BARRIER=1 with other lines drops the whole message (READY=1 is not seen)", async () => {
-  const { pyWorker } = await import("./_harness.ts");
   await withSupervisor({ worker: pyWorker({ TW_START: "never" }) }, async ({ sup, port, log }) => {
     const started = sup.start();
     const c = await LineClient.connect(port);

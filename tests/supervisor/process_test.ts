@@ -4,9 +4,8 @@
  * restarts the worker with the store.
  */
 import assert from "node:assert/strict";
-import { type Proc, spawn } from "../_helpers.ts";
-import { DENO, LineClient, pyWorker } from "./_harness.ts";
-import { isAlive } from "../_helpers.ts";
+import { DENO, isAlive, type Proc, spawn } from "../_proc.ts";
+import { LineClient, pyWorker } from "./_harness.ts";
 
 const SUPERVISE = new URL("./fixtures/supervise.ts", import.meta.url).pathname;
 

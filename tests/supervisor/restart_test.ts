@@ -5,8 +5,9 @@
  * (adopted on READY=1, rolled back on failure).
  */
 import assert from "node:assert/strict";
-import { LineClient, pyWorker, sleep, waitUntil, withSupervisor } from "./_harness.ts";
-import { isAlive } from "../_helpers.ts";
+import { LineClient, pyWorker, withSupervisor } from "./_harness.ts";
+import { sleep, waitUntil } from "../_poll.ts";
+import { isAlive } from "../_proc.ts";
 
 const keepConn = ["FDSTORE=1", "FDNAME=conn", "FDPOLL=0"];
 

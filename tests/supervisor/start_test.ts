@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { openListeners } from "../../runtime/listen.ts";
 import { closeFd } from "../../runtime/sys/mod.ts";
-import { LineClient, pyWorker, sleep, withSupervisor } from "./_harness.ts";
+import { LineClient, pyWorker, withSupervisor } from "./_harness.ts";
+import { sleep } from "../_poll.ts";
 
 Deno.test("start() passes LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID = the worker's pid", async () => {
   const [admin] = openListeners({ port: 0, host: "127.0.0.1" });
@@ -46,7 +47,7 @@ Deno.test("start() resolves only after READY=1", async () => {
   await withSupervisor({ worker: pyWorker({ TW_START: "delay:400" }) }, async ({ sup }) => {
     const t0 = performance.now();
     const started = sup.start();
-    await sleep(150);
+    await sleep(150); // well inside the worker's 400 ms before READY=1
     assert.equal(sup.state, "starting");
     assert.equal(sup.status().state, "starting");
     const ready = await started;
@@ -84,7 +85,6 @@ Deno.test("NotifyAccess=main: READY=1 and fds from a child of the worker are ign
   await withSupervisor({ worker }, async ({ sup, port, log }) => {
     let isReady = false;
     const started = sup.start().then((r) => (isReady = true, r));
-    await sleep(100);
     const c = await LineClient.connect(port);
     const lines = ["READY=1", "FDSTORE=1", "FDNAME=child"];
     const sent = await c.request({ cmd: "notify", lines, attach: "conn", child: true, repeat: 2 });

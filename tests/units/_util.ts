@@ -1,27 +1,27 @@
 /**
  * @module
- * Shared bits of the units/ tests: repo paths, free ports, one-line socket reads, and the
- * check that a call throws apprun's ERR_UNIT_OPTION naming the right option.
+ * Shared bits of the units/ tests: fixture paths, a base command line and listener, the probe's
+ * rendered units and the checks it reports, and the check that a call throws apprun's
+ * ERR_UNIT_OPTION naming the right option.
  */
 import assert from "node:assert/strict";
 import { AppRunError } from "../../runtime/errors.ts";
 import {
   type Listener,
+  type RenderedUnit,
   renderServiceUnit,
   renderSocketUnit,
+  renderUnits,
   type ServiceUnitOptions,
   type SocketUnitOptions,
   UnitOptionError,
+  type UnitSetOptions,
 } from "../../units/mod.ts";
+import { DENO, ROOT } from "../_proc.ts";
+import { BIND_ROOT } from "../_systemd_app.ts";
 
-/** The repo root, absolute. */
-export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-/** The pinned Deno. */
-export const DENO = `${REPO}/node_modules/.bin/deno`;
-/** A checkout under /tmp (a CI clone) is hidden by PrivateTmp=: units that run it bind it back. */
-export const BIND_REPO: string[] = /^\/(var\/)?tmp\//.test(REPO) ? [REPO] : [];
-export const FIXTURES = `${REPO}/tests/units/fixtures`;
-export const GOLDEN = `${REPO}/tests/units/golden`;
+export const FIXTURES = `${ROOT}/tests/units/fixtures`;
+export const GOLDEN = `${ROOT}/tests/units/golden`;
 
 /** A server command line and a listener for tests that vary one other option. */
 export const EXEC = ["/usr/local/bin/apprun", "serve", "/srv/app/app.ts"];
@@ -37,34 +37,6 @@ export const service = (o: Partial<ServiceUnitOptions>): string =>
 export const socket = (o: Partial<SocketUnitOptions>): string =>
   renderSocketUnit({ name: "app", listeners: [TCP], ...o } as SocketUnitOptions);
 
-/** A port nobody listens on right now (bound, then released). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
-}
-
-/** Connects, reads until the first newline or EOF, closes. */
-export async function readLineFrom(
-  addr: Deno.ConnectOptions | Deno.UnixConnectOptions,
-): Promise<string> {
-  const conn = await Deno.connect(addr as Deno.ConnectOptions);
-  try {
-    const bytes: number[] = [];
-    const buf = new Uint8Array(4096);
-    for (;;) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      bytes.push(...buf.subarray(0, n));
-      if (buf.subarray(0, n).includes(0x0a)) break;
-    }
-    return new TextDecoder().decode(new Uint8Array(bytes));
-  } finally {
-    conn.close();
-  }
-}
-
 /**
  * Asserts that `fn` throws a UnitOptionError (an AppRunError, code ERR_UNIT_OPTION) whose
  * `option` is `option` and whose message names it and matches `why`.
@@ -79,4 +51,41 @@ export function assertUnitError(fn: () => unknown, option: string, why: RegExp):
     assert.match(err.message, why);
     return true;
   });
+}
+
+/** The user units of fixtures/notify_probe.ts on 127.0.0.1:`port`, as apprun renders them. */
+export function probeUnits(
+  name: string,
+  port: number,
+  extra: Partial<UnitSetOptions> = {},
+): RenderedUnit[] {
+  return renderUnits({
+    name,
+    scope: "user",
+    listeners: [{ kind: "tcp", host: "127.0.0.1", port }],
+    execStart: [DENO, "run", "--allow-all", `${FIXTURES}/notify_probe.ts`],
+    workingDirectory: ROOT,
+    bindReadOnlyPaths: BIND_ROOT,
+    ...extra,
+  });
+}
+
+/** What the probe checks of its sandbox (fixtures/notify_probe.ts `check(...)`). */
+export const PROBE_CHECKS = [
+  "command",
+  "denoDir",
+  "epoll",
+  "memfd",
+  "rlimit",
+  "scmRights",
+  "spawnPidfd",
+];
+
+/** Asserts that the probe ran every one of its checks and each said "ok". */
+export function assertProbeChecks(answer: Record<string, unknown>): void {
+  const checks = answer.checks as Record<string, string>;
+  assert.deepEqual(Object.keys(checks).sort(), PROBE_CHECKS, "the probe's checks");
+  for (const [name, result] of Object.entries(checks)) {
+    assert.match(result, /^ok/, `${name} failed under the sandbox: ${result}`);
+  }
 }

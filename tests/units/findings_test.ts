@@ -6,12 +6,10 @@
  * choices (and their comments) need another look.
  */
 import assert from "node:assert/strict";
-import { isAvailable, startUserManager, type UserManager } from "../_systemd.ts";
-import { renderUnits } from "../../units/mod.ts";
-import { BIND_REPO, DENO, FIXTURES, freePort, readLineFrom, REPO } from "./_util.ts";
-
-const reason = isAvailable();
-if (reason !== null) console.log(`units findings tests skipped: ${reason}`);
+import { systemdTest, type UserManager } from "../_systemd.ts";
+import { freePort, readLineFrom } from "../_net.ts";
+import { waitUntil, withDeadline } from "../_poll.ts";
+import { assertProbeChecks, probeUnits } from "./_util.ts";
 
 /** Renders the probe's user units, lets `edit` change the service text, and installs them. */
 async function installProbe(
@@ -20,23 +18,10 @@ async function installProbe(
   edit: (service: string) => string,
 ): Promise<string> {
   const errLog = `${m.runtimeDir}/probe.err`;
-  const units = renderUnits({
-    name: "finding",
-    scope: "user",
-    listeners: [{ kind: "tcp", host: "127.0.0.1", port }],
-    execStart: [DENO, "run", "--allow-all", `${FIXTURES}/notify_probe.ts`],
-    workingDirectory: REPO,
-    bindReadOnlyPaths: BIND_REPO,
-  });
-  for (const u of units) {
-    const text = u.file.endsWith(".service")
-      ? edit(u.text).replace("[Service]\n", `[Service]\nStandardError=append:${errLog}\n`)
-      : u.text;
-    await m.writeUnit(u.file, text);
-  }
-  await m.daemonReload();
-  const r = await m.systemctl("start", "finding.socket");
-  assert.equal(r.code, 0, r.stderr);
+  const units = probeUnits("finding", port)
+    .map((u) => u.file.endsWith(".service") ? { ...u, text: edit(u.text) } : u);
+  await m.installUnits(units, { logFile: errLog });
+  await m.start("finding.socket");
   return errLog;
 }
 
@@ -49,11 +34,8 @@ async function pokeUntilFailure(m: UserManager, port: number) {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     const how = await failure(m);
-    const buf = new Uint8Array(1);
-    const read = conn.read(buf).catch(() => null);
-    const timeout = new Promise<"nothing">((r) => setTimeout(() => r("nothing"), 100));
-    const first = await Promise.race([read, timeout]);
-    assert.ok(first === "nothing" || first === null, "a failed service answered");
+    const first = await withDeadline(conn.read(new Uint8Array(1)).catch(() => null), 100);
+    assert.ok(first === "timeout" || first === null, "a failed service answered");
     return how;
   } finally {
     conn.close();
@@ -62,19 +44,19 @@ async function pokeUntilFailure(m: UserManager, port: number) {
 
 /** Waits until the service's first run has ended in failure; returns how. */
 async function failure(m: UserManager): Promise<{ result: string; code: string; status: string }> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const result = await m.show("finding.service", "Result");
-    if (result !== "success") {
-      return {
-        result,
-        code: await m.show("finding.service", "ExecMainCode"),
-        status: await m.show("finding.service", "ExecMainStatus"),
-      };
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`finding.service did not fail\n${await m.log()}`);
+  const result = await waitUntil(
+    async () => {
+      const r = await m.show("finding.service", "Result");
+      return r !== "success" ? r : null;
+    },
+    async () => `finding.service to fail\n${await m.log()}`,
+    { timeoutMs: 15_000, everyMs: 50 },
+  );
+  return {
+    result,
+    code: await m.show("finding.service", "ExecMainCode"),
+    status: await m.show("finding.service", "ExecMainStatus"),
+  };
 }
 
 function replaceLine(text: string, from: RegExp, to: string): string {
@@ -82,11 +64,9 @@ function replaceLine(text: string, from: RegExp, to: string): string {
   return text.replace(from, to);
 }
 
-Deno.test({
-  name: "finding: MemoryDenyWriteExecute=yes kills Deno unless V8 runs --jitless",
-  ignore: reason !== null,
-  async fn() {
-    await using m = await startUserManager();
+systemdTest(
+  "finding: MemoryDenyWriteExecute=yes kills Deno unless V8 runs --jitless",
+  async (m) => {
     const port = freePort();
     const errLog = await installProbe(
       m,
@@ -101,13 +81,11 @@ Deno.test({
       /Check failed: 12 == \(\*__errno_location \(\)\)/,
     );
   },
-});
+);
 
-Deno.test({
-  name: "finding: V8 calls pkey_alloc (@pkey); without it and without EPERM, Deno gets SIGSYS",
-  ignore: reason !== null,
-  async fn() {
-    await using m = await startUserManager();
+systemdTest(
+  "finding: V8 calls pkey_alloc (@pkey); without it and without EPERM, Deno gets SIGSYS",
+  async (m) => {
     const port = freePort();
     await installProbe(m, port, (s) => {
       s = replaceLine(
@@ -121,13 +99,11 @@ Deno.test({
     assert.equal(how.result, "signal");
     assert.equal(how.status, "31", `SIGSYS is 31; got ${JSON.stringify(how)}`);
   },
-});
+);
 
-Deno.test({
-  name: "finding: without @pkey but with SystemCallErrorNumber=EPERM, Deno still serves",
-  ignore: reason !== null,
-  async fn() {
-    await using m = await startUserManager();
+systemdTest(
+  "finding: without @pkey but with SystemCallErrorNumber=EPERM, Deno still serves",
+  async (m) => {
     const port = freePort();
     await installProbe(
       m,
@@ -140,17 +116,13 @@ Deno.test({
         ),
     );
     const answer = JSON.parse(await readLineFrom({ hostname: "127.0.0.1", port }));
-    for (const [name, result] of Object.entries(answer.checks as Record<string, string>)) {
-      assert.match(result, /^ok/, name);
-    }
+    assertProbeChecks(answer);
   },
-});
+);
 
-Deno.test({
-  name: "finding: ProtectHome=yes in a user unit hides NOTIFY_SOCKET (under /run/user)",
-  ignore: reason !== null,
-  async fn() {
-    await using m = await startUserManager();
+systemdTest(
+  "finding: ProtectHome=yes in a user unit hides NOTIFY_SOCKET (under /run/user)",
+  async (m) => {
     assert.match(m.runtimeDir, /^\/run\/user\//);
     const port = freePort();
     const errLog = await installProbe(
@@ -162,4 +134,4 @@ Deno.test({
     assert.equal(how.result, "exit-code", JSON.stringify(how));
     assert.match(await Deno.readTextFile(errLog), /sendmsg failed: EACCES/);
   },
-});
+);

@@ -6,20 +6,16 @@
  * syscalls, the fdstore across a restart, and jitless under MemoryDenyWriteExecute=yes.
  */
 import assert from "node:assert/strict";
-import { isAvailable, startUserManager, type UserManager } from "../_systemd.ts";
-import { type RenderedUnit, renderUnits, type UnitSetOptions } from "../../units/mod.ts";
-import { BIND_REPO, DENO, FIXTURES, freePort, readLineFrom, REPO } from "./_util.ts";
+import { systemdTest, type UserManager } from "../_systemd.ts";
+import { freePort, readLineFrom } from "../_net.ts";
+import { BIND_ROOT } from "../_systemd_app.ts";
+import { type RenderedUnit, renderUnits } from "../../units/mod.ts";
+import { assertProbeChecks, FIXTURES, probeUnits } from "./_util.ts";
 
-const reason = isAvailable();
-if (reason !== null) console.log(`units run tests skipped: ${reason}`);
-
-async function install(m: UserManager, units: RenderedUnit[]): Promise<void> {
-  for (const u of units) await m.writeUnit(u.file, u.text);
-  await m.daemonReload();
-  for (const u of units.filter((u) => u.file.endsWith(".socket"))) {
-    const r = await m.systemctl("start", u.file);
-    assert.equal(r.code, 0, `start ${u.file}: ${r.stderr}`);
-  }
+/** Installs `units` and starts their sockets. */
+async function installAndStart(m: UserManager, units: RenderedUnit[]): Promise<void> {
+  await m.installUnits(units);
+  await m.start(...units.filter((u) => u.file.endsWith(".socket")).map((u) => u.file));
 }
 
 /** The probe's JSON answer, or a failure message with the manager's log. */
@@ -34,23 +30,8 @@ async function askProbe(m: UserManager, port: number): Promise<Record<string, un
   return JSON.parse(line);
 }
 
-function probeUnits(name: string, port: number, extra: Partial<UnitSetOptions> = {}) {
-  return renderUnits({
-    name,
-    scope: "user",
-    listeners: [{ kind: "tcp", host: "127.0.0.1", port }],
-    execStart: [DENO, "run", "--allow-all", `${FIXTURES}/notify_probe.ts`],
-    workingDirectory: REPO,
-    bindReadOnlyPaths: BIND_REPO,
-    ...extra,
-  });
-}
-
 function assertSandboxed(answer: Record<string, unknown>): void {
-  const checks = answer.checks as Record<string, string>;
-  for (const [name, result] of Object.entries(checks)) {
-    assert.match(result, /^ok/, `${name} failed under the sandbox: ${result}`);
-  }
+  assertProbeChecks(answer);
   const sandbox = answer.sandbox as Record<string, string>;
   assert.equal(sandbox.noNewPrivs, "1");
   assert.equal(sandbox.seccomp, "2", "no seccomp filter: SystemCallFilter= not applied");
@@ -59,11 +40,9 @@ function assertSandboxed(answer: Record<string, unknown>): void {
   assert.match(sandbox.etcWrite, /Read-only file system/, "ProtectSystem=strict not applied");
 }
 
-Deno.test({
-  name: "renderUnits() user units: one socket per fd name, argv and env as written",
-  ignore: reason !== null,
-  async fn() {
-    await using m = await startUserManager();
+systemdTest(
+  "renderUnits() user units: one socket per fd name, argv and env as written",
+  async (m) => {
     const port = freePort();
     const path = `${m.runtimeDir}/admin.sock`;
     const args = ["a b", "100%", "$HOME", "${X}", ";", "", 'q"uote', "back\\slash", "\\;"];
@@ -87,14 +66,14 @@ Deno.test({
       execStart: ["/usr/bin/python3", `${FIXTURES}/notify_server.py`, ...args, ...more],
       environment: env,
       denoCache: false,
-      bindReadOnlyPaths: BIND_REPO,
+      bindReadOnlyPaths: BIND_ROOT,
     });
     assert.deepEqual(units.map((u) => u.file), [
       "quoting.socket",
       "quoting-admin.socket",
       "quoting.service",
     ]);
-    await install(m, units);
+    await installAndStart(m, units);
 
     const http = JSON.parse(await readLineFrom({ hostname: "127.0.0.1", port }));
     const admin = JSON.parse(await readLineFrom({ transport: "unix", path }));
@@ -130,15 +109,13 @@ Deno.test({
     assert.equal(await m.show("quoting-admin.socket", "SocketMode"), "0660");
     assert.equal(await m.show("quoting-admin.socket", "FileDescriptorName"), "admin");
   },
-});
+);
 
-Deno.test({
-  name: "renderUnits() user units run Deno under the full sandbox, fdstore kept on restart",
-  ignore: reason !== null,
-  async fn() {
-    await using m = await startUserManager();
+systemdTest(
+  "renderUnits() user units run Deno under the full sandbox, fdstore kept on restart",
+  async (m) => {
     const port = freePort();
-    await install(m, probeUnits("probe", port));
+    await installAndStart(m, probeUnits("probe", port));
 
     const first = await askProbe(m, port);
     assertSandboxed(first);
@@ -158,21 +135,19 @@ Deno.test({
     assert.equal(second.inheritedFrom, String(first.pid));
     assert.equal(String(second.pid), await m.show("probe.service", "MainPID"));
   },
-});
+);
 
-Deno.test({
-  name: "renderUnits({ jitless: true }) runs Deno under MemoryDenyWriteExecute=yes",
-  ignore: reason !== null,
-  async fn() {
-    await using m = await startUserManager();
+systemdTest(
+  "renderUnits({ jitless: true }) runs Deno under MemoryDenyWriteExecute=yes",
+  async (m) => {
     const port = freePort();
     const units = probeUnits("jitless", port, { jitless: true });
     assert.match(units[1].text, /^MemoryDenyWriteExecute=yes$/m);
-    await install(m, units);
+    await installAndStart(m, units);
 
     const answer = await askProbe(m, port);
     assertSandboxed(answer);
     assert.equal(answer.v8Flags, "--jitless");
     assert.equal(await m.show("jitless.service", "MemoryDenyWriteExecute"), "yes");
   },
-});
+);

@@ -197,20 +197,42 @@ for (const [what, call, option, why] of cases) {
   Deno.test(`units/ refuses ${what} (${option})`, () => assertUnitError(call, option, why));
 }
 
-Deno.test("units/ accepts the service edge values its checks allow", () => {
-  const edges: (() => unknown)[] = [
-    () => service({ fdStoreMax: 3, ownListeners: [TCP, { ...TCP, port: 8081 }] }),
-    () => service({ limitNoFile: 20000, maxConnections: 20000 - 256 }),
-    () => service({ drainTimeout: 30, timeoutStop: 35 }),
-    () => service({ startLimitInterval: 0, startLimitBurst: 1 }),
-    () => service({ startLimitBurst: 20 }),
-    () => service({ restartDelay: 0, watchdog: 1, drainTimeout: 0.001 }),
-    () => service({ environment: { _: "", a_B9: "\t" } }),
-    () => service({ execStart: ["/usr/bin/apprun", "/home/me/app.ts"], protectHome: "read-only" }),
-    () =>
-      service({ user: "www-data", group: "www-data", ownListeners: [{ kind: "tcp", port: 80 }] }),
+Deno.test("units/ accepts the service edge values its checks allow, and writes them", () => {
+  const edges: [() => string, string[]][] = [
+    [
+      () => service({ fdStoreMax: 3, ownListeners: [TCP, { ...TCP, port: 8081 }] }),
+      ["FileDescriptorStoreMax=3"],
+    ],
+    [() => service({ limitNoFile: 20000, maxConnections: 20000 - 256 }), ["LimitNOFILE=20000"]],
+    [() => service({ drainTimeout: 30, timeoutStop: 35 }), ["TimeoutStopSec=35s"]],
+    [
+      () => service({ startLimitInterval: 0, startLimitBurst: 1 }),
+      ["StartLimitIntervalSec=0s", "StartLimitBurst=1"],
+    ],
+    [() => service({ startLimitBurst: 20 }), ["StartLimitBurst=20"]],
+    [
+      () => service({ restartDelay: 0, watchdog: 1, drainTimeout: 0.001 }),
+      ["RestartSec=0s", "WatchdogSec=1s", "TimeoutStopSec=20001ms"],
+    ],
+    [
+      () => service({ environment: { _: "", a_B9: "\t" } }),
+      ['Environment="_="', 'Environment="a_B9=\\t"'],
+    ],
+    [
+      () =>
+        service({ execStart: ["/usr/bin/apprun", "/home/me/app.ts"], protectHome: "read-only" }),
+      ["ExecStart=/usr/bin/apprun /home/me/app.ts", "ProtectHome=read-only"],
+    ],
+    [
+      () =>
+        service({ user: "www-data", group: "www-data", ownListeners: [{ kind: "tcp", port: 80 }] }),
+      ["User=www-data", "Group=www-data", "AmbientCapabilities=CAP_NET_BIND_SERVICE"],
+    ],
   ];
-  for (const edge of edges) edge();
+  for (const [render, lines] of edges) {
+    const text = render().split("\n");
+    for (const line of lines) assert.ok(text.includes(line), `${line} in:\n${text.join("\n")}`);
+  }
 });
 
 Deno.test("renderServiceUnit() with no sockets is wanted by its target instead", () => {

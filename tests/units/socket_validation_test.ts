@@ -226,14 +226,29 @@ for (const [what, call, option, why] of cases) {
   Deno.test(`units/ refuses ${what} (${option})`, () => assertUnitError(call, option, why));
 }
 
-Deno.test("units/ accepts the socket edge values its checks allow", () => {
-  const edges: (() => unknown)[] = [
-    () => socket({ listeners: [{ kind: "tcp", port: 1 }, { kind: "tcp", port: 65535 }] }),
-    () => socket({ listeners: [{ kind: "unix", path: "/" + "a".repeat(106) }] }),
-    () => socket({ listeners: [{ kind: "tcp", host: "255.255.255.255", port: 1 }] }),
-    () => socket({ fdName: "a".repeat(64), backlog: 1 }),
+Deno.test("units/ accepts the socket edge values its checks allow, and writes them", () => {
+  const edges: [() => string, string[]][] = [
+    [
+      () => socket({ listeners: [{ kind: "tcp", port: 1 }, { kind: "tcp", port: 65535 }] }),
+      ["ListenStream=1", "ListenStream=65535"],
+    ],
+    [
+      () => socket({ listeners: [{ kind: "unix", path: "/" + "a".repeat(106) }] }),
+      [`ListenStream=/${"a".repeat(106)}`],
+    ],
+    [
+      () => socket({ listeners: [{ kind: "tcp", host: "255.255.255.255", port: 1 }] }),
+      ["ListenStream=255.255.255.255:1"],
+    ],
+    [
+      () => socket({ fdName: "a".repeat(64), backlog: 1 }),
+      [`FileDescriptorName=${"a".repeat(64)}`, "Backlog=1"],
+    ],
   ];
-  for (const edge of edges) edge();
+  for (const [render, lines] of edges) {
+    const text = render().split("\n");
+    for (const line of lines) assert.ok(text.includes(line), `${line} in:\n${text.join("\n")}`);
+  }
 });
 
 Deno.test("parseListener() reads the --listen forms", () => {

@@ -5,17 +5,11 @@
  * or the new complete file, with NAME.prev complete, and the next upgrade cleans up after it.
  */
 import assert from "node:assert/strict";
-import { APPRUN, ROOT, spawn } from "../_helpers.ts";
+import { APPRUN, ROOT, spawn } from "../_proc.ts";
 import { renderLauncher } from "../../runtime/upgrade/mod.ts";
 import { sha256Of } from "../../runtime/upgrade/compile.ts";
-import {
-  apprun,
-  installAndServe,
-  privateHome,
-  sleep,
-  UPGRADE_FIXTURES,
-  versionOf,
-} from "./_util.ts";
+import { sleep } from "../_poll.ts";
+import { apprun, installAndServe, privateHome, UPGRADE_FIXTURES, versionOf } from "./_util.ts";
 
 Deno.test("upgrade: two at once → exactly one refused; a killed upgrade's lock dies with it", async () => {
   await using h = await privateHome();
@@ -91,7 +85,7 @@ Deno.test("upgrade: SIGKILLed at every step and at random, BIN is always a compl
     if ("step" in at) await p.waitFor(new RegExp(`paused at ${at.step}`));
     else {
       await p.waitFor(/checked NEW/);
-      await sleep(at.afterMs);
+      await sleep(at.afterMs); // a kill at a random moment of the copy: the point of the test
     }
     p.kill("SIGKILL");
     await p.wait();

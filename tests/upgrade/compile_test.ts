@@ -7,9 +7,10 @@
  * the output.
  */
 import assert from "node:assert/strict";
-import { DENO, ROOT, spawn } from "../_helpers.ts";
+import { DENO, ROOT, spawn } from "../_proc.ts";
 import { renderEntry, sha256Of } from "../../runtime/upgrade/mod.ts";
-import { apprun, freePort, privateHome, UPGRADE_FIXTURES, versionOf } from "./_util.ts";
+import { freePort } from "../_net.ts";
+import { apprun, privateHome, UPGRADE_FIXTURES, versionOf } from "./_util.ts";
 
 const V1 = `${UPGRADE_FIXTURES}/v1.ts`;
 

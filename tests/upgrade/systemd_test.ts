@@ -4,10 +4,11 @@
  * both with live keep-alive clients and counting WebSockets that see no error at all.
  */
 import assert from "node:assert/strict";
-import { isAvailable, startUserManager } from "../_systemd.ts";
+import { systemdTest } from "../_systemd.ts";
+import { freePort } from "../_net.ts";
 import {
   apprun,
-  freePort,
+  installUser,
   jsonReport,
   LiveClients,
   printFigures,
@@ -16,31 +17,18 @@ import {
   versionOf,
 } from "./_util.ts";
 
-const reason = isAvailable();
-if (reason !== null) console.log(`upgrade systemd tests skipped: ${reason}`);
-
-Deno.test({
-  name: "upgrade --user under systemd: good upgrade, then a crashing NEW rolled back, live clients",
-  ignore: reason !== null,
-  async fn() {
-    await using m = await startUserManager();
+systemdTest(
+  "upgrade --user under systemd: good upgrade, then a crashing NEW rolled back, live clients",
+  async (m) => {
     await using h = await privateHome(m.env);
     const port = freePort();
     const health = `http://127.0.0.1:${port}/health`;
-    const inst = await apprun(
-      [
-        "install",
-        `${UPGRADE_FIXTURES}/v1.ts`,
-        "--name",
-        "app",
-        "--port",
-        String(port),
-        "--user",
-        "--health",
-        health,
-      ],
-      h.env,
-    );
+    const inst = await installUser("v1.ts", {
+      name: "app",
+      port,
+      env: h.env,
+      extra: ["--health", health],
+    });
     assert.equal(inst.code, 0, inst.stdout + inst.stderr);
     assert.equal(await versionOf(port), "v1");
     const clients = await LiveClients.start(port);
@@ -78,4 +66,4 @@ Deno.test({
     const { sockets } = await clients.stopAndCheck("systemd upgrades");
     for (const s of sockets) assert.deepEqual(s.versions, ["v1", "v2"]);
   },
-});
+);

@@ -97,11 +97,17 @@ const ALPHABET = ["a", "é", "€", "𝄞"]; // one to four UTF-8 bytes
 
 Deno.test("encodeMessage() fragments round-trip through FrameParser once masked", () => {
   const random = seededRandom(9);
+  let fragmented = 0;
   for (let trial = 0; trial < 100; trial++) {
     const length = Math.floor(random() * 400);
     const fragmentSize = 1 + Math.floor(random() * 50);
     const text = Array.from({ length }, () => ALPHABET[Math.floor(random() * 4)]).join("");
     const frames = encodeMessage(text, { fragmentSize });
+    if (utf8(text).length > fragmentSize) {
+      assert.ok(frames.length > 1, `${utf8(text).length} bytes in ${fragmentSize}-byte fragments`);
+      fragmented++;
+    }
+    assert.equal(frames[0][0] & 0x0f, OPCODE.TEXT);
     for (const frame of frames.slice(1)) assert.equal(frame[0] & 0x0f, OPCODE.CONTINUATION);
     assert.equal(frames.at(-1)![0] & 0x80, 0x80);
     assert.deepEqual(parse(concatBytes(...frames.map((f) => maskServerFrame(f)))), [
@@ -115,6 +121,7 @@ Deno.test("encodeMessage() fragments round-trip through FrameParser once masked"
       ],
     );
   }
+  assert.ok(fragmented > 50, `only ${fragmented} of 100 messages were fragmented`);
   assert.throws(() => encodeMessage("x", { fragmentSize: 0 }), RangeError);
   assert.deepEqual(encodeMessage(""), [bytes(0x81, 0x00)]);
 });

@@ -1,160 +1,56 @@
 /**
- * Test helpers: start the real `apprun` command as a child process, watch its log, and talk
- * to it with raw bytes over real sockets. Nothing here mocks a socket or a process.
+ * @module
+ * Sockets for tests: a port that is free right now, `RawClient` (a TCP or unix-stream client
+ * that writes exact bytes and reads exactly what comes back, with HTTP/1.1 response reading),
+ * one-shot helpers on top of it, and how a connection ended. Nothing here mocks a socket; each
+ * function says who closes what it opens. What the kernel knows of a connection (queues, who
+ * holds it) is `_proc_net.ts`'s; processes are `_proc.ts`'s.
  */
-export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-export const APPRUN = `${ROOT}/bin/apprun`;
-export const DENO = `${ROOT}/node_modules/.bin/deno`;
-export const FIXTURES = `${ROOT}/tests/fixtures`;
+import { withDeadline } from "./_poll.ts";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
-/** A running child process whose stderr (and stdout) lines are collected. */
-export class Proc {
-  readonly child: Deno.ChildProcess;
-  readonly pid: number;
-  #log = "";
-  #waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
-  readonly status: Promise<Deno.CommandStatus>;
-  readonly #pumps: Promise<void>[];
-
-  constructor(child: Deno.ChildProcess) {
-    this.child = child;
-    this.pid = child.pid;
-    this.#pumps = [this.#pump(child.stderr), this.#pump(child.stdout)];
-    this.status = child.status;
-  }
-
-  get log(): string {
-    return this.#log;
-  }
-
-  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      this.#log += chunk;
-      if (Deno.env.get("APPRUN_TEST_VERBOSE")) Deno.stderr.writeSync(enc.encode(chunk));
-      for (const w of [...this.#waiters]) {
-        const m = this.#log.match(w.re);
-        if (m) {
-          this.#waiters.splice(this.#waiters.indexOf(w), 1);
-          w.resolve(m);
-        }
-      }
-    }
-  }
-
-  /** Resolves with the first match of `re` in the output (past or future). */
-  waitFor(re: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
-    const m = this.#log.match(re);
-    if (m) return Promise.resolve(m);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`timed out waiting for ${re} in output:\n${this.#log}`));
-      }, timeoutMs);
-      const done = (m: RegExpMatchArray) => {
-        clearTimeout(timer);
-        resolve(m);
-      };
-      this.#waiters.push({ re, resolve: done });
-    });
-  }
-
-  kill(signal: Deno.Signal = "SIGTERM"): void {
-    try {
-      this.child.kill(signal);
-    } catch {
-      // Already gone.
-    }
-  }
-
-  /** Waits for exit (killing with SIGKILL after `timeoutMs`) and for the output to drain. */
-  async wait(timeoutMs = 20_000): Promise<Deno.CommandStatus> {
-    const timer = setTimeout(() => this.kill("SIGKILL"), timeoutMs);
-    try {
-      const st = await this.status;
-      await Promise.all(this.#pumps);
-      return st;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.kill("SIGKILL");
-    await this.wait();
-  }
+/** A port that was free a moment ago on `hostname` (bound to port 0, read, released). */
+export function freePort(hostname = "127.0.0.1"): number {
+  const l = Deno.listen({ hostname, port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
 }
 
-/** Options for {@linkcode spawn}. */
-export interface SpawnOptions {
-  env?: Record<string, string>;
-  cwd?: string;
-  clearEnv?: boolean;
+/** A GET request for `path` with a Host header (and `extra` header lines, each ending in CRLF). */
+export const GET = (path: string, extra = "") => `GET ${path} HTTP/1.1\r\nHost: t\r\n${extra}\r\n`;
+
+/** Bytes as text, one char per byte (exact for any byte, unlike UTF-8 decoding). */
+export function latin1(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i += 8192) {
+    s += String.fromCharCode(...b.subarray(i, i + 8192));
+  }
+  return s;
 }
 
-/** Starts a command with piped output. */
-export function spawn(cmd: string, args: string[], opts: SpawnOptions = {}): Proc {
-  const child = new Deno.Command(cmd, {
-    args,
-    env: opts.env,
-    cwd: opts.cwd ?? ROOT,
-    clearEnv: opts.clearEnv,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  return new Proc(child);
-}
-
-/** A running `apprun serve` with the port it listens on. */
-export interface Served extends AsyncDisposable {
-  proc: Proc;
-  port: number;
-}
-
-/** Starts `apprun serve HANDLER --port 0 ARGS…` and waits until it listens. */
-export async function serveFixture(
-  handler: string,
-  args: string[] = [],
-  opts: SpawnOptions = {},
-): Promise<Served> {
-  const env = { APPRUN_LOG: "debug", ...opts.env };
-  const proc = spawn(APPRUN, [
-    "serve",
-    `${FIXTURES}/${handler}`,
-    "--no-supervisor",
-    "--port",
-    "0",
-    "--host",
-    "127.0.0.1",
-    ...args,
-  ], {
-    ...opts,
-    env,
-  });
-  const m = await proc.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-  return {
-    proc,
-    port: Number(m[1]),
-    [Symbol.asyncDispose]: () => proc[Symbol.asyncDispose](),
-  };
-}
-
-/** A raw TCP client that writes exact bytes and reads what comes back. */
-export class RawClient {
+/**
+ * A raw client on one connection: writes exact bytes and reads into a buffer that the test
+ * inspects (`buffered`) and consumes (`take`). The caller closes it (`using`).
+ */
+export class RawClient implements Disposable {
   readonly conn: Deno.Conn;
   #buf = new Uint8Array(0);
   #isEof = false;
+  #isClosed = false;
   #reading: Promise<void> | null = null;
 
-  private constructor(conn: Deno.Conn) {
+  constructor(conn: Deno.Conn) {
     this.conn = conn;
   }
 
   static async connect(port: number, hostname = "127.0.0.1"): Promise<RawClient> {
     return new RawClient(await Deno.connect({ port, hostname }));
+  }
+
+  static async connectUnix(path: string): Promise<RawClient> {
+    return new RawClient(await Deno.connect({ transport: "unix", path }));
   }
 
   async write(data: string | Uint8Array): Promise<void> {
@@ -163,6 +59,7 @@ export class RawClient {
     while (off < bytes.length) off += await this.conn.write(bytes.subarray(off));
   }
 
+  /** Whether the peer ended the stream (FIN, or a reset). */
   get isEof(): boolean {
     return this.#isEof;
   }
@@ -172,11 +69,11 @@ export class RawClient {
     return this.#buf;
   }
 
+  /** One read (at most one in flight); false at EOF; throws after `timeoutMs`. */
   async #readMore(timeoutMs: number): Promise<boolean> {
     if (this.#isEof) return false;
-    const chunk = new Uint8Array(65536);
-    let timer: ReturnType<typeof setTimeout> | undefined;
     this.#reading ??= (async () => {
+      const chunk = new Uint8Array(65536);
       try {
         const n = await this.conn.read(chunk);
         if (n === null) this.#isEof = true;
@@ -187,18 +84,16 @@ export class RawClient {
           this.#buf = next;
         }
       } catch (err) {
-        if (err instanceof Deno.errors.ConnectionReset) this.#isEof = true;
+        // A reset ends the stream; so does our own close() under a read still in flight.
+        if (err instanceof Deno.errors.ConnectionReset || this.#isClosed) this.#isEof = true;
         else throw err;
       } finally {
         this.#reading = null;
       }
     })();
-    const timeout = new Promise<"timeout">((r) =>
-      timer = setTimeout(() => r("timeout"), timeoutMs)
-    );
-    const r = await Promise.race([this.#reading, timeout]);
-    clearTimeout(timer);
-    if (r === "timeout") throw new Error(`read timed out after ${timeoutMs} ms`);
+    if (await withDeadline(this.#reading, timeoutMs) === "timeout") {
+      throw new Error(`read timed out after ${timeoutMs} ms`);
+    }
     return true;
   }
 
@@ -216,6 +111,13 @@ export class RawClient {
     return this.take(this.#buf.length);
   }
 
+  /** Reads through the first `\n` (or to EOF) and takes that line, newline included, as UTF-8. */
+  async readLine(timeoutMs = 10_000): Promise<string> {
+    await this.readUntil((b) => b.includes(0x0a), timeoutMs);
+    const end = this.#buf.indexOf(0x0a);
+    return new TextDecoder().decode(this.takeBytes(end < 0 ? this.#buf.length : end + 1));
+  }
+
   /** Whether the peer closed the connection within `timeoutMs` (drops data read meanwhile). */
   async waitForClose(timeoutMs = 5000): Promise<boolean> {
     try {
@@ -226,10 +128,16 @@ export class RawClient {
     }
   }
 
-  take(n: number): string {
-    const out = this.#buf.subarray(0, n);
+  /** Takes the first `n` buffered bytes. */
+  takeBytes(n: number): Uint8Array {
+    const out = this.#buf.slice(0, n);
     this.#buf = this.#buf.slice(n);
-    return latin1(out);
+    return out;
+  }
+
+  /** Takes the first `n` buffered bytes as latin-1 text. */
+  take(n: number): string {
+    return latin1(this.takeBytes(n));
   }
 
   /** Reads one complete HTTP response (Content-Length, chunked, or close-delimited). */
@@ -240,8 +148,7 @@ export class RawClient {
     if (end < 0) {
       throw new Error(`connection closed before a response head: "${latin1(this.#buf)}"`);
     }
-    const headText = this.take(end + 4);
-    const res = parseResponseHead(headText);
+    const res = parseResponseHead(this.take(end + 4));
     const left = () => Math.max(1, deadline - Date.now());
     if (opts.isHead || res.status === 204 || res.status === 304 || res.status < 200) return res;
     const te = res.headers.get("transfer-encoding");
@@ -256,8 +163,7 @@ export class RawClient {
         await this.readUntil((b) => b.length >= line.length + 2 + size + 2, left());
         this.take(line.length + 2);
         body += this.take(size);
-        const crlf = this.take(2);
-        if (crlf !== "\r\n") throw new Error("chunk not followed by CRLF");
+        if (this.take(2) !== "\r\n") throw new Error("chunk not followed by CRLF");
         res.chunks.push(size);
         if (size === 0) break;
       }
@@ -274,6 +180,7 @@ export class RawClient {
   }
 
   close(): void {
+    this.#isClosed = true;
     try {
       this.conn.close();
     } catch {
@@ -330,15 +237,7 @@ function indexOfCrlfCrlf(b: Uint8Array): number {
   return -1;
 }
 
-export function latin1(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i += 8192) {
-    s += String.fromCharCode(...b.subarray(i, i + 8192));
-  }
-  return s;
-}
-
-/** Sends `request` on a fresh connection and reads one response. */
+/** Sends `request` on a fresh connection and reads one response; closes the connection. */
 export async function exchange(
   port: number,
   request: string,
@@ -350,16 +249,39 @@ export async function exchange(
   return { ...res, isClosed };
 }
 
-/** Whether a process is alive (not a zombie). */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
+/** Connects to `addr`, reads one line (through `\n`, or to EOF), closes. */
+export async function readLineFrom(
+  addr: Deno.ConnectOptions | Deno.UnixConnectOptions,
+): Promise<string> {
+  using c = new RawClient(await Deno.connect(addr as Deno.ConnectOptions));
+  return await c.readLine();
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** How a connection ended, seen from our side. */
+export type Ending = "eof" | "reset" | "data" | "open";
 
-export { dec, enc };
+/**
+ * Reads once from `conn` (up to `timeoutMs`): "eof" (the peer closed: FIN), "reset" (RST),
+ * "data" (it answered), or "open" (nothing yet: the read is cancelled by closing `conn`).
+ */
+export async function endingOf(conn: Deno.Conn, timeoutMs = 3000): Promise<Ending> {
+  const read = conn.read(new Uint8Array(4096)).then(
+    (n): Ending => n === null ? "eof" : "data",
+    (err): Ending => {
+      if (err instanceof Deno.errors.ConnectionReset) return "reset";
+      if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+        return "open"; // cancelled by our own close below
+      }
+      throw err;
+    },
+  );
+  const ending = await withDeadline(read, timeoutMs);
+  if (ending !== "timeout") return ending;
+  try {
+    conn.close();
+  } catch {
+    // closed already
+  }
+  await read;
+  return "open";
+}
