@@ -34,7 +34,9 @@ export type AppRunErrorCode =
   | "ERR_USAGE"
   | "ERR_INSTALL"
   | "ERR_UPGRADE"
-  | "ERR_COMPILE";
+  | "ERR_COMPILE"
+  // any area: a state machine asked for a move its table forbids (a bug in apprun).
+  | "ERR_INTERNAL";
 
 /** The base of every error apprun throws on purpose. */
 export class AppRunError extends Error {

@@ -34,6 +34,7 @@ const LEAVES = [
   "hooks",
   "handler",
   "fdstore_capacity",
+  "state_machine",
 ];
 
 /** What each area may import (besides the leaves, and itself). */

@@ -20,12 +20,13 @@ import { WsProtocolError } from "./errors.ts";
 import { UTF8_ACCEPT, UTF8_REJECT, type Utf8State, utf8Step } from "./utf8.ts";
 import { decodeUtf8, parseClosePayload } from "./_close.ts";
 import { readHead } from "./_head.ts";
+import { checkedMove, type MoveTable } from "../state_machine.ts";
 import { checkParserState, type FrameParserState, type ParserPhase } from "./parser_state.ts";
 
 export type { FrameParserState, ParserPhase };
 
 /** The allowed moves; {@link FrameParser} changes phase only through this table. */
-const MOVES: { readonly [P in ParserPhase]: readonly ParserPhase[] } = {
+const MOVES: MoveTable<ParserPhase> = {
   head: ["length", "mask", "failed"],
   length: ["mask", "failed"],
   mask: ["payload", "head", "closed", "failed"], // an empty payload ends the frame here
@@ -121,10 +122,7 @@ export class FrameParser {
   }
 
   #moveTo(next: ParserPhase): void {
-    if (!MOVES[this.#phase].includes(next)) {
-      throw new Error(`ws parser: no move from ${this.#phase} to ${next}`);
-    }
-    this.#phase = next;
+    this.#phase = checkedMove(MOVES, this.#phase, next, "the WebSocket frame parser");
   }
 
   #fail(error: WsProtocolError): void {
