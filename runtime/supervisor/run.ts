@@ -6,6 +6,7 @@
  */
 import { describeError } from "../errors.ts";
 import type { SupervisorOptions } from "./options.ts";
+import { RestartRefused } from "./restart_gate.ts";
 import { Supervisor } from "./supervisor.ts";
 
 /**
@@ -23,7 +24,10 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
   };
   const onHangup = () => {
     supervisor.restart(undefined, "SIGHUP").catch((err) => {
-      log.warn(`SIGHUP: the restart failed: ${describeError(err)}`);
+      // A refusal was logged with its reason.
+      if (!(err instanceof RestartRefused)) {
+        log.warn(`SIGHUP: the restart failed: ${describeError(err)}`);
+      }
     });
   };
   const listeners: [Deno.Signal, () => void][] = [
@@ -36,9 +40,9 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
     try {
       await supervisor.start();
     } catch (err) {
-      // A stop during the first start is not a failure; the rest was logged where it failed.
+      // A stop during the first start is not a failure; a failure was logged where it happened.
       const line = `the worker did not start: ${describeError(err)}`;
-      if (supervisor.state === "failed") log.error(line);
+      if (supervisor.state === "failed") log.debug(line);
       else log.info(line);
     }
     return await supervisor.done;
