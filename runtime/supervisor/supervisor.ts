@@ -121,8 +121,8 @@ export class Supervisor implements ControlHandler {
         onRefused: (reason, err) => {
           const { generation, pid } = driver.snapshot();
           this.#log.warn(
-            `restart (${reason}) refused: ${describeError(err)}; ` +
-              `generation ${generation} (pid ${pid ?? "-"}) goes on serving`,
+            `restart (${reason}) refused, generation ${generation} (pid ${pid ?? "-"}) ` +
+              `goes on serving: ${describeError(err)}`,
           );
         },
       });
