@@ -51,7 +51,7 @@ export interface Supervised extends AsyncDisposable {
 
 /** `apprun serve APP --port 0 ARGS…` (spawned by `cmd`, default bin/apprun), once ready. */
 export async function serveSupervised(
-  dir: AppDir,
+  dir: Pick<AppDir, "path" | "env">,
   app: string,
   args: string[] = [],
   cmd: string[] = [APPRUN],
