@@ -66,12 +66,13 @@ export function followSupervisor(log: Logger): number | null {
  * says which command does it, and the worker serves on.
  */
 export function reloadOnHangup(supervisorPid: number | null, log: Logger): void {
+  const hint = howToReload(); // now, before the app can change the environment
   Deno.addSignalListener("SIGHUP", () => {
     if (supervisorPid !== null && sendSignal(supervisorPid, SIGNALS.SIGHUP)) {
       log.info(`SIGHUP: asked the supervisor (pid ${supervisorPid}) to reload`);
       return;
     }
-    log.warn(`SIGHUP ignored (it would drop every connection): ${howToReload()}`);
+    log.warn(`SIGHUP ignored (it would drop every connection): ${hint}`);
   });
 }
 
@@ -85,7 +86,9 @@ function howToReload(): string {
   }
   const unit = /\/([^/\n]+\.service)\s*$/m.exec(cgroup)?.[1];
   if (unit === undefined) return "restart it through its service manager to reload";
-  const user = /\/user@\d+\.service\//.test(cgroup) ? " --user" : "";
+  // systemd.exec(5): MANAGERPID is set for the processes a user manager spawns.
+  const isUser = Deno.env.get("MANAGERPID") !== undefined || /\/user@\d+\.service\//.test(cgroup);
+  const user = isUser ? " --user" : "";
   const name = unit.replace(/\.service$/, "");
   return `to reload, run \`systemctl${user} restart ${unit}\` or ` +
     `\`apprun reload --name ${name}${user}\``;
