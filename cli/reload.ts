@@ -5,13 +5,15 @@
  * supervisor started by hand, by its control socket; or systemd) and asks for the restart:
  * the supervisor loads the new code in check mode first and refuses, the running worker
  * serving on, when it does not load; systemd restarts the unit. Command glue only: finding
- * the target is runtime/upgrade's `findTarget`, the restart the target's own.
+ * the target is runtime/upgrade's `findTarget`; a supervisor is asked for a checked restart.
  */
 import {
   findManifest,
   findTarget,
   type RestartTarget,
   type Scope,
+  SupervisorTarget,
+  UpgradeError,
 } from "../runtime/upgrade/mod.ts";
 import { supervisorRequest } from "../runtime/supervisor/mod.ts";
 import { controlSocketPath } from "../runtime/worker/mod.ts";
@@ -48,11 +50,28 @@ export async function reload(args: string[]): Promise<number> {
   const { name, target } = await reloadTarget(a);
   const before = await target.status().then((s) => s.pid, () => null);
   const t0 = performance.now();
-  const { pid } = await target.restart(a.timeoutMs);
+  const pid = target instanceof SupervisorTarget
+    ? await checkedRestart(target, a.timeoutMs)
+    : (await target.restart(a.timeoutMs)).pid;
   const ms = Math.round(performance.now() - t0);
   if (a.isJson) console.log(JSON.stringify({ name, manager: target.kind, before, pid, ms }));
   else console.log(`reloaded ${name}: pid ${before ?? "?"} → ${pid} in ${ms} ms (${target.label})`);
   return 0;
+}
+
+/**
+ * A supervisor's restart with the check (`"check": true`): the new code is loaded first, and a
+ * refusal says why. (A bare control `restart` is `systemctl restart`, as `apprun upgrade`
+ * wants after its own check.) Returns the new pid; throws {@linkcode UpgradeError}.
+ */
+async function checkedRestart(target: SupervisorTarget, timeoutMs: number): Promise<number> {
+  const reply = await supervisorRequest(target.path, { cmd: "restart", check: true }, timeoutMs)
+    .catch((err) => {
+      throw new UpgradeError(`${target.label}: ${(err as Error).message}`, { cause: err });
+    });
+  if (reply.ok && "pid" in reply && typeof reply.pid === "number") return reply.pid;
+  const why = reply.ok ? "the reply names no new process" : reply.error;
+  throw new UpgradeError(`${target.label}: ${why}`);
 }
 
 /** What runs the service the arguments name. */

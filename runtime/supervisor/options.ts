@@ -17,6 +17,18 @@ export interface WorkerCommand {
   env: Record<string, string>;
 }
 
+/** How a restart request is handled (Supervisor.restart). */
+export interface RestartHow {
+  /** Ask `beforeRestart` first (default true; a control request only with `"check": true`). */
+  isChecked?: boolean;
+  /**
+   * Stop a worker that is still starting and start anew, as systemd 252 does (a control
+   * request: an upgrade's rollback must not wait for a worker that never gets ready). Default
+   * false: merged into one restart after its READY=1, so bursts cost one restart.
+   */
+  isPreempting?: boolean;
+}
+
 /** `Restart=`: the two policies implemented. */
 export type RestartPolicy = "on-failure" | "no";
 

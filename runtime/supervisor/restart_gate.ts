@@ -20,13 +20,14 @@ export interface RestartGateOptions {
   /** Resolves when the next worker may be started; rejects (with why) when it may not. */
   check(reason: string, signal: AbortSignal): Promise<void>;
   /** The restart itself, once the check passed. */
-  restart(reason: string): Promise<RestartReply>;
+  restart(reason: string, isPreempting: boolean): Promise<RestartReply>;
   /** Called with each refusal (to log it). */
   onRefused(reason: string, err: unknown): void;
 }
 
 interface Round {
   reasons: string[];
+  isPreempting: boolean;
   waiters: PromiseWithResolvers<RestartReply>[];
 }
 
@@ -43,11 +44,12 @@ export class RestartGate {
   }
 
   /** Resolves with the new worker's READY=1; rejects with {@linkcode RestartRefused} or why it failed. */
-  request(reason: string): Promise<RestartReply> {
+  request(reason: string, isPreempting = false): Promise<RestartReply> {
     if (this.#abort.signal.aborted) {
       return Promise.reject(new SupervisorError("cannot restart: the supervisor is stopping"));
     }
-    const round = this.#next ??= { reasons: [], waiters: [] };
+    const round = this.#next ??= { reasons: [], isPreempting: false, waiters: [] };
+    round.isPreempting ||= isPreempting;
     if (!round.reasons.includes(reason)) round.reasons.push(reason);
     const waiter = Promise.withResolvers<RestartReply>();
     round.waiters.push(waiter);
@@ -78,7 +80,7 @@ export class RestartGate {
           continue;
         }
         // The driver merges it with a restart under way; the next round is checked meanwhile.
-        settle(this.#opts.restart(reason));
+        settle(this.#opts.restart(reason, round.isPreempting));
       }
     } finally {
       this.#isChecking = false;

@@ -26,6 +26,7 @@ import { NotifySocket } from "./notify_socket.ts";
 import {
   type ResolvedOptions,
   resolveOptions,
+  type RestartHow,
   type SupervisorOptions,
   type WorkerCommand,
 } from "./options.ts";
@@ -117,7 +118,7 @@ export class Supervisor implements ControlHandler {
       const driver = this.#driver;
       this.#gate = new RestartGate({
         check: beforeRestart,
-        restart: (reason) => driver.restart(undefined, reason),
+        restart: (reason, isPreempting) => driver.restart(undefined, reason, isPreempting),
         onRefused: (reason, err) => {
           const { generation, pid } = driver.snapshot();
           this.#log.warn(
@@ -138,13 +139,18 @@ export class Supervisor implements ControlHandler {
    * rejects with {@linkcode RestartRefused} and the running worker goes on. Resolves when the
    * new worker is ready; rejects when it fails to start or the supervisor stops.
    */
-  restart(command?: WorkerCommand, reason = "requested"): Promise<RestartReply> {
+  restart(
+    command?: WorkerCommand,
+    reason = "requested",
+    how: RestartHow = {},
+  ): Promise<RestartReply> {
     if (this.#driver === null) {
       return Promise.reject(new SupervisorError(`cannot restart: the supervisor is not running`));
     }
-    const done = command === undefined && this.#gate !== null
-      ? this.#gate.request(reason)
-      : this.#driver.restart(command, reason);
+    const { isChecked = true, isPreempting = false } = how;
+    const done = command === undefined && this.#gate !== null && isChecked
+      ? this.#gate.request(reason, isPreempting)
+      : this.#driver.restart(command, reason, isPreempting);
     // Whatever came of it, what to watch may have changed (imports added or removed).
     if (typeof this.#opts.watch === "function") {
       done.finally(() => this.#refreshWatch()).catch(() => {});

@@ -148,8 +148,12 @@ export class WorkerDriver {
     return ready;
   }
 
-  /** See Supervisor.restart(). */
-  restart(command: WorkerCommand | undefined, reason: string): Promise<RestartReply> {
+  /** See Supervisor.restart() (`isPreempting`: RestartHow). */
+  restart(
+    command: WorkerCommand | undefined,
+    reason: string,
+    isPreempting = false,
+  ): Promise<RestartReply> {
     const state = this.#state;
     if (isTerminal(state) || this.#afterExit === "stop") {
       const why = isTerminal(state) ? state : "stopping";
@@ -161,14 +165,14 @@ export class WorkerDriver {
     if (state === "auto-restart") {
       this.#timer.cancel();
       this.#startNext("requested");
-    } else if (state === "starting") {
+    } else if (state === "starting" && !isPreempting) {
       // Merged into one restart after READY=1, as requests are while stopping: stopping a
       // worker mid-start for each request of a burst (SIGHUPs, file changes) spends the start
       // limit and ends the service. systemd 252 would stop it; the supervisor waits.
       this.#isRestartQueued = true;
     } else {
       this.#afterExit = "restart";
-      if (state === "ready") this.#sendStop(SIGTERM, "restart");
+      if (state === "ready" || state === "starting") this.#sendStop(SIGTERM, "restart");
     }
     return ready;
   }

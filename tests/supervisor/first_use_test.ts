@@ -114,3 +114,20 @@ Deno.test("isRequestedStartCounted: false keeps requested restarts out of the st
     assert.equal(sup.status().generation, 5);
   });
 });
+
+Deno.test("a control restart stops a worker still starting (a rollback does not wait for it)", async () => {
+  await withSupervisor({ startTimeoutMs: 60_000 }, async ({ sup }) => {
+    await sup.start();
+    // An upgrade whose new worker never sends READY=1 …
+    const upgrade = sup.restart(pyWorker({ TW_START: "never" }), "upgrade");
+    upgrade.catch(() => {});
+    await sleep(500);
+    assert.equal(sup.state, "starting");
+    // … and its rollback, as a control request sends it: not merged behind that READY=1.
+    const t0 = performance.now();
+    const back = await sup.restart(pyWorker(), "rollback", { isPreempting: true });
+    assert.ok(performance.now() - t0 < 5000);
+    assert.equal(sup.state, "ready");
+    assert.equal(back.generation, 3);
+  });
+});
