@@ -88,20 +88,30 @@ async function waitForLine(page: Page, text: string): Promise<void> {
   );
 }
 
+/** Runs `fn` with a fresh headless Chromium profile; closes the browser and removes it after. */
+async function withChromium(fn: (context: BrowserContext) => Promise<void>): Promise<void> {
+  const { chromium } = await import("playwright-core");
+  const profile = await Deno.makeTempDir({ prefix: "apprun-chromium-" });
+  let context: BrowserContext | undefined;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: FLAGS,
+    });
+    await fn(context);
+  } finally {
+    await context?.close();
+    await Deno.remove(profile, { recursive: true }).catch(() => {});
+  }
+}
+
 Deno.test({
   name: "examples/chat.ts in headless Chromium: the page's socket stays open through a restart",
   ignore: reason !== null,
   async fn() {
-    const { chromium } = await import("playwright-core");
     await using sup = await superviseFixture(`${ROOT}/examples/chat.ts`);
-    const profile = await Deno.makeTempDir({ prefix: "apprun-chromium-" });
-    let context: BrowserContext | undefined;
-    try {
-      context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: FLAGS,
-      });
+    await withChromium(async (context) => {
       await context.addInitScript(WATCH_SOCKETS);
       const base = `http://127.0.0.1:${sup.port}/`;
       const [alice, bob] = [await context.newPage(), await context.newPage()];
@@ -143,10 +153,7 @@ Deno.test({
       await alice.screenshot({ path: shot, fullPage: true });
       assert.ok((await Deno.stat(shot)).size > 1000, "screenshot written");
       console.log(`chat: 2 tabs kept their sockets through pid ${before} → ${r.pid}; ${shot}`);
-    } finally {
-      await context?.close();
-      await Deno.remove(profile, { recursive: true }).catch(() => {});
-    }
+    });
   },
 });
 
@@ -154,16 +161,8 @@ Deno.test({
   name: "examples/chat.ts regression: joining a room shows its history once, not a second time",
   ignore: reason !== null,
   async fn() {
-    const { chromium } = await import("playwright-core");
     await using sup = await superviseFixture(`${ROOT}/examples/chat.ts`);
-    const profile = await Deno.makeTempDir({ prefix: "apprun-chromium-" });
-    let context: BrowserContext | undefined;
-    try {
-      context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: FLAGS,
-      });
+    await withChromium(async (context) => {
       const page = await context.newPage();
       await page.goto(`http://127.0.0.1:${sup.port}/`);
       await waitForLine(page, "guest joined lobby"); // the page joins on load
@@ -183,9 +182,6 @@ Deno.test({
       // The old socket's close does not overwrite the new one's status.
       await page.waitForTimeout(300);
       assert.match(await page.textContent("#status") ?? "", /^connected/);
-    } finally {
-      await context?.close();
-      await Deno.remove(profile, { recursive: true }).catch(() => {});
-    }
+    });
   },
 });
