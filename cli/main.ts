@@ -37,6 +37,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     const m = await import("./upgrade.ts");
     return { usage: m.ROLLBACK_USAGE, run: m.rollbackCommand };
   },
+  reload: async () => {
+    const m = await import("./reload.ts");
+    return { usage: m.RELOAD_USAGE, run: m.reload };
+  },
   status: async () => {
     const m = await import("./status.ts");
     return { usage: m.STATUS_USAGE, run: m.status };
@@ -72,18 +76,22 @@ Commands:
                     install it as a systemd service (socket + service units)
   upgrade NEW       swap in NEW and restart through the fdstore; roll back if it fails
   rollback          swap the previous binary back in and restart
+  reload [--name NAME]
+                    restart a running service through the fdstore (no connection dropped);
+                    under apprun's supervisor only once the new code loads
   status            the service's state (systemd or apprun's supervisor)
   check [APP]       load the app and print what it serves
   compile APP -o NAME
                     one executable with apprun and the app inside
   version           print the version
 
-apprun <command> --help shows each command's options.
+apprun <command> --help (or apprun help <command>) shows each command's options.
 `;
 
 /** Runs one command line; returns the exit status. Throws for errors (see {@linkcode runMain}). */
 export async function main(args: string[]): Promise<number> {
   const [name, ...rest] = args;
+  if (name === "help" && rest.length > 0) return await main([rest[0], "--help"]);
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     console.log(USAGE);
     return name === undefined ? 2 : 0;

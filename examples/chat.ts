@@ -1,8 +1,9 @@
 /**
  * Chat rooms on Hono + apprun WebSockets, carried through upgrades: open http://localhost:8080/
- * in two tabs, chat, then reload the server (`kill -HUP <supervisor pid>`, `systemctl restart`,
- * or `apprun upgrade`): the sockets stay open, the rooms, names, counters and history survive,
- * and the "served by" pid changes.
+ * in two tabs, chat, then reload the server (`npx apprun reload --name chat`, `systemctl
+ * restart`, or `apprun upgrade`): the sockets stay open, the rooms, names, counters and history
+ * survive, and the "served by" pid changes. Joining a room shows its history once: the page
+ * starts its log afresh at each join (the server sends the room's history to each new socket).
  *
  *   npx apprun serve examples/chat.ts --port 8080
  */
@@ -99,7 +100,11 @@ const PAGE = `<!doctype html>
 let ws; const log = document.getElementById("log"); const status = document.getElementById("status");
 function add(t){ const d=document.createElement("div"); d.textContent=t; log.append(d); log.scrollTop=log.scrollHeight; }
 document.getElementById("join").onclick = () => {
-  ws?.close();
+  // The previous socket is done with: its late events must not touch the page (its close
+  // would say "closed" under the new connection), and the new one starts with the room's
+  // whole history, so the log starts afresh rather than showing it a second time.
+  if (ws) { ws.onmessage = ws.onclose = null; ws.close(); }
+  log.replaceChildren();
   // By id, not as window.name: that global is the window's own name, not the input.
   const field = (id) => document.getElementById(id).value;
   const q = new URLSearchParams({ room: field("room"), name: field("name") });

@@ -9,13 +9,18 @@
  */
 import { SupervisorError } from "./errors.ts";
 import { checkPrivateDir } from "./control_dir.ts";
-import { checkCommand, type WorkerCommand } from "./options.ts";
+import { checkCommand, type RestartHow, type WorkerCommand } from "./options.ts";
 import type { WorkerState } from "./worker_state.ts";
 
 /** A request, as sent on the wire. */
 export type ControlRequest =
   | { cmd: "status" }
-  | { cmd: "restart"; worker?: { path: string; args?: string[]; env?: Record<string, string> } }
+  | {
+    cmd: "restart";
+    worker?: { path: string; args?: string[]; env?: Record<string, string> };
+    /** Ask `beforeRestart` first (`apprun reload`); default false, as `systemctl restart`. */
+    check?: boolean;
+  }
   | { cmd: "stop" };
 
 /** `{"cmd":"status"}` → this. */
@@ -52,7 +57,7 @@ export type ControlReply = StatusReply | RestartReply | { ok: true } | ErrorRepl
 export interface ControlHandler {
   status(): StatusReply;
   /** Resolves when the new worker is ready; rejects when it failed. */
-  restart(command?: WorkerCommand, reason?: string): Promise<RestartReply>;
+  restart(command?: WorkerCommand, reason?: string, how?: RestartHow): Promise<RestartReply>;
   /** Resolves once the worker is gone and the store flushed. */
   stopWorker(): Promise<void>;
   /** The worker command now in force (restart requests fill in what they leave out). */
@@ -172,7 +177,10 @@ export class ControlServer {
             args: w.args ?? [],
             env: w.env ?? current.env,
           });
-          return await this.#handler.restart(command, "control request");
+          // As `systemctl restart`: a worker still starting is stopped (an upgrade's rollback
+          // cannot wait for one that never gets ready); the check only when asked for.
+          const how = { isChecked: req.check === true, isPreempting: true };
+          return await this.#handler.restart(command, "control request", how);
         }
         case "stop":
           await this.#handler.stopWorker();

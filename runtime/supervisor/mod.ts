@@ -37,6 +37,8 @@
 export { runSupervisor } from "./run.ts";
 export { Supervisor } from "./supervisor.ts";
 export { SupervisorError } from "./errors.ts";
+export { RestartRefused } from "./restart_gate.ts";
+export { followStarter } from "./starter.ts";
 export { checkPrivateDir, ensurePrivateDir } from "./control_dir.ts";
 export {
   type ControlReply,

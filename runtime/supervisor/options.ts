@@ -17,6 +17,18 @@ export interface WorkerCommand {
   env: Record<string, string>;
 }
 
+/** How a restart request is handled (Supervisor.restart). */
+export interface RestartHow {
+  /** Ask `beforeRestart` first (default true; a control request only with `"check": true`). */
+  isChecked?: boolean;
+  /**
+   * Stop a worker that is still starting and start anew, as systemd 252 does (a control
+   * request: an upgrade's rollback must not wait for a worker that never gets ready). Default
+   * false: merged into one restart after its READY=1, so bursts cost one restart.
+   */
+  isPreempting?: boolean;
+}
+
 /** `Restart=`: the two policies implemented. */
 export type RestartPolicy = "on-failure" | "no";
 
@@ -45,19 +57,42 @@ export interface SupervisorOptions {
   startLimit?: StartLimit;
   /** `WatchdogSec=` in µs; unset or 0: no watchdog. */
   watchdogUsec?: number;
-  /** Files or directories whose change restarts the worker (debounced). */
-  watch?: string[];
+  /**
+   * Files or directories whose change restarts the worker (debounced). A file is watched
+   * through its directory (an editor's rename over it is seen; other files there are not);
+   * a directory, with everything under it. A function is asked for the list at start and
+   * again after each restart request has been settled (a module graph changes with imports).
+   */
+  watch?: string[] | (() => Promise<string[]>);
   /** Quiet time after the last change before a `watch` restart; default 200 ms. */
   watchDebounceMs?: number;
   /** A unix stream socket path for `apprun status` / `apprun upgrade` (mode 0600). */
   controlSocket?: string;
+  /**
+   * Whether a worker that ends before the first READY=1 ends the supervisor at once, with
+   * the worker's status, instead of `restart`'s retries (default false, as systemd: a
+   * service that fails to start is restarted like one that crashed).
+   */
+  isFirstFailureFinal?: boolean;
+  /**
+   * Whether requested restarts (SIGHUP, `watch`, control requests) count toward the start
+   * limit. systemd counts them (default true); without them the limit guards crash loops only.
+   */
+  isRequestedStartCounted?: boolean;
+  /**
+   * Asked before each requested restart that keeps the worker command (not an upgrade's new
+   * command): a rejection refuses the restart, its message says why, and the running worker
+   * goes on serving. Requests made while it runs are settled by the next call. `signal`
+   * aborts when the supervisor stops. Not in systemd (apprun: load the new code first).
+   */
+  beforeRestart?: (reason: string, signal: AbortSignal) => Promise<void>;
   log: Logger;
 }
 
 /** Options with every default filled in. */
 export type ResolvedOptions =
-  & Required<Omit<SupervisorOptions, "watchdogUsec" | "controlSocket">>
-  & Pick<SupervisorOptions, "watchdogUsec" | "controlSocket">;
+  & Required<Omit<SupervisorOptions, "watchdogUsec" | "controlSocket" | "beforeRestart">>
+  & Pick<SupervisorOptions, "watchdogUsec" | "controlSocket" | "beforeRestart">;
 
 const MS_90S = 90_000;
 
@@ -76,6 +111,9 @@ export function resolveOptions(opts: SupervisorOptions): ResolvedOptions {
     watch: opts.watch ?? [],
     watchDebounceMs: opts.watchDebounceMs ?? 200,
     controlSocket: opts.controlSocket,
+    isFirstFailureFinal: opts.isFirstFailureFinal ?? false,
+    isRequestedStartCounted: opts.isRequestedStartCounted ?? true,
+    beforeRestart: opts.beforeRestart,
     log: opts.log,
   };
   const counts: [string, number][] = [

@@ -5,16 +5,22 @@
  * SIGHUP restarts the worker. Owns its signal listeners and removes them before returning.
  */
 import { describeError } from "../errors.ts";
+import type { RestartReply } from "./control.ts";
 import type { SupervisorOptions } from "./options.ts";
+import { RestartRefused } from "./restart_gate.ts";
 import { Supervisor } from "./supervisor.ts";
 
 /**
  * Runs the supervisor until it finishes and returns its exit status: 0 after a stop (signal,
  * control request) or when the worker stopped cleanly on its own; the worker's status (or
  * 128+signal, or 1) when it failed and is not restarted; 1 when the start limit was hit or
- * what the supervisor needs (notify socket, control socket) could not be opened.
+ * what the supervisor needs (notify socket, control socket) could not be opened. `onStarted`
+ * is called once the first worker is ready.
  */
-export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
+export async function runSupervisor(
+  opts: SupervisorOptions,
+  onStarted?: (reply: RestartReply) => void,
+): Promise<number> {
   const supervisor = new Supervisor(opts);
   const { log } = opts;
   const stopOn = (name: string) => () => {
@@ -23,7 +29,10 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
   };
   const onHangup = () => {
     supervisor.restart(undefined, "SIGHUP").catch((err) => {
-      log.warn(`SIGHUP: the restart failed: ${describeError(err)}`);
+      // A refusal was logged with its reason.
+      if (!(err instanceof RestartRefused)) {
+        log.warn(`SIGHUP: the restart failed: ${describeError(err)}`);
+      }
     });
   };
   const listeners: [Deno.Signal, () => void][] = [
@@ -34,11 +43,12 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
   for (const [signal, fn] of listeners) Deno.addSignalListener(signal, fn);
   try {
     try {
-      await supervisor.start();
+      const reply = await supervisor.start();
+      onStarted?.(reply);
     } catch (err) {
-      // A stop during the first start is not a failure; the rest was logged where it failed.
+      // A stop during the first start is not a failure; a failure was logged where it happened.
       const line = `the worker did not start: ${describeError(err)}`;
-      if (supervisor.state === "failed") log.error(line);
+      if (supervisor.state === "failed") log.debug(line);
       else log.info(line);
     }
     return await supervisor.done;

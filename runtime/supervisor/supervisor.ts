@@ -2,7 +2,9 @@
  * @module
  * The embedded supervisor's object: opens what a service manager holds for its service (the
  * epoll loop, the notify socket, the fdstore, the control socket, the file watcher), hands
- * the worker's life to {@linkcode WorkerDriver}, and closes everything when that life ends.
+ * the worker's life to {@linkcode WorkerDriver} and requested restarts through the check of
+ * {@linkcode RestartGate} (when `beforeRestart` is given), and closes everything when that
+ * life ends.
  * Stage 1 of a stop ends with the worker reaped and the store flushed (`stopWorker()`), stage 2
  * with every resource closed (`done`). Owns all of the above and every stored fd; never owns
  * the listeners, which stay the caller's.
@@ -24,9 +26,11 @@ import { NotifySocket } from "./notify_socket.ts";
 import {
   type ResolvedOptions,
   resolveOptions,
+  type RestartHow,
   type SupervisorOptions,
   type WorkerCommand,
 } from "./options.ts";
+import { RestartGate, RestartRefused } from "./restart_gate.ts";
 import { FileWatcher } from "./watch.ts";
 import { WorkerDriver } from "./worker_driver.ts";
 import type { WorkerState } from "./worker_state.ts";
@@ -46,6 +50,7 @@ export class Supervisor implements ControlHandler {
   #store: FdStore | null = null;
   #control: ControlServer | null = null;
   #watcher: FileWatcher | null = null;
+  #gate: RestartGate | null = null;
 
   /** Validates the options (throws {@linkcode SupervisorError}); opens nothing yet. */
   constructor(opts: SupervisorOptions) {
@@ -85,13 +90,15 @@ export class Supervisor implements ControlHandler {
       this.#open();
       const { controlSocket, watch } = this.#opts;
       if (controlSocket) this.#control = await ControlServer.open(controlSocket, this);
-      if (watch.length > 0) {
+      if (typeof watch === "function" || watch.length > 0) {
+        // A list to ask for is asked for beside the first start, not before it.
         this.#watcher = FileWatcher.start({
-          paths: watch,
+          paths: typeof watch === "function" ? [] : watch,
           debounceMs: this.#opts.watchDebounceMs,
-          onChange: (paths) => this.#onWatch(paths),
+          onChange: (changed) => this.#onWatch(changed),
           log: this.#log,
         });
+        if (typeof watch === "function") this.#refreshWatch();
       }
     } catch (err) {
       this.#onFinished("failed", 1, "cannot start");
@@ -106,6 +113,21 @@ export class Supervisor implements ControlHandler {
       drainNotify: () => this.#drainNotify(),
       onFinished: (state, code, reason) => this.#onFinished(state, code, reason),
     });
+    const { beforeRestart } = this.#opts;
+    if (beforeRestart !== undefined) {
+      const driver = this.#driver;
+      this.#gate = new RestartGate({
+        check: beforeRestart,
+        restart: (reason, isPreempting) => driver.restart(undefined, reason, isPreempting),
+        onRefused: (reason, err) => {
+          const { generation, pid } = driver.snapshot();
+          this.#log.warn(
+            `restart (${reason}) refused, generation ${generation} (pid ${pid ?? "-"}) ` +
+              `goes on serving: ${describeError(err)}`,
+          );
+        },
+      });
+    }
     return this.#driver.begin();
   }
 
@@ -113,14 +135,27 @@ export class Supervisor implements ControlHandler {
    * `systemctl restart`: SIGTERM to the worker, wait for its exit (stop timeout, then SIGKILL),
    * start the next one with the store. With `command`, the next worker runs it, and it stays
    * in force only if that worker sends READY=1 (else the previous command does: an upgrade
-   * with rollback). Resolves when the new worker is ready; rejects when it fails to start or
-   * the supervisor stops.
+   * with rollback). Without `command`, `beforeRestart` is asked first: when it refuses, this
+   * rejects with {@linkcode RestartRefused} and the running worker goes on. Resolves when the
+   * new worker is ready; rejects when it fails to start or the supervisor stops.
    */
-  restart(command?: WorkerCommand, reason = "requested"): Promise<RestartReply> {
+  restart(
+    command?: WorkerCommand,
+    reason = "requested",
+    how: RestartHow = {},
+  ): Promise<RestartReply> {
     if (this.#driver === null) {
       return Promise.reject(new SupervisorError(`cannot restart: the supervisor is not running`));
     }
-    return this.#driver.restart(command, reason);
+    const { isChecked = true, isPreempting = false } = how;
+    const done = command === undefined && this.#gate !== null && isChecked
+      ? this.#gate.request(reason, isPreempting)
+      : this.#driver.restart(command, reason, isPreempting);
+    // Whatever came of it, what to watch may have changed (imports added or removed).
+    if (typeof this.#opts.watch === "function") {
+      done.finally(() => this.#refreshWatch()).catch(() => {});
+    }
+    return done;
   }
 
   /** Stops the worker, flushes the store, closes everything; resolves with the exit status. */
@@ -195,15 +230,37 @@ export class Supervisor implements ControlHandler {
   #onWatch(paths: string[]): void {
     const shown = paths.slice(0, 3).join(", ") + (paths.length > 3 ? ", …" : "");
     this.restart(undefined, `changed: ${shown}`).catch((err) => {
-      this.#log.warn(`watch: the restart failed: ${describeError(err)}`);
+      // A refusal was logged with its reason; the next change is the next chance.
+      if (!(err instanceof RestartRefused)) {
+        this.#log.warn(`watch: the restart failed: ${describeError(err)}`);
+      }
     });
+  }
+
+  /** The `watch` function's list; null (and a warning) when it failed. */
+  async #watchList(): Promise<string[] | null> {
+    const list = this.#opts.watch as () => Promise<string[]>;
+    try {
+      return await list();
+    } catch (err) {
+      this.#log.warn(`watch: cannot tell which files to watch: ${describeError(err)}`);
+      return null;
+    }
+  }
+
+  async #refreshWatch(): Promise<void> {
+    const paths = await this.#watchList();
+    if (paths !== null) this.#watcher?.setPaths(paths);
   }
 
   /** The worker's life ended (or never began): flush the store, then close everything. */
   #onFinished(state: "stopped" | "failed", code: number, reason: string): void {
     if (this.#driver === null) this.#ownState = state;
+    this.#gate?.close();
     this.#store?.flush();
-    this.#log.info(`supervisor ${state === "stopped" ? "stopped" : `failed (${reason})`}`);
+    // A failure was logged, with its reason, where it happened.
+    if (state === "stopped") this.#log.info("supervisor stopped");
+    else this.#log.debug(`supervisor failed (${reason})`);
     this.#stopped.resolve();
     this.#teardown()
       .catch((err) => this.#log.error(`supervisor: ${describeError(err)}`))

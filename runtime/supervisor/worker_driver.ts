@@ -77,6 +77,8 @@ export class WorkerDriver {
   #afterExit: "restart" | "stop" | null = null;
   /** A restart was requested while the worker started: done once it sent READY=1. */
   #isRestartQueued = false;
+  /** Whether any worker has sent READY=1 yet (`isFirstFailureFinal` applies until then). */
+  #hasBeenReady = false;
   /** The current worker's result; the first failure wins, as in systemd. */
   #result: ServiceResult = "success";
   #watchdogOverrideUsec: number | null = null;
@@ -142,12 +144,16 @@ export class WorkerDriver {
   /** Starts the first worker; resolves at the first READY=1, rejects if the supervisor gives up. */
   begin(): Promise<RestartReply> {
     const ready = this.#waiters.add(0, true);
-    this.#startNext();
+    this.#startNext("first");
     return ready;
   }
 
-  /** See Supervisor.restart(). */
-  restart(command: WorkerCommand | undefined, reason: string): Promise<RestartReply> {
+  /** See Supervisor.restart() (`isPreempting`: RestartHow). */
+  restart(
+    command: WorkerCommand | undefined,
+    reason: string,
+    isPreempting = false,
+  ): Promise<RestartReply> {
     const state = this.#state;
     if (isTerminal(state) || this.#afterExit === "stop") {
       const why = isTerminal(state) ? state : "stopping";
@@ -158,15 +164,15 @@ export class WorkerDriver {
     this.#log.info(`restart (${reason})`);
     if (state === "auto-restart") {
       this.#timer.cancel();
-      this.#startNext();
-    } else if (state === "starting") {
+      this.#startNext("requested");
+    } else if (state === "starting" && !isPreempting) {
       // Merged into one restart after READY=1, as requests are while stopping: stopping a
       // worker mid-start for each request of a burst (SIGHUPs, file changes) spends the start
       // limit and ends the service. systemd 252 would stop it; the supervisor waits.
       this.#isRestartQueued = true;
     } else {
       this.#afterExit = "restart";
-      if (state === "ready") this.#sendStop(SIGTERM, "restart");
+      if (state === "ready" || state === "starting") this.#sendStop(SIGTERM, "restart");
     }
     return ready;
   }
@@ -206,10 +212,14 @@ export class WorkerDriver {
     this.#state = next;
   }
 
-  /** Spawns the next worker with the listeners and the store, the start limit permitting. */
-  #startNext(): void {
+  /**
+   * Spawns the next worker with the listeners and the store, the start limit permitting
+   * (which a requested start passes unless `isRequestedStartCounted`).
+   */
+  #startNext(why: "first" | "requested" | "automatic"): void {
     if (this.#worker !== null) throw new SupervisorError("internal error: a worker still runs");
-    if (!this.#startLimit.allow()) {
+    const isCounted = why !== "requested" || this.#opts.isRequestedStartCounted;
+    if (isCounted && !this.#startLimit.allow()) {
       const { burst, intervalMs } = this.#opts.startLimit;
       this.#log.error(
         `start request repeated too quickly: more than ${burst} starts in ${intervalMs} ms ` +
@@ -274,6 +284,9 @@ export class WorkerDriver {
     } else if (this.#result === "success" && wasStarting) this.#result = "protocol";
     const result = this.#result;
     const what = `generation ${worker.generation}: pid ${worker.pid} ${describeExit(status)}`;
+    if (!this.#hasBeenReady && this.#opts.isFirstFailureFinal && this.#afterExit === null) {
+      return this.#firstStartFailed(worker, status, what);
+    }
     if (result === "success") this.#log.info(what);
     else if (result === "protocol") this.#log.warn(`${what} before sending READY=1 (protocol)`);
     else this.#log.warn(`${what} (${result})`);
@@ -283,7 +296,7 @@ export class WorkerDriver {
     if (this.#afterExit === "stop") return this.#finish("stopped", 0, "stopped");
     if (this.#afterExit === "restart") {
       this.#afterExit = null;
-      return this.#startNext();
+      return this.#startNext("requested");
     }
     if (result === "success") {
       this.#log.info("the worker stopped on its own: the supervisor stops too");
@@ -295,10 +308,24 @@ export class WorkerDriver {
         `restarting in ${this.#opts.restartDelayMs} ms (restart: on-failure), ` +
           `keeping ${this.#ctx.store.size} stored fd(s)`,
       );
-      this.#timer.arm(this.#opts.restartDelayMs, () => this.#startNext());
+      this.#timer.arm(this.#opts.restartDelayMs, () => this.#startNext("automatic"));
       return;
     }
     this.#log.error(`the worker failed (${result}) and restart is "no": giving up`);
+    this.#finish("failed", exitCodeFor(result, status), result);
+  }
+
+  /**
+   * `isFirstFailureFinal`: the first worker ended before READY=1. A worker that exited with a
+   * status said why itself (apprun's says it in one line): one quiet line here, so the reason
+   * is read once; a signal or a protocol failure is the supervisor's to report.
+   */
+  #firstStartFailed(worker: Worker, status: ExitStatus, what: string): void {
+    const result = this.#result;
+    const line = `${what} before READY=1 (${result}): the first start failed, giving up`;
+    if (result === "exit-code") this.#log.info(line);
+    else this.#log.error(line);
+    this.#failWaiters(worker, result);
     this.#finish("failed", exitCodeFor(result, status), result);
   }
 
@@ -322,6 +349,7 @@ export class WorkerDriver {
     const worker = this.#worker!;
     this.#timer.cancel();
     this.#moveTo("ready");
+    this.#hasBeenReady = true;
     if (this.#pendingCommand === worker.command) {
       this.#command = worker.command;
       this.#pendingCommand = null;

@@ -56,11 +56,11 @@ export function workerCommand(
     const command = mode === "check" ? "check" : "serve";
     return {
       path: exe,
+      // `check` takes no serve flags (it binds nothing): they would be refused as unknown.
       args: [
         command,
         ...handler,
-        ...(mode === "serve" ? ["--no-supervisor"] : []),
-        ...serveFlags(opts),
+        ...(mode === "serve" ? ["--no-supervisor", ...serveFlags(opts)] : []),
       ],
       env,
     };

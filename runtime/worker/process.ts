@@ -2,13 +2,14 @@
  * @module
  * The worker's process-level duties: waiting for SIGTERM/SIGINT (later ones ignored while
  * stopping), WATCHDOG=1 pings from a timer (a wedged event loop stops them, so systemd kills
- * it), dying with apprun's supervisor, and keeping the server up when the app leaves a
- * rejection or a throw unhandled.
+ * it), dying with apprun's supervisor, turning a SIGHUP into a reload request instead of the
+ * end of every connection, and keeping the server up when the app leaves a rejection or a
+ * throw unhandled.
  */
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../notify.ts";
-import { dieWithParent, SIGNALS } from "../sys/mod.ts";
+import { dieWithParent, sendSignal, SIGNALS } from "../sys/mod.ts";
 
 /**
  * Resolves with the first SIGTERM or SIGINT. The listeners stay: a second signal while we stop
@@ -43,15 +44,54 @@ export function startWatchdog(notifier: Notifier | null, log: Logger): () => voi
   return () => clearInterval(timer);
 }
 
-/** Under apprun's supervisor: stop (SIGTERM) when it dies, as a service dies with its manager. */
-export function followSupervisor(log: Logger): void {
+/**
+ * Under apprun's supervisor: stop (SIGTERM) when it dies, as a service dies with its manager.
+ * Returns the supervisor's pid, or null when there is none.
+ */
+export function followSupervisor(log: Logger): number | null {
   const pid = Deno.env.get("APPRUN_SUPERVISOR_PID");
   Deno.env.delete("APPRUN_SUPERVISOR_PID");
-  if (pid === undefined || !/^\d+$/.test(pid)) return;
+  if (pid === undefined || !/^\d+$/.test(pid)) return null;
   if (!dieWithParent(SIGNALS.SIGTERM, Number(pid))) {
     log.error(`supervisor ${pid} is gone: exiting`);
     Deno.exit(1);
   }
+  return Number(pid);
+}
+
+/**
+ * SIGHUP to a managed worker (the only pid some people see) would end it and reset every
+ * client, Deno's default. Under apprun's supervisor it is passed on: the supervisor reloads
+ * (checking the new code first). Under systemd a reload is the manager's restart: one line
+ * says which command does it, and the worker serves on.
+ */
+export function reloadOnHangup(supervisorPid: number | null, log: Logger): void {
+  const hint = howToReload(); // now, before the app can change the environment
+  Deno.addSignalListener("SIGHUP", () => {
+    if (supervisorPid !== null && sendSignal(supervisorPid, SIGNALS.SIGHUP)) {
+      log.info(`SIGHUP: asked the supervisor (pid ${supervisorPid}) to reload`);
+      return;
+    }
+    log.warn(`SIGHUP ignored (it would drop every connection): ${hint}`);
+  });
+}
+
+/** The reload command for the systemd unit this process runs in (from /proc/self/cgroup). */
+function howToReload(): string {
+  let cgroup = "";
+  try {
+    cgroup = Deno.readTextFileSync("/proc/self/cgroup");
+  } catch {
+    // Not Linux's /proc: say it generally.
+  }
+  const unit = /\/([^/\n]+\.service)\s*$/m.exec(cgroup)?.[1];
+  if (unit === undefined) return "restart it through its service manager to reload";
+  // systemd.exec(5): MANAGERPID is set for the processes a user manager spawns.
+  const isUser = Deno.env.get("MANAGERPID") !== undefined || /\/user@\d+\.service\//.test(cgroup);
+  const user = isUser ? " --user" : "";
+  const name = unit.replace(/\.service$/, "");
+  return `to reload, run \`systemctl${user} restart ${unit}\` or ` +
+    `\`apprun reload --name ${name}${user}\``;
 }
 
 /**

@@ -5,7 +5,8 @@
  * app is Deno's main module and this code runs first. Start-up, in this order
  * (docs/design.md, "Worker start-up"):
  *
- *   1. process duties: stop signals, app errors, following the supervisor, sd_notify, fd limit
+ *   1. process duties: stop signals, app errors, following the supervisor, SIGHUP as a reload
+ *      request, sd_notify, fd limit
  *   2. sort the passed fds: listeners, the newest handoff bundle, strangers (closed, removed)
  *   3. install `Deno.serve` and let the app's main module run until it is loaded — a failure
  *      here is one line and exit 1, with the bundle untouched for the rollback
@@ -36,6 +37,7 @@ import type { WorkerOptions } from "./options.ts";
 import {
   followSupervisor,
   keepAliveOnAppErrors,
+  reloadOnHangup,
   startWatchdog,
   waitForStopSignal,
 } from "./process.ts";
@@ -87,8 +89,12 @@ function setUp(opts: WorkerOptions, log: Logger): Started {
     }),
     stopped.promise,
   ]);
-  followSupervisor(log);
+  const supervisorPid = followSupervisor(log);
   const notifier = opts.mode === "check" ? null : Notifier.fromEnv();
+  // Managed, a SIGHUP asks for a reload; by hand (no manager) it is a hangup, as always.
+  if (opts.mode !== "check" && (supervisorPid !== null || notifier !== null)) {
+    reloadOnHangup(supervisorPid, log);
+  }
   try {
     raiseFdLimit();
   } catch (err) {

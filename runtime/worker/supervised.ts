@@ -3,16 +3,23 @@
  * `apprun serve` started by hand, without a service manager: opens the listeners asked for on
  * the command line, then runs the embedded supervisor (runtime/supervisor) with the worker
  * command of worker/command.ts, so handoff, SIGHUP reloads and `--watch` work on a laptop or in
- * CI exactly as under systemd. Owns the listeners it opened and closes them when the
- * supervisor is done; everything else is the supervisor's.
+ * CI exactly as under systemd. What a person at a terminal needs on top (issue 16): a first
+ * worker that fails to load ends it at once (the worker's line, once); a reload loads the new
+ * code in check mode first and is refused, the running worker serving on, when it does not
+ * (load_check.ts); `--watch` watches the module graph (module_graph.ts); reloads do not spend
+ * the start limit; the supervisor stops when whoever started it goes (supervisor/starter.ts);
+ * once serving, one line says its pid and how to reload. Owns the listeners it opened and closes them
+ * when the supervisor is done; everything else is the supervisor's.
  */
 import { type Listener, openListeners } from "../listen.ts";
 import type { Logger } from "../log.ts";
-import { ensurePrivateDir, runSupervisor } from "../supervisor/mod.ts";
+import { ensurePrivateDir, followStarter, runSupervisor } from "../supervisor/mod.ts";
 import { MANAGER_PROTOCOL_ENV } from "../notify.ts";
 import { closeFd } from "../sys/mod.ts";
 import { DEFAULTS } from "../defaults.ts";
 import { workerCommand } from "./command.ts";
+import { checkLoads } from "./load_check.ts";
+import { ModuleGraph } from "./module_graph.ts";
 import type { ServeOptions } from "./options.ts";
 
 /** The control socket of the supervisor called `name` (what `apprun status|upgrade` use). */
@@ -46,23 +53,64 @@ export async function runSupervised(opts: ServeOptions, log: Logger): Promise<nu
   env.FDSTORE = String(DEFAULTS.fdStoreMax);
   // The worker stops if we die (SIGKILL leaves no chance to stop it ourselves).
   env.APPRUN_SUPERVISOR_PID = String(Deno.pid);
-  const worker = workerCommand({ ...opts, port: undefined, host: undefined, unix: [] }, env);
-  const watch = opts.isWatch && opts.handler !== undefined
-    ? [opts.handler.slice(0, opts.handler.lastIndexOf("/")) || "/"]
-    : [];
-  log.info(`${name}: control socket ${control}`);
+  const served: ServeOptions = { ...opts, port: undefined, host: undefined, unix: [] };
+  const worker = workerCommand(served, env);
+  const check = workerCommand(served, env, "check");
+  const startTimeoutMs = 90_000;
+  const stopFollowing = followStarter(log, (line) => {
+    log.warn(`${line}: stopping`);
+    Deno.kill(Deno.pid, "SIGTERM");
+  });
   try {
     return await runSupervisor({
       worker,
       listeners,
       fdStoreMax: DEFAULTS.fdStoreMax,
+      startTimeoutMs,
       stopTimeoutMs: opts.drainTimeoutMs + 10_000,
       startLimit: DEFAULTS.startLimit,
-      watch,
+      // The first worker's failure is the app's, said once by the worker: no retries.
+      isFirstFailureFinal: true,
+      // A reload is checked first: a save with a typo costs nothing, and saves are not crashes.
+      isRequestedStartCounted: false,
+      beforeRestart: (_reason, signal) =>
+        checkLoads({ command: check, timeoutMs: startTimeoutMs, signal }),
+      watch: opts.isWatch ? watchList(opts, env, log) : [],
       controlSocket: control,
       log,
+    }, () => {
+      const reload = reloadCommand(name, control);
+      log.info(
+        `${name}: supervisor pid ${Deno.pid}; reload with \`${reload}\` or ` +
+          `\`kill -HUP ${Deno.pid}\` (control socket ${control})`,
+      );
     });
   } finally {
+    stopFollowing();
     for (const l of listeners) closeFd(l.fd);
   }
+}
+
+/** `--watch`: the app's module graph; a compiled apprun (no `deno info`) watches the app file. */
+function watchList(
+  opts: ServeOptions,
+  env: Record<string, string>,
+  log: Logger,
+): string[] | (() => Promise<string[]>) {
+  if (opts.handler === undefined) return [];
+  if (Deno.build.standalone || opts.bin !== undefined) return [opts.handler];
+  const graph = new ModuleGraph({ app: opts.handler, deno: Deno.execPath(), env, log });
+  return () => graph.files();
+}
+
+/** How to reload this supervisor, as its first line says it. */
+function reloadCommand(name: string, control: string): string {
+  // npx puts apprun on PATH for its child only: the person at the shell needs npx again.
+  const self = Deno.build.standalone
+    ? Deno.execPath()
+    : Deno.env.get("npm_command") === "exec"
+    ? "npx apprun"
+    : "apprun";
+  const target = control === controlSocketPath(name) ? `--name ${name}` : `--control ${control}`;
+  return `${self} reload ${target}`;
 }

@@ -88,20 +88,30 @@ async function waitForLine(page: Page, text: string): Promise<void> {
   );
 }
 
+/** Runs `fn` with a fresh headless Chromium profile; closes the browser and removes it after. */
+async function withChromium(fn: (context: BrowserContext) => Promise<void>): Promise<void> {
+  const { chromium } = await import("playwright-core");
+  const profile = await Deno.makeTempDir({ prefix: "apprun-chromium-" });
+  let context: BrowserContext | undefined;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: FLAGS,
+    });
+    await fn(context);
+  } finally {
+    await context?.close();
+    await Deno.remove(profile, { recursive: true }).catch(() => {});
+  }
+}
+
 Deno.test({
   name: "examples/chat.ts in headless Chromium: the page's socket stays open through a restart",
   ignore: reason !== null,
   async fn() {
-    const { chromium } = await import("playwright-core");
     await using sup = await superviseFixture(`${ROOT}/examples/chat.ts`);
-    const profile = await Deno.makeTempDir({ prefix: "apprun-chromium-" });
-    let context: BrowserContext | undefined;
-    try {
-      context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: FLAGS,
-      });
+    await withChromium(async (context) => {
       await context.addInitScript(WATCH_SOCKETS);
       const base = `http://127.0.0.1:${sup.port}/`;
       const [alice, bob] = [await context.newPage(), await context.newPage()];
@@ -143,9 +153,35 @@ Deno.test({
       await alice.screenshot({ path: shot, fullPage: true });
       assert.ok((await Deno.stat(shot)).size > 1000, "screenshot written");
       console.log(`chat: 2 tabs kept their sockets through pid ${before} → ${r.pid}; ${shot}`);
-    } finally {
-      await context?.close();
-      await Deno.remove(profile, { recursive: true }).catch(() => {});
-    }
+    });
+  },
+});
+
+Deno.test({
+  name: "examples/chat.ts regression: joining a room shows its history once, not a second time",
+  ignore: reason !== null,
+  async fn() {
+    await using sup = await superviseFixture(`${ROOT}/examples/chat.ts`);
+    await withChromium(async (context) => {
+      const page = await context.newPage();
+      await page.goto(`http://127.0.0.1:${sup.port}/`);
+      await waitForLine(page, "guest joined lobby"); // the page joins on load
+      await say(page, "said before the rejoin");
+      await waitForLine(page, "said before the rejoin");
+      // The user picks a name and joins: the server sends the room's history to the new
+      // socket; the page used to append it under what it already showed.
+      await page.fill("#name", "carol");
+      await page.click("#join");
+      await waitForLine(page, "carol joined lobby");
+      const lines: string[] = await page.evaluate(
+        `[...document.querySelectorAll("#log div")].map((d) => d.textContent)`,
+      );
+      const count = (text: string) => lines.filter((l) => l.includes(text)).length;
+      assert.equal(count("said before the rejoin"), 1, lines.join("\n"));
+      assert.equal(count("guest joined lobby"), 1, lines.join("\n"));
+      // The old socket's close does not overwrite the new one's status.
+      await page.waitForTimeout(300);
+      assert.match(await page.textContent("#status") ?? "", /^connected/);
+    });
   },
 });
