@@ -5,7 +5,7 @@
  * belongs to the app. Runs the real command line (bin/apprun).
  */
 import assert from "node:assert/strict";
-import { APPRUN } from "../_helpers.ts";
+import { APPRUN } from "../_proc.ts";
 
 async function run(...args: string[]): Promise<{ code: number; out: string }> {
   const out = await new Deno.Command(APPRUN, { args, stdin: "null" }).output();

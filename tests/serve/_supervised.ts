@@ -7,8 +7,8 @@
  * resource has a dispose.
  */
 import assert from "node:assert/strict";
-import { APPRUN, type Proc, RawClient, sleep, spawn } from "../_helpers.ts";
-import { waitForLog } from "./_util.ts";
+import { APPRUN, type Proc, spawn } from "../_proc.ts";
+import { RawClient } from "../_net.ts";
 
 /** An app that answers `/pid` with its pid and anything else with `VERSION` from ./version.ts. */
 export const APP = `import { VERSION } from "./version.ts";
@@ -66,8 +66,8 @@ export async function serveSupervised(
     "127.0.0.1",
     ...args,
   ], { env: dir.env });
-  const port = Number((await waitForLog(proc, /listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
-  const pid = Number((await waitForLog(proc, /supervisor pid (\d+); reload with/))[1]);
+  const port = Number((await proc.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
+  const pid = Number((await proc.waitFor(/supervisor pid (\d+); reload with/))[1]);
   return { proc, port, pid, [Symbol.asyncDispose]: () => proc[Symbol.asyncDispose]() };
 }
 
@@ -87,21 +87,6 @@ export async function ask(c: RawClient, path = "/pid"): Promise<string> {
   const r = await c.readResponse();
   assert.equal(r.status, 200);
   return r.body;
-}
-
-/** Polls `fn` until it returns something other than `undefined`. */
-export async function until<T>(
-  fn: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 export { RawClient };

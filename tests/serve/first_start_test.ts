@@ -7,7 +7,7 @@
  * whole output is the worker's report.
  */
 import assert from "node:assert/strict";
-import { APPRUN, spawn } from "../_helpers.ts";
+import { APPRUN, spawn } from "../_proc.ts";
 import { appDir } from "./_supervised.ts";
 
 const KINDS: { name: string; source: string | null; problem: RegExp }[] = [

@@ -6,8 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { isAvailable, startUserManager } from "../_systemd.ts";
-import { RawClient, sleep } from "../_helpers.ts";
-import { installApp } from "../systemd/_app.ts";
+import { RawClient } from "../_net.ts";
+import { sleep } from "../_poll.ts";
+import { installApp } from "../_systemd_app.ts";
 import { apprun } from "./_supervised.ts";
 
 const reason = isAvailable();

@@ -7,8 +7,9 @@
  * serves on, on the same connection, and `apprun reload` prints why and exits 1.
  */
 import assert from "node:assert/strict";
-import { isAlive } from "../_helpers.ts";
-import { APP, appDir, apprun, ask, RawClient, serveSupervised, until } from "./_supervised.ts";
+import { isAlive } from "../_proc.ts";
+import { waitUntil } from "../_poll.ts";
+import { APP, appDir, apprun, ask, RawClient, serveSupervised } from "./_supervised.ts";
 
 Deno.test("serve: the start line names the supervisor's pid and `apprun reload`", async () => {
   await using dir = await appDir({ "app.ts": APP, "version.ts": `export const VERSION = "v1";` });
@@ -48,10 +49,14 @@ Deno.test("SIGHUP to the worker reloads through the supervisor; the connection i
   using kept = await RawClient.connect(s.port);
   const first = await ask(kept);
   Deno.kill(Number(first), "SIGHUP");
-  const next = await until(async () => {
-    const pid = await ask(kept);
-    return pid !== first ? pid : undefined;
-  }, "a new worker on the kept connection");
+  const next = await waitUntil(
+    async () => {
+      const pid = await ask(kept);
+      return pid !== first ? pid : undefined;
+    },
+    "a new worker on the kept connection",
+    { timeoutMs: 20_000, everyMs: 50 },
+  );
   assert.notEqual(next, first);
   assert.match(s.proc.log, new RegExp(`SIGHUP: asked the supervisor \\(pid ${s.pid}\\) to reload`));
   assert.ok(isAlive(s.pid), "the supervisor runs on");
@@ -85,9 +90,10 @@ Deno.test("a reload whose code does not load is refused; the worker serves on", 
   }
   // SIGHUP to the supervisor, with the code still broken: refused and logged, nothing stops.
   Deno.kill(s.pid, "SIGHUP");
-  await until(
+  await waitUntil(
     () => /restart \(SIGHUP\) refused, generation 1/.test(s.proc.log) || undefined,
     "refusal",
+    { timeoutMs: 20_000, everyMs: 50 },
   );
   assert.equal(await ask(kept), first);
   assert.match(s.proc.log, /goes on serving: the new version does not load/);

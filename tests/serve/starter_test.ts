@@ -5,17 +5,18 @@
  * supervisor stops, its worker with it, and the port is closed. Real shells, real npx.
  */
 import assert from "node:assert/strict";
-import { APPRUN, isAlive, ROOT, spawn } from "../_helpers.ts";
-import { APP, appDir, ask, RawClient, serveSupervised, until } from "./_supervised.ts";
+import { APPRUN, isAlive, ROOT, spawn } from "../_proc.ts";
+import { waitUntil } from "../_poll.ts";
+import { APP, appDir, ask, RawClient, serveSupervised } from "./_supervised.ts";
 
 /** SIGKILLs `starter`, then waits for the supervisor and its worker to be gone. */
 async function killStarterAndWait(starterPid: number, supervisorPid: number, workerPid: number) {
   Deno.kill(starterPid, "SIGKILL");
   try {
-    await until(
+    await waitUntil(
       () => !isAlive(supervisorPid) && !isAlive(workerPid) || undefined,
       "the supervisor and its worker to stop",
-      10_000,
+      { timeoutMs: 10_000, everyMs: 50 },
     );
   } catch (err) {
     // Left running, they would hold the test's output pipes open: end them, then fail.

@@ -7,16 +7,8 @@
  * from then on. Real editor-like writes, a real kept TCP connection.
  */
 import assert from "node:assert/strict";
-import { sleep } from "../_helpers.ts";
-import {
-  APP,
-  appDir,
-  ask,
-  RawClient,
-  serveSupervised,
-  type Supervised,
-  until,
-} from "./_supervised.ts";
+import { sleep, waitUntil } from "../_poll.ts";
+import { APP, appDir, ask, RawClient, serveSupervised, type Supervised } from "./_supervised.ts";
 
 const FILES = { "app.ts": APP, "version.ts": `export const VERSION = "v1";\n` };
 
@@ -25,20 +17,25 @@ async function serveWatching(dir: { path: string; env: Record<string, string> },
   const s = await serveSupervised({ ...dir, env: { ...dir.env, APPRUN_LOG: "debug" } }, "app.ts", [
     "--watch",
   ]);
-  await until(
+  await waitUntil(
     () =>
       new RegExp(`watch: ${files} file\\(s\\) of the module graph`).test(s.proc.log) || undefined,
     "the module graph",
+    { timeoutMs: 20_000, everyMs: 50 },
   );
   return s;
 }
 
 /** Waits until the kept connection is answered by another pid; returns it. */
 function nextPid(kept: RawClient, pid: string): Promise<string> {
-  return until(async () => {
-    const now = await ask(kept);
-    return now !== pid ? now : undefined;
-  }, `a worker other than ${pid} on the kept connection`);
+  return waitUntil(
+    async () => {
+      const now = await ask(kept);
+      return now !== pid ? now : undefined;
+    },
+    `a worker other than ${pid} on the kept connection`,
+    { timeoutMs: 20_000, everyMs: 50 },
+  );
 }
 
 const workersStarted = (s: Supervised) =>
@@ -66,9 +63,10 @@ Deno.test("serve --watch: a typo restarts nothing; the fix is served on the same
   using kept = await RawClient.connect(s.port);
   const first = await ask(kept);
   await Deno.writeTextFile(`${dir.path}/version.ts`, `export const VERSION = "v2" +;\n`);
-  await until(
+  await waitUntil(
     () => /refused, generation 1 .* goes on serving/.test(s.proc.log) || undefined,
     "refusal",
+    { timeoutMs: 20_000, everyMs: 50 },
   );
   assert.equal(await ask(kept), first, "the typo cost no restart and no connection");
   assert.equal(await ask(kept, "/"), "v1");
@@ -107,9 +105,10 @@ Deno.test("serve --watch: a module imported after a reload is watched from then 
   );
   const second = await nextPid(kept, first);
   assert.equal(await ask(kept, "/"), "v-a");
-  await until(
+  await waitUntil(
     () => /watch: 3 file\(s\) of the module graph/.test(s.proc.log) || undefined,
     "graph",
+    { timeoutMs: 20_000, everyMs: 50 },
   );
   await Deno.writeTextFile(`${dir.path}/lib/name.ts`, `export const NAME = "b";\n`);
   await nextPid(kept, second);

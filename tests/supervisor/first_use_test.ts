@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { RestartRefused } from "../../runtime/supervisor/mod.ts";
-import { LineClient, pyWorker, sleep, withSupervisor } from "./_harness.ts";
+import { LineClient, pyWorker, withSupervisor } from "./_harness.ts";
+import { sleep } from "../_poll.ts";
 
 Deno.test("isFirstFailureFinal: a first worker that exits before READY=1 ends it at once", async () => {
   const worker = pyWorker({ TW_START: "exit:5" });
