@@ -6,11 +6,12 @@
  */
 import { type Listener, parseListener, UnitOptionError } from "../units/mod.ts";
 import {
+  absolutePath,
   activate,
+  buildInfo,
   checkConflicts,
   InstallError,
   type InstallPlan,
-  isHandlerFile,
   planInstall,
   type Scope,
   writeInstall,
@@ -22,13 +23,14 @@ import { checkHealthUrl } from "./upgrade.ts";
 export const INSTALL_USAGE =
   `Usage: apprun install [HANDLER|BINARY] --name NAME (--port N | --listen SPEC…) [options]
 
-Installs a service: the binary BIN (a copy of BINARY, or for a handler file a small
-launcher that runs it with this apprun) in /usr/local/lib/apprun/NAME/NAME (--user:
-~/.local/lib/apprun/NAME/NAME), a manifest beside it, and NAME.socket + NAME.service in
-/etc/systemd/system (--user: ~/.config/systemd/user). With systemd running it then runs
-daemon-reload and enable --now on the socket(s); otherwise it prints what to run. It never
-overwrites a unit file that apprun did not write, unless --force. A compiled binary
-installs itself when no HANDLER|BINARY is given.
+Installs a service: the binary BIN (a copy of BINARY, or for a handler file an artifact
+built from it as apprun compile does, which needs nothing from this checkout) in
+/usr/local/lib/apprun/NAME/NAME (--user: ~/.local/lib/apprun/NAME/NAME), a manifest
+beside it, and NAME.socket + NAME.service in /etc/systemd/system (--user:
+~/.config/systemd/user). With systemd running it then runs daemon-reload and enable --now
+on the socket(s); otherwise it prints what to run. It never overwrites a unit file that
+apprun did not write, unless --force. A compiled binary installs itself when no
+HANDLER|BINARY is given. Relative paths are taken from the working directory.
 
 Options:
   --name NAME            the service's name (default: the file's name)
@@ -66,6 +68,10 @@ export async function install(args: string[]): Promise<number> {
       const mode = f.mode.toString(8).padStart(4, "0");
       if ("copyOf" in f.content) {
         console.log(`\n# would write ${f.path} (mode ${mode}): a copy of ${f.content.copyOf}`);
+      } else if ("artifactOf" in f.content) {
+        console.log(
+          `\n# would write ${f.path} (mode ${mode}): an artifact of ${f.content.artifactOf}`,
+        );
       } else {
         console.log(`\n# would write ${f.path} (mode ${mode}):\n${f.content.text.trimEnd()}`);
       }
@@ -139,12 +145,14 @@ function parseInstallArgs(args: string[]): InstallArgs {
   }
   let source = parsed.positionals[0];
   if (source === undefined) {
-    if (!Deno.build.standalone) {
-      throw new UsageError("install needs a handler file or a binary (apprun compile makes one)");
-    }
-    source = Deno.execPath();
+    const built = buildInfo();
+    if (built?.artifact) source = built.artifact;
+    else if (Deno.build.standalone) source = Deno.execPath();
+    else {throw new UsageError(
+        "install needs a handler file or a binary (apprun compile makes one)",
+      );}
   }
-  source = absolute(source);
+  source = absolutePath(source);
   if (v.port !== undefined && v.listen !== undefined) {
     throw new UsageError("--port and --listen: give one or the other");
   }
@@ -174,24 +182,23 @@ function parseInstallArgs(args: string[]): InstallArgs {
     environment[kv.slice(0, i)] = kv.slice(i + 1);
   }
   const environmentFiles = (v["env-file"] ?? []).map((f) =>
-    f.startsWith("-") ? `-${absolute(f.slice(1))}` : absolute(f)
+    f.startsWith("-") ? `-${absolutePath(f.slice(1))}` : absolutePath(f)
   );
   if (v.health !== undefined) checkHealthUrl(v.health);
-  if (v.root !== undefined && !v.root.startsWith("/")) {
-    throw new UsageError(`--root: "${v.root}" is not an absolute path`);
-  }
+  const root = v.root === undefined ? undefined : absolutePath(v.root);
   const scope: Scope = v.user ? "user" : "system";
   const home = Deno.env.get("HOME");
-  if (scope === "user" && v.root === undefined && !home) {
+  if (scope === "user" && root === undefined && !home) {
     throw new UsageError("--user needs $HOME (where ~/.local/lib and ~/.config are)");
   }
-  const name = v.name ?? defaultName(isHandlerFile(source) ? source : source);
+  const name = v.name ?? (parsed.positionals[0] === undefined ? buildInfo()?.name : undefined) ??
+    defaultName(source);
   return {
     install: {
       source,
       name,
       scope,
-      root: v.root,
+      root,
       home,
       configHome: Deno.env.get("XDG_CONFIG_HOME") || undefined,
       listeners,
@@ -209,10 +216,6 @@ function parseInstallArgs(args: string[]): InstallArgs {
     isDryRun: v["dry-run"] ?? false,
     isForce: v.force ?? false,
   };
-}
-
-function absolute(path: string): string {
-  return path.startsWith("/") ? path : `${Deno.cwd().replace(/\/$/, "")}/${path}`;
 }
 
 // units/ names options as its API spells them; the operator typed these.

@@ -23,9 +23,13 @@ export function freePort(): number {
   return port;
 }
 
+/** apprun compile's cache of the gzip'd Deno (5 s of gzip), shared by the tests' HOMEs. */
+export const BUILD_CACHE = `${ROOT}/.test-out/build-cache`;
+
 /**
  * A private HOME under .test-out (not /tmp: units with PrivateTmp= would not see it), with
  * `XDG_RUNTIME_DIR` inside it — no user manager answers there unless `extra` says otherwise.
+ * Artifacts started there unpack into it (~/.cache/apprun).
  */
 export async function privateHome(
   extra: Record<string, string> = {},
@@ -33,7 +37,13 @@ export async function privateHome(
   await Deno.mkdir(`${ROOT}/.test-out`, { recursive: true });
   const home = await Deno.makeTempDir({ dir: `${ROOT}/.test-out`, prefix: "home-" });
   await Deno.mkdir(`${home}/run`, { mode: 0o700 });
-  const env = { HOME: home, XDG_RUNTIME_DIR: `${home}/run`, DENO_DIR, ...extra };
+  const env = {
+    HOME: home,
+    XDG_RUNTIME_DIR: `${home}/run`,
+    DENO_DIR,
+    APPRUN_CACHE_DIR: BUILD_CACHE,
+    ...extra,
+  };
   return {
     home,
     env,
