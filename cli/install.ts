@@ -119,24 +119,94 @@ interface InstallArgs {
   isForce: boolean;
 }
 
+/** The options of the service itself, shared by `install` and `package`. */
+export const SERVICE_OPTIONS = {
+  port: { type: "string" },
+  listen: { type: "string", multiple: true },
+  "drain-timeout": { type: "string" },
+  env: { type: "string", multiple: true },
+  "env-file": { type: "string", multiple: true },
+  watchdog: { type: "string" },
+  "max-connections": { type: "string" },
+  health: { type: "string" },
+} as const;
+
+/** What {@linkcode SERVICE_OPTIONS} set. */
+export interface ServiceSettings {
+  listeners: Listener[];
+  drainTimeoutMs: number;
+  environment: Record<string, string>;
+  environmentFiles: string[];
+  watchdogMs?: number;
+  maxConnections?: number;
+  health?: string;
+}
+
+/** Parses {@linkcode SERVICE_OPTIONS}' values. Throws {@linkcode UsageError}. */
+export function parseServiceSettings(
+  v: Partial<Record<keyof typeof SERVICE_OPTIONS, string | string[]>>,
+  command: string,
+): ServiceSettings {
+  const one = (k: keyof typeof SERVICE_OPTIONS) => v[k] as string | undefined;
+  const many = (k: keyof typeof SERVICE_OPTIONS) => (v[k] ?? []) as string[];
+  if (one("port") !== undefined && v.listen !== undefined) {
+    throw new UsageError("--port and --listen: give one or the other");
+  }
+  let listeners: Listener[];
+  if (one("port") !== undefined) {
+    const port = parsePort("port", one("port")!);
+    if (port === 0) throw new UsageError(`--port: 0 is not a port a socket unit can listen on`);
+    listeners = [{ kind: "tcp", port }];
+  } else if (v.listen !== undefined) {
+    listeners = many("listen").map((spec) => {
+      const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(spec);
+      try {
+        const l = parseListener(m ? m[2] : spec, "--listen");
+        return m ? { ...l, name: m[1] } : l;
+      } catch (err) {
+        if (err instanceof UnitOptionError) throw new UsageError(err.message);
+        throw err;
+      }
+    });
+  } else {
+    throw new UsageError(`${command} needs --port N or --listen SPEC (where the service listens)`);
+  }
+  const environment: Record<string, string> = {};
+  for (const kv of many("env")) {
+    const i = kv.indexOf("=");
+    if (i <= 0) throw new UsageError(`--env: "${kv}" is not NAME=VALUE`);
+    environment[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  const environmentFiles = many("env-file").map((f) =>
+    f.startsWith("-") ? `-${absolutePath(f.slice(1))}` : absolutePath(f)
+  );
+  const health = one("health");
+  if (health !== undefined) checkHealthUrl(health);
+  const drain = one("drain-timeout");
+  const watchdog = one("watchdog");
+  const max = one("max-connections");
+  return {
+    listeners,
+    drainTimeoutMs: drain ? parseDuration("drain-timeout", drain) : 10_000,
+    environment,
+    environmentFiles,
+    watchdogMs: watchdog !== undefined ? parseDuration("watchdog", watchdog) : undefined,
+    maxConnections: max !== undefined ? parseCount("max-connections", max) : undefined,
+    health,
+  };
+}
+
 function parseInstallArgs(args: string[]): InstallArgs {
   const parsed = parseCommandLine({
     args,
     allowPositionals: true,
     options: {
+      ...SERVICE_OPTIONS,
       name: { type: "string" },
-      port: { type: "string" },
-      listen: { type: "string", multiple: true },
       user: { type: "boolean" },
       root: { type: "string" },
       "dry-run": { type: "boolean" },
       force: { type: "boolean" },
-      "drain-timeout": { type: "string" },
-      env: { type: "string", multiple: true },
-      "env-file": { type: "string", multiple: true },
-      watchdog: { type: "string" },
-      "max-connections": { type: "string" },
-      health: { type: "string" },
     },
   });
   const v = parsed.values;
@@ -148,43 +218,12 @@ function parseInstallArgs(args: string[]): InstallArgs {
     const built = buildInfo();
     if (built?.artifact) source = built.artifact;
     else if (Deno.build.standalone) source = Deno.execPath();
-    else {throw new UsageError(
-        "install needs a handler file or a binary (apprun compile makes one)",
-      );}
+    else {
+      throw new UsageError("install needs a handler file or a binary (apprun compile makes one)");
+    }
   }
   source = absolutePath(source);
-  if (v.port !== undefined && v.listen !== undefined) {
-    throw new UsageError("--port and --listen: give one or the other");
-  }
-  let listeners: Listener[];
-  if (v.port !== undefined) {
-    const port = parsePort("port", v.port);
-    if (port === 0) throw new UsageError(`--port: 0 is not a port a socket unit can listen on`);
-    listeners = [{ kind: "tcp", port }];
-  } else if (v.listen !== undefined) {
-    listeners = v.listen.map((spec) => {
-      const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(spec);
-      try {
-        const l = parseListener(m ? m[2] : spec, "--listen");
-        return m ? { ...l, name: m[1] } : l;
-      } catch (err) {
-        if (err instanceof UnitOptionError) throw new UsageError(err.message);
-        throw err;
-      }
-    });
-  } else {
-    throw new UsageError("install needs --port N or --listen SPEC (where the service listens)");
-  }
-  const environment: Record<string, string> = {};
-  for (const kv of v.env ?? []) {
-    const i = kv.indexOf("=");
-    if (i <= 0) throw new UsageError(`--env: "${kv}" is not NAME=VALUE`);
-    environment[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  const environmentFiles = (v["env-file"] ?? []).map((f) =>
-    f.startsWith("-") ? `-${absolutePath(f.slice(1))}` : absolutePath(f)
-  );
-  if (v.health !== undefined) checkHealthUrl(v.health);
+  const settings = parseServiceSettings(v, "install");
   const root = v.root === undefined ? undefined : absolutePath(v.root);
   const scope: Scope = v.user ? "user" : "system";
   const home = Deno.env.get("HOME");
@@ -201,17 +240,7 @@ function parseInstallArgs(args: string[]): InstallArgs {
       root,
       home,
       configHome: Deno.env.get("XDG_CONFIG_HOME") || undefined,
-      listeners,
-      drainTimeoutMs: v["drain-timeout"]
-        ? parseDuration("drain-timeout", v["drain-timeout"])
-        : 10_000,
-      environment,
-      environmentFiles,
-      watchdogMs: v.watchdog !== undefined ? parseDuration("watchdog", v.watchdog) : undefined,
-      maxConnections: v["max-connections"] !== undefined
-        ? parseCount("max-connections", v["max-connections"])
-        : undefined,
-      health: v.health,
+      ...settings,
     },
     isDryRun: v["dry-run"] ?? false,
     isForce: v.force ?? false,
@@ -234,7 +263,7 @@ const CLI_OPTIONS: [RegExp, string][] = [
 ];
 
 /** A {@linkcode UnitOptionError}'s message with the command line's option name. */
-function cliOption(err: UnitOptionError): string {
+export function cliOption(err: UnitOptionError): string {
   const reason = err.message.slice(err.option.length + 2);
   for (const [re, name] of CLI_OPTIONS) {
     if (re.test(err.option)) return `${err.option.replace(re, name)}: ${reason}`;

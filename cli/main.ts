@@ -15,6 +15,7 @@ import { ROLLBACK_USAGE, rollbackCommand, UPGRADE_USAGE, upgradeCommand } from "
 import { status, STATUS_USAGE } from "./status.ts";
 import { check, CHECK_USAGE } from "./check.ts";
 import { COMPILE_USAGE, compileCommand } from "./compile.ts";
+import { PACKAGE_USAGE, packageCommand } from "./package.ts";
 
 const USAGE =
   `apprun ${APPRUN_VERSION}: serve a TypeScript web service, upgrade it without dropping a connection
@@ -31,6 +32,8 @@ Commands:
   check [HANDLER]   load the handler and print ok
   compile HANDLER -o NAME
                     one executable with apprun and the handler inside
+  package HANDLER --name NAME --version V --port N
+                    a .deb whose upgrades hand every connection over
   version           print the version
 
 apprun <command> --help shows each command's options.
@@ -45,6 +48,7 @@ const USAGES: Record<string, string> = {
   status: STATUS_USAGE,
   check: CHECK_USAGE,
   compile: COMPILE_USAGE,
+  package: PACKAGE_USAGE,
 };
 
 /** Runs one command line; returns the exit status. Throws for errors (see {@linkcode runMain}). */
@@ -73,6 +77,8 @@ export async function main(args: string[]): Promise<number> {
       return await check(rest);
     case "compile":
       return await compileCommand(rest);
+    case "package":
+      return await packageCommand(rest);
     case "version":
     case "--version":
       console.log(versionLine());

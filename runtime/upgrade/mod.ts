@@ -50,5 +50,12 @@ export {
   sha256Of,
 } from "./compile.ts";
 export { type ArtifactOptions, buildArtifact, type BuiltArtifact } from "./artifact.ts";
+export { buildPackage, type BuiltPackage, type PackageOptions } from "./package.ts";
+export {
+  maintainerScripts,
+  packagedBin,
+  packagePaths,
+  type UpgradeStyle,
+} from "./package_scripts.ts";
 export { buildInfo, embedBuild, versionLine } from "./build_info.ts";
 export { formatMs, shellQuote } from "./exec.ts";

@@ -128,6 +128,12 @@ export async function installAndServe(
   };
 }
 
+/** What installed binary `bin` says to `version`. */
+export async function versionLine(bin: string): Promise<string> {
+  const out = await new Deno.Command(bin, { args: ["version"], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
 /** GET /version. */
 export async function versionOf(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/version`);
