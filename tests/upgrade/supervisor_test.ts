@@ -74,7 +74,7 @@ const BAD = [
     health: false,
     // The cause, in the failed start's own words (issue 16: not "see systemctl status").
     log:
-      /^why it failed, from a re-run of `.*\/bad\.failed serve` in this user .*exit 1.*\n(  \| .*\n)*  \| .*crash\.ts: cannot start \(simulated\)/m,
+      /^why it failed, from a re-run of `.*\/bad\.failed serve` in this user .*exit 1.*\n( {2}\| .*\n)* {2}\| .*crash\.ts: cannot start \(simulated\)/m,
   },
   {
     fixture: "never_ready.sh",
@@ -82,7 +82,7 @@ const BAD = [
     timeout: "2s",
     health: false,
     log:
-      /^why it failed, from a re-run .*\(still running after 2\.0 s; no journal\):\n  \| \(no output\)$/m,
+      /^why it failed, from a re-run .*\(still running after 2\.0 s; no journal\):\n {2}\| \(no output\)$/m,
   },
   {
     fixture: "unhealthy.ts",
@@ -90,7 +90,7 @@ const BAD = [
     timeout: "2s",
     health: true,
     log:
-      /^why it failed, from a re-run .*still running after 2\.0 s.*\n(  \| .*\n)*  \| .*listening on http:\/\/127\.0\.0\.1:\d+/m,
+      /^why it failed, from a re-run .*still running after 2\.0 s.*\n( {2}\| .*\n)* {2}\| .*listening on http:\/\/127\.0\.0\.1:\d+/m,
   },
 ];
 
@@ -136,7 +136,7 @@ Deno.test("rollback after an automatic rollback goes to the version before (v2 â
   assert.equal(st.code, 0, st.stderr);
   assert.match(
     st.stdout,
-    /  versions \(newest first\):\n {4}\S+  hist v2\.ts sha256:\w+ \(apprun [\d.]+\)  \(running\)\n {4}\S+  hist v1\.ts sha256:\w+ \(apprun [\d.]+\)  \(rollback goes here\)\n/,
+    / {2}versions \(newest first\):\n {4}\S+ {2}hist v2\.ts sha256:\w+ \(apprun [\d.]+\) {2}\(running\)\n {4}\S+ {2}hist v1\.ts sha256:\w+ \(apprun [\d.]+\) {2}\(rollback goes here\)\n/,
   );
   const back = await apprun(["rollback", "--name", "hist", "--user"], h.env);
   assert.equal(back.code, 0, back.stdout + back.stderr);
