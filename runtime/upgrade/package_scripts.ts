@@ -97,6 +97,8 @@ fi
 # and rolls back to the previous version, failing this script, if the new one does not start.
 NAME='${o.name}'
 DIR='${dir}'
+# Where the installed artifact unpacks when this script runs it (not root's home).
+export APPRUN_UNPACK_DIR='/var/cache/apprun/${o.name}'
 if [ "$1" != configure ]; then exit 0; fi
 ${enable(o)}if [ -x "$DIR/$NAME" ] && [ -f "$DIR/apprun.json" ]; then
 	# Upgrade (or reconfigure): the running apprun checks, swaps, restarts through the fdstore.
@@ -106,7 +108,7 @@ ${enable(o)}if [ -x "$DIR/$NAME" ] && [ -f "$DIR/apprun.json" ]; then
 	cp '${manifest}' "$DIR/.apprun.json.new"
 	mv -f "$DIR/.apprun.json.new" "$DIR/apprun.json"
 	if ! "$DIR/$NAME" upgrade '${artifact}' --name "$NAME"; then
-		echo "$NAME: the upgrade failed and was rolled back; the previous version still serves" >&2
+		echo "$NAME: the upgrade to this version failed (see above); the previous version still serves" >&2
 		exit 1
 	fi
 else
@@ -161,8 +163,9 @@ ${
 	deb-systemd-helper unmask '${s}' >/dev/null || true
 `
     ).join("")
-  }	# Where the service unpacked its artifacts (CacheDirectory=${o.name}).
-	rm -rf '/var/cache/${o.name}' '/var/cache/private/${o.name}'
+  }	# Where the service (CacheDirectory=${o.name}) and this package's scripts unpacked artifacts.
+	rm -rf '/var/cache/${o.name}' '/var/cache/private/${o.name}' '/var/cache/apprun/${o.name}'
+	rmdir --ignore-fail-on-non-empty /var/cache/apprun 2>/dev/null || true
 fi
 `;
 }

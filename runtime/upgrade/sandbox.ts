@@ -46,7 +46,6 @@ const COPIED = [
   "BindPaths",
   "BindReadOnlyPaths",
   "UMask",
-  "WorkingDirectory",
 ];
 
 /** How `manifest`'s service runs commands, given what restarts it. */

@@ -229,12 +229,18 @@ export class LiveClients {
     return clients;
   }
 
-  /** Stops everything and asserts nothing failed: no error, reset, close, lost or wrong answer. */
-  async stopAndCheck(label: string): Promise<{ report: LoadReport; sockets: CountingSocket[] }> {
+  /** Stops everything; returns what the clients saw. */
+  async stop(): Promise<{ report: LoadReport; sockets: CountingSocket[] }> {
     await Promise.all(this.sockets.map((s) => s.settle()));
     this.#stop.resolve();
     const report = await this.#load;
     for (const s of this.sockets) await s.close();
+    return { report, sockets: this.sockets };
+  }
+
+  /** Stops everything and asserts nothing failed: no error, reset, close, lost or wrong answer. */
+  async stopAndCheck(label: string): Promise<{ report: LoadReport; sockets: CountingSocket[] }> {
+    const { report } = await this.stop();
     console.log(
       `  ${label}: ${report.answered}/${report.requests} keep-alive requests answered over ` +
         `${report.pidsPerConnection.length} connections; ${this.sockets.length} WebSockets, ` +
