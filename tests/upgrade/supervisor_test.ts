@@ -7,8 +7,10 @@
  * default, 5 starts in 10 s, and a rollback costs two.)
  */
 import assert from "node:assert/strict";
+import { APPRUN, spawn } from "../_helpers.ts";
 import {
   apprun,
+  freePort,
   installAndServe,
   jsonReport,
   LiveClients,
@@ -150,4 +152,27 @@ Deno.test("rollback after an automatic rollback goes to the version before (v2 â
   assert.equal(await versionOf(app.port), "v2", "and twice goes back");
   const { sockets } = await clients.stopAndCheck("auto rollback, then rollback by hand");
   for (const s of sockets) assert.deepEqual(s.versions, ["v1", "v2", "v1", "v2"]);
+});
+
+Deno.test("status --control PATH asks that supervisor, with no install and no --name", async () => {
+  await using h = await privateHome();
+  const port = freePort();
+  const sup = spawn(
+    APPRUN,
+    ["serve", `${UPGRADE_FIXTURES}/v1.ts`, "--port", String(port), "--name", "adhoc"],
+    { env: h.env },
+  );
+  try {
+    await sup.waitFor(/generation 1 ready/, 60_000);
+    const control = `${h.env.XDG_RUNTIME_DIR}/apprun/adhoc.sock`;
+    const st = await apprun(["status", "--control", control], h.env);
+    assert.equal(st.code, 0, st.stdout + st.stderr);
+    assert.match(st.stdout, new RegExp(`^adhoc: ready under the supervisor on ${control}\n`));
+    const none = await apprun(["status", "--control", `${h.home}/nobody.sock`], h.env);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /^apprun: no supervisor answers on .*\/nobody\.sock: /);
+  } finally {
+    sup.kill("SIGTERM");
+    await sup.wait();
+  }
 });
