@@ -10,10 +10,11 @@
  *    service's `$CACHE_DIRECTORY`, else `$RUNTIME_DIRECTORY` (systemd sets both for
  *    CacheDirectory=/RuntimeDirectory=, writable under any sandbox), else the user's cache,
  *    else a private directory under /tmp; TREE is the SHA-256 of the tree's SHA256SUMS;
- * 3. if it is not there (marked `ok`), unpacks into a fresh temp directory beside it, checks
- *    every file with `sha256sum -c` and SHA256SUMS against TREE, marks it `ok` and renames it
- *    into place — rename(2) makes it appear whole; of two starts that race, one rename wins
- *    and the other uses the winner's tree; then removes trees not used lately (keeps four);
+ * 3. if it is not there (owned by us and marked `ok`), unpacks into a fresh temp directory
+ *    beside it, checks every file with `sha256sum -c` and SHA256SUMS against TREE, marks it
+ *    `ok` and renames it into place — rename(2) makes it appear whole; of two starts that
+ *    race, one rename wins and the other uses the winner's tree; then removes trees not used
+ *    lately (keeps four);
  * 4. execs this tree's `bin/apprun` as a user would: `serve`/`check` with the handler.
  * Later starts cost a few stat(2)s and one exec before `deno run`. Renders text only.
  */
@@ -86,7 +87,8 @@ elif [ -n "\${HOME-}" ] && [ "$HOME" != / ]; then base=$HOME/.cache/apprun/unpac
 else base=\${TMPDIR:-/tmp}/apprun-$(id -u)/unpacked
 fi
 dir=$base/$tree
-is_ok() { [ -f "$1/.apprun/ok" ] && read -r ok <"$1/.apprun/ok" && [ "$ok" = "$tree" ]; }
+# Ours (a tree another user made or put there is never run), and marked whole.
+is_ok() { [ -O "$1" ] && [ -f "$1/.apprun/ok" ] && read -r ok <"$1/.apprun/ok" && [ "$ok" = "$tree" ]; }
 unpack() {
   umask 077
   mkdir -p "$base" 2>/dev/null && [ -w "$base" ] ||

@@ -57,7 +57,7 @@ export async function serviceRunner(
   const unit = `${manifest.name}.service`;
   const r = await systemctl(manifest.scope, ["show", `--property=${COPIED.join(",")}`, unit]);
   if (r.code !== 0) return directRunner(`this user (systemctl show ${unit} failed)`);
-  const props = transientProperties(r.stdout);
+  const props = transientProperties(r.stdout, manifest.name);
   const scopeArgs = manifest.scope === "user" ? ["--user"] : [];
   return {
     label: `the sandbox of ${unit} (systemd-run${manifest.scope === "user" ? " --user" : ""})`,
@@ -88,10 +88,16 @@ export function directRunner(label: string): ServiceRunner {
 /**
  * `systemctl show` lines → `--property=` values for systemd-run. Empty values are dropped;
  * list settings may come on several lines; EnvironmentFiles= is shown as
- * `PATH (ignore_errors=yes)` and set as `EnvironmentFile=-PATH`.
+ * `PATH (ignore_errors=yes)` and set as `EnvironmentFile=-PATH`. A dynamic user without a
+ * User= is named after the service's unit (systemd.exec(5)); the transient unit has another
+ * name, so it gets `User=NAME` to be that same user (dynamic users are shared by name).
  */
-export function transientProperties(show: string): string[] {
+export function transientProperties(show: string, name: string): string[] {
   const out: string[] = [];
+  const values = new Map(
+    show.split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+  if (values.get("DynamicUser") === "yes" && !values.get("User")) out.push(`User=${name}`);
   for (const line of show.split("\n")) {
     const i = line.indexOf("=");
     if (i <= 0) continue;
