@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { APPRUN, spawn } from "../_helpers.ts";
+import { sha256Of } from "../../runtime/upgrade/mod.ts";
 import {
   apprun,
   freePort,
@@ -26,6 +27,7 @@ Deno.test("upgrade: v1 → v2 under the supervisor with live clients, status, th
   await using app = await installAndServe("v1.ts", "good", h.env);
   assert.equal(await versionOf(app.port), "v1");
   const clients = await LiveClients.start(app.port);
+  const v1Sha = await sha256Of(app.bin);
 
   const up = await apprun(
     [
@@ -49,6 +51,7 @@ Deno.test("upgrade: v1 → v2 under the supervisor with live clients, status, th
   assert.notEqual(report.pid, report.oldPid);
   assert.equal(await versionOf(app.port), "v2");
   assert.match(await versionLine(`${app.bin}.prev`), /^good v1\.ts /, "v1 is kept as NAME.prev");
+  assert.equal(await sha256Of(`${app.bin}.prev`), v1Sha, "byte for byte");
 
   const st = await apprun(["status", "--name", "good", "--user"], h.env);
   assert.equal(st.code, 0, st.stderr);
@@ -61,6 +64,7 @@ Deno.test("upgrade: v1 → v2 under the supervisor with live clients, status, th
   assert.equal(jsonReport(back).result, "rolled back");
   assert.equal(await versionOf(app.port), "v1");
   assert.match(await versionLine(`${app.bin}.prev`), /^good v2\.ts /, "rollback swaps both ways");
+  assert.equal(await sha256Of(app.bin), v1Sha, "the rollback runs v1 byte for byte");
 
   const { sockets } = await clients.stopAndCheck("good upgrade + rollback");
   for (const s of sockets) {
