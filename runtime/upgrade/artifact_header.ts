@@ -94,9 +94,11 @@ unpack() {
   mkdir -p "$base" 2>/dev/null && [ -w "$base" ] ||
     fail "cannot unpack into $base: give the service CacheDirectory= or RuntimeDirectory=, or set APPRUN_UNPACK_DIR"
   [ -O "$base" ] || fail "$base is not owned by uid $(id -u): not unpacking there"
-  tmp=$(mktemp -d "$base/.unpack-XXXXXXXX") || fail "cannot write to $base"
+  # Named by our pid: a start that finds it while we live leaves it alone (below).
+  tmp=$(mktemp -d "$base/.unpack-$$-XXXXXXXX") || fail "cannot write to $base"
+  # -m: the archive's mtimes (all 0) are not restored, not even on $tmp itself.
   if ! tail -c +"$payload_offset" "$self" | head -c "$payload_length" |
-    tar -x -z -i -f - -C "$tmp" --no-same-owner 2>"$tmp.log"; then
+    tar -x -z -i -m -f - -C "$tmp" --no-same-owner 2>"$tmp.log"; then
     rm -rf "$tmp"
     fail "cannot unpack $self into $base: $(tail -n 1 "$tmp.log"; rm -f "$tmp.log")"
   fi
@@ -116,12 +118,18 @@ unpack() {
       rm -rf "$base/.broken-$$"
     fi
   fi
-  # Trees not used lately go (the newest ${KEEP_TREES} others stay, for rollbacks), and what a killed unpack left.
+  # Trees not used lately go (the newest ${KEEP_TREES} others stay, for rollbacks), and what
+  # unpacks that died left.
   ls -1t "$base"/*/.apprun/ok 2>/dev/null | tail -n +${KEEP_TREES + 2} | while read -r f; do
     old=\${f%/.apprun/ok}
     [ "$old" = "$dir" ] || { mv -T "$old" "$base/.old-$$" 2>/dev/null && rm -rf "$base/.old-$$"; } || :
   done
-  find "$base" -maxdepth 1 -name '.unpack-*' -mmin +60 -exec rm -rf {} + 2>/dev/null || :
+  for t in "$base"/.unpack-*; do
+    p=\${t##*/.unpack-}
+    p=\${p%%-*}
+    case $p in '' | *[!0-9]*) continue ;; esac
+    kill -0 "$p" 2>/dev/null || rm -rf "$t"
+  done
 }
 if is_ok "$dir"; then touch -c "$dir/.apprun/ok" 2>/dev/null || :
 else (unpack) || exit 1

@@ -210,9 +210,19 @@ Deno.test("artifact: a damaged payload is refused before anything runs; a damage
   assert.ok(Deno.statSync(`${base}/${tree}/mod.ts`).isFile, "unpacked again");
 });
 
-Deno.test("artifact: trees not used lately are removed (four stay)", async () => {
+Deno.test("artifact: trees not used lately are removed (four stay), and what dead unpacks left", async () => {
   await using s = await scratch();
   const env = { HOME: `${s.dir}/home`, PATH: "/usr/bin:/bin" };
+  // An unpack in progress (its process lives; its files carry old times) and one that died.
+  const base = `${env.HOME}/.cache/apprun/unpacked`;
+  const deadPid = new Deno.Command("sh", { args: ["-c", "echo $$"], stdout: "piped" })
+    .outputSync();
+  const inProgress = `${base}/.unpack-${Deno.pid}-aaaaaaaa`;
+  const left = `${base}/.unpack-${new TextDecoder().decode(deadPid.stdout).trim()}-bbbbbbbb`;
+  for (const d of [inProgress, left]) {
+    await Deno.mkdir(`${d}/node_modules`, { recursive: true });
+    await Deno.utime(d, 0, 0);
+  }
   const fixtures = ["v1.ts", "v2.ts", "crash.ts", "unhealthy.ts", "slow_start.ts"];
   for (const f of fixtures) {
     const bin = `${s.dir}/${f}.app`;
@@ -227,9 +237,12 @@ Deno.test("artifact: trees not used lately are removed (four stay)", async () =>
     assert.equal(c.code, 0, f);
     await sleep(1100); // distinct mtimes for `ls -t`
   }
-  const trees = [...Deno.readDirSync(`${env.HOME}/.cache/apprun/unpacked`)]
-    .map((e) => e.name).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  const trees = [...Deno.readDirSync(base)].map((e) => e.name).filter((n) =>
+    /^[0-9a-f]{64}$/.test(n)
+  );
   assert.equal(trees.length, 4, trees.join(" "));
+  assert.ok(Deno.statSync(`${inProgress}/node_modules`).isDirectory, "a live unpack is left alone");
+  assert.throws(() => Deno.statSync(left), "a dead one's leftovers go");
 });
 
 /** A copy of artifact `bin` whose payload has `file` changed (re-packed, so it unpacks fine). */
