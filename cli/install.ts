@@ -6,11 +6,12 @@
  */
 import { type Listener, parseListener, UnitOptionError } from "../units/mod.ts";
 import {
+  absolutePath,
   activate,
+  buildInfo,
   checkConflicts,
   InstallError,
   type InstallPlan,
-  isHandlerFile,
   planInstall,
   type Scope,
   writeInstall,
@@ -22,13 +23,14 @@ import { checkHealthUrl } from "./upgrade.ts";
 export const INSTALL_USAGE =
   `Usage: apprun install [HANDLER|BINARY] --name NAME (--port N | --listen SPEC…) [options]
 
-Installs a service: the binary BIN (a copy of BINARY, or for a handler file a small
-launcher that runs it with this apprun) in /usr/local/lib/apprun/NAME/NAME (--user:
-~/.local/lib/apprun/NAME/NAME), a manifest beside it, and NAME.socket + NAME.service in
-/etc/systemd/system (--user: ~/.config/systemd/user). With systemd running it then runs
-daemon-reload and enable --now on the socket(s); otherwise it prints what to run. It never
-overwrites a unit file that apprun did not write, unless --force. A compiled binary
-installs itself when no HANDLER|BINARY is given.
+Installs a service: the binary BIN (a copy of BINARY, or for a handler file an artifact
+built from it as apprun compile does, which needs nothing from this checkout) in
+/usr/local/lib/apprun/NAME/NAME (--user: ~/.local/lib/apprun/NAME/NAME), a manifest
+beside it, and NAME.socket + NAME.service in /etc/systemd/system (--user:
+~/.config/systemd/user). With systemd running it then runs daemon-reload and enable --now
+on the socket(s); otherwise it prints what to run. It never overwrites a unit file that
+apprun did not write, unless --force. A compiled binary installs itself when no
+HANDLER|BINARY is given. Relative paths are taken from the working directory.
 
 Options:
   --name NAME            the service's name (default: the file's name)
@@ -66,6 +68,10 @@ export async function install(args: string[]): Promise<number> {
       const mode = f.mode.toString(8).padStart(4, "0");
       if ("copyOf" in f.content) {
         console.log(`\n# would write ${f.path} (mode ${mode}): a copy of ${f.content.copyOf}`);
+      } else if ("artifactOf" in f.content) {
+        console.log(
+          `\n# would write ${f.path} (mode ${mode}): an artifact of ${f.content.artifactOf}`,
+        );
       } else {
         console.log(`\n# would write ${f.path} (mode ${mode}):\n${f.content.text.trimEnd()}`);
       }
@@ -113,48 +119,46 @@ interface InstallArgs {
   isForce: boolean;
 }
 
-function parseInstallArgs(args: string[]): InstallArgs {
-  const parsed = parseCommandLine({
-    args,
-    allowPositionals: true,
-    options: {
-      name: { type: "string" },
-      port: { type: "string" },
-      listen: { type: "string", multiple: true },
-      user: { type: "boolean" },
-      root: { type: "string" },
-      "dry-run": { type: "boolean" },
-      force: { type: "boolean" },
-      "drain-timeout": { type: "string" },
-      env: { type: "string", multiple: true },
-      "env-file": { type: "string", multiple: true },
-      watchdog: { type: "string" },
-      "max-connections": { type: "string" },
-      health: { type: "string" },
-    },
-  });
-  const v = parsed.values;
-  if (parsed.positionals.length > 1) {
-    throw new UsageError(`install takes one handler or binary, got ${parsed.positionals.length}`);
-  }
-  let source = parsed.positionals[0];
-  if (source === undefined) {
-    if (!Deno.build.standalone) {
-      throw new UsageError("install needs a handler file or a binary (apprun compile makes one)");
-    }
-    source = Deno.execPath();
-  }
-  source = absolute(source);
-  if (v.port !== undefined && v.listen !== undefined) {
+/** The options of the service itself, shared by `install` and `package`. */
+export const SERVICE_OPTIONS = {
+  port: { type: "string" },
+  listen: { type: "string", multiple: true },
+  "drain-timeout": { type: "string" },
+  env: { type: "string", multiple: true },
+  "env-file": { type: "string", multiple: true },
+  watchdog: { type: "string" },
+  "max-connections": { type: "string" },
+  health: { type: "string" },
+} as const;
+
+/** What {@linkcode SERVICE_OPTIONS} set. */
+export interface ServiceSettings {
+  listeners: Listener[];
+  drainTimeoutMs: number;
+  environment: Record<string, string>;
+  environmentFiles: string[];
+  watchdogMs?: number;
+  maxConnections?: number;
+  health?: string;
+}
+
+/** Parses {@linkcode SERVICE_OPTIONS}' values. Throws {@linkcode UsageError}. */
+export function parseServiceSettings(
+  v: Partial<Record<keyof typeof SERVICE_OPTIONS, string | string[]>>,
+  command: string,
+): ServiceSettings {
+  const one = (k: keyof typeof SERVICE_OPTIONS) => v[k] as string | undefined;
+  const many = (k: keyof typeof SERVICE_OPTIONS) => (v[k] ?? []) as string[];
+  if (one("port") !== undefined && v.listen !== undefined) {
     throw new UsageError("--port and --listen: give one or the other");
   }
   let listeners: Listener[];
-  if (v.port !== undefined) {
-    const port = parsePort("port", v.port);
+  if (one("port") !== undefined) {
+    const port = parsePort("port", one("port")!);
     if (port === 0) throw new UsageError(`--port: 0 is not a port a socket unit can listen on`);
     listeners = [{ kind: "tcp", port }];
   } else if (v.listen !== undefined) {
-    listeners = v.listen.map((spec) => {
+    listeners = many("listen").map((spec) => {
       const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(spec);
       try {
         const l = parseListener(m ? m[2] : spec, "--listen");
@@ -165,54 +169,82 @@ function parseInstallArgs(args: string[]): InstallArgs {
       }
     });
   } else {
-    throw new UsageError("install needs --port N or --listen SPEC (where the service listens)");
+    throw new UsageError(`${command} needs --port N or --listen SPEC (where the service listens)`);
   }
   const environment: Record<string, string> = {};
-  for (const kv of v.env ?? []) {
+  for (const kv of many("env")) {
     const i = kv.indexOf("=");
     if (i <= 0) throw new UsageError(`--env: "${kv}" is not NAME=VALUE`);
     environment[kv.slice(0, i)] = kv.slice(i + 1);
   }
-  const environmentFiles = (v["env-file"] ?? []).map((f) =>
-    f.startsWith("-") ? `-${absolute(f.slice(1))}` : absolute(f)
+  const environmentFiles = many("env-file").map((f) =>
+    f.startsWith("-") ? `-${absolutePath(f.slice(1))}` : absolutePath(f)
   );
-  if (v.health !== undefined) checkHealthUrl(v.health);
-  if (v.root !== undefined && !v.root.startsWith("/")) {
-    throw new UsageError(`--root: "${v.root}" is not an absolute path`);
+  const health = one("health");
+  if (health !== undefined) checkHealthUrl(health);
+  const drain = one("drain-timeout");
+  const watchdog = one("watchdog");
+  const max = one("max-connections");
+  return {
+    listeners,
+    drainTimeoutMs: drain ? parseDuration("drain-timeout", drain) : 10_000,
+    environment,
+    environmentFiles,
+    watchdogMs: watchdog !== undefined ? parseDuration("watchdog", watchdog) : undefined,
+    maxConnections: max !== undefined ? parseCount("max-connections", max) : undefined,
+    health,
+  };
+}
+
+function parseInstallArgs(args: string[]): InstallArgs {
+  const parsed = parseCommandLine({
+    args,
+    allowPositionals: true,
+    options: {
+      ...SERVICE_OPTIONS,
+      name: { type: "string" },
+      user: { type: "boolean" },
+      root: { type: "string" },
+      "dry-run": { type: "boolean" },
+      force: { type: "boolean" },
+    },
+  });
+  const v = parsed.values;
+  if (parsed.positionals.length > 1) {
+    throw new UsageError(`install takes one handler or binary, got ${parsed.positionals.length}`);
   }
+  let source = parsed.positionals[0];
+  if (source === undefined) {
+    const built = buildInfo();
+    if (built?.artifact) source = built.artifact;
+    else if (Deno.build.standalone) source = Deno.execPath();
+    else {
+      throw new UsageError("install needs a handler file or a binary (apprun compile makes one)");
+    }
+  }
+  source = absolutePath(source);
+  const settings = parseServiceSettings(v, "install");
+  const root = v.root === undefined ? undefined : absolutePath(v.root);
   const scope: Scope = v.user ? "user" : "system";
   const home = Deno.env.get("HOME");
-  if (scope === "user" && v.root === undefined && !home) {
+  if (scope === "user" && root === undefined && !home) {
     throw new UsageError("--user needs $HOME (where ~/.local/lib and ~/.config are)");
   }
-  const name = v.name ?? defaultName(isHandlerFile(source) ? source : source);
+  const name = v.name ?? (parsed.positionals[0] === undefined ? buildInfo()?.name : undefined) ??
+    defaultName(source);
   return {
     install: {
       source,
       name,
       scope,
-      root: v.root,
+      root,
       home,
       configHome: Deno.env.get("XDG_CONFIG_HOME") || undefined,
-      listeners,
-      drainTimeoutMs: v["drain-timeout"]
-        ? parseDuration("drain-timeout", v["drain-timeout"])
-        : 10_000,
-      environment,
-      environmentFiles,
-      watchdogMs: v.watchdog !== undefined ? parseDuration("watchdog", v.watchdog) : undefined,
-      maxConnections: v["max-connections"] !== undefined
-        ? parseCount("max-connections", v["max-connections"])
-        : undefined,
-      health: v.health,
+      ...settings,
     },
     isDryRun: v["dry-run"] ?? false,
     isForce: v.force ?? false,
   };
-}
-
-function absolute(path: string): string {
-  return path.startsWith("/") ? path : `${Deno.cwd().replace(/\/$/, "")}/${path}`;
 }
 
 // units/ names options as its API spells them; the operator typed these.
@@ -231,7 +263,7 @@ const CLI_OPTIONS: [RegExp, string][] = [
 ];
 
 /** A {@linkcode UnitOptionError}'s message with the command line's option name. */
-function cliOption(err: UnitOptionError): string {
+export function cliOption(err: UnitOptionError): string {
   const reason = err.message.slice(err.option.length + 2);
   for (const [re, name] of CLI_OPTIONS) {
     if (re.test(err.option)) return `${err.option.replace(re, name)}: ${reason}`;

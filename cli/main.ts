@@ -53,6 +53,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     const m = await import("./compile.ts");
     return { usage: m.COMPILE_USAGE, run: m.compileCommand };
   },
+  package: async () => {
+    const m = await import("./package.ts");
+    return { usage: m.PACKAGE_USAGE, run: m.packageCommand };
+  },
   version: async () => {
     const m = await import("../runtime/upgrade/mod.ts");
     return {
@@ -83,6 +87,8 @@ Commands:
   check [APP]       load the app and print what it serves
   compile APP -o NAME
                     one executable with apprun and the app inside
+  package APP --name NAME --version V --port N
+                    a .deb whose upgrades hand every connection over
   version           print the version
 
 apprun <command> --help (or apprun help <command>) shows each command's options.

@@ -5,9 +5,11 @@
  * the report. The procedure itself is runtime/upgrade.
  */
 import {
+  absolutePath,
   buildInfo,
   findManifest,
   findTarget,
+  libDirs,
   type Manifest,
   type RestartTarget,
   rollback,
@@ -21,28 +23,37 @@ import { controlSocketPath } from "../runtime/worker/mod.ts";
 export const UPGRADE_USAGE = `Usage: apprun upgrade NEW [--name NAME] [options]
 
 Upgrades the installed service NAME to NEW (an executable such as an apprun compile
-output, or a handler file, which gets a launcher as with apprun install):
-  1. checks NEW: \`NEW version\` and \`NEW check\` must exit 0 (nothing is touched before);
-  2. takes the upgrade lock (one upgrade of NAME at a time);
-  3. swaps the installed binary atomically, keeping the previous one as NAME.prev;
+output, or a handler file, which is built into an artifact as with apprun install):
+  1. copies NEW beside the installed binary (run as root: NEW must be root's alone);
+  2. checks the copy where the service runs it (under systemd: in a transient unit with
+     the service's user, file-system view and cache): \`NEW version\` and \`NEW check\`
+     must exit 0 — nothing is swapped before;
+  3. takes the upgrade lock (one upgrade of NAME at a time), swaps the installed binary
+     atomically, keeping the previous one as NAME.prev and in a history of 5 versions;
   4. restarts through the fdstore (systemctl restart, or apprun's supervisor) and waits for
-     READY=1; 5. waits for a 2xx from the health URL, if there is one;
-  6. if NEW crashes, never becomes ready or fails health: puts NAME.prev back, restarts
-     again, reports the rollback and exits 1. Live connections survive every step.
+     READY=1 (not running: stops here, its next start runs NEW); 5. waits for a 2xx from the
+     health URL, if there is one;
+  6. if NEW crashes, never becomes ready or fails health: puts the previous version back,
+     restarts again, prints why NEW failed (its last log lines) and exits 1. Live
+     connections survive every step.
 
 Options:
   --name NAME        the installed service (default: the only one installed)
   --user             the service is installed with --user (systemctl --user)
   --health URL       GET it after the restart: a 2xx must come (default: from install)
-  --timeout T        limit for each step: the check, each restart, health (default 60s)
+  --timeout T        limit for each restart and for the health gate (default 60s)
+  --check-timeout T  limit for each of NEW's checks (default 120s: an artifact's first run
+                     unpacks it)
   --control PATH     the supervisor's control socket (default $XDG_RUNTIME_DIR/apprun/NAME.sock)
   --json             print the report as one JSON line at the end
 `;
 
 export const ROLLBACK_USAGE = `Usage: apprun rollback [--name NAME] [options]
 
-Swaps the installed binary with NAME.prev (both stay complete; running it twice swaps
-back) and restarts through the fdstore. If that restart fails, swaps back and restarts again.
+Goes back to the last version NAME ran that differs from the running one (also after an
+automatic rollback) and restarts through the fdstore; says which version it moved from and
+to. Running it twice returns. If the restart fails, goes forward again and restarts.
+apprun status lists the versions.
 
 Options: --name NAME, --user, --timeout T, --control PATH, --json (as apprun upgrade)
 `;
@@ -53,6 +64,7 @@ export interface ServiceArgs {
   scope?: Scope;
   control?: string;
   timeoutMs: number;
+  checkTimeoutMs?: number;
   health?: string;
   isJson: boolean;
   positionals: string[];
@@ -69,7 +81,9 @@ export function parseServiceArgs(args: string[], hasHealth: boolean): ServiceArg
       control: { type: "string" },
       timeout: { type: "string" },
       json: { type: "boolean" },
-      ...(hasHealth ? { health: { type: "string" as const } } : {}),
+      ...(hasHealth
+        ? { health: { type: "string" as const }, "check-timeout": { type: "string" as const } }
+        : {}),
     },
   });
   const v = parsed.values as Record<string, string | boolean | undefined>;
@@ -84,8 +98,11 @@ export function parseServiceArgs(args: string[], hasHealth: boolean): ServiceArg
   return {
     name,
     scope: v.user ? "user" : undefined,
-    control: control && !control.startsWith("/") ? `${Deno.cwd()}/${control}` : control,
+    control: control === undefined ? undefined : absolutePath(control),
     timeoutMs: v.timeout ? parseDuration("timeout", v.timeout as string) : 60_000,
+    checkTimeoutMs: v["check-timeout"]
+      ? parseDuration("check-timeout", v["check-timeout"] as string)
+      : undefined,
     health,
     isJson: v.json === true,
     positionals: parsed.positionals,
@@ -124,8 +141,8 @@ export async function locateService(
 /** With no --name: the one service installed (system, then user), else a usage error. */
 async function onlyInstalled(scope: Scope | undefined, home: string | undefined) {
   const dirs = [
-    ...(scope !== "user" ? ["/usr/local/lib/apprun"] : []),
-    ...(scope !== "system" && home ? [`${home}/.local/lib/apprun`] : []),
+    ...(scope !== "user" ? libDirs("system") : []),
+    ...(scope !== "system" ? libDirs("user", home) : []),
   ];
   const names: string[] = [];
   for (const dir of dirs) {
@@ -169,11 +186,12 @@ export async function upgradeCommand(args: string[]): Promise<number> {
     target,
     health: a.health,
     timeoutMs: a.timeoutMs,
+    checkTimeoutMs: a.checkTimeoutMs,
     print,
   });
   print(summarize(report));
   if (a.isJson) print(JSON.stringify(report));
-  return report.result === "upgraded" ? 0 : 1;
+  return report.result === "upgraded" || report.result === "swapped" ? 0 : 1;
 }
 
 /** Runs `rollback`. */
@@ -183,12 +201,12 @@ export async function rollbackCommand(args: string[]): Promise<number> {
   const { manifest, target } = await locateService(a);
   const report = await rollback({ manifest, target, timeoutMs: a.timeoutMs, print });
   print(
-    report.result === "rolled back"
-      ? `rolled back ${report.name}: ${report.from} → ${report.to} (swap ${
+    report.result === "failed, restored"
+      ? `rollback of ${report.name} failed (${report.failure}); ${report.from} runs again`
+      : `rolled back ${report.name} from ${report.from} to ${report.to} (swap ${
         report.swapMs.toFixed(1)
-      } ms, restart ${Math.round(report.restartMs)} ms)`
-      : `rollback of ${report.name} failed (${report.failure}); ${report.from} runs again`,
+      } ms, restart ${Math.round(report.restartMs)} ms)`,
   );
   if (a.isJson) print(JSON.stringify(report));
-  return report.result === "rolled back" ? 0 : 1;
+  return report.result === "failed, restored" ? 1 : 0;
 }

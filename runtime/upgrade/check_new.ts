@@ -1,11 +1,14 @@
 /**
  * @module
- * Step 1 of an upgrade, before anything is touched: NEW must be an executable that runs,
- * reports a version (`NEW version`, exit 0) and loads its handler (`NEW check`, exit 0),
- * each within the timeout. Runs NEW twice; changes nothing.
+ * Step 2 of an upgrade, before anything is swapped: NEW — the copy staged beside BIN, not the
+ * file the operator named, which could change after the check — must run where the service
+ * runs it (sandbox.ts), report a version (`NEW version`, exit 0) and load its handler
+ * (`NEW check`, exit 0), each within the timeout. Changes nothing but what NEW writes in the
+ * service's cache (an artifact unpacks there).
  */
 import { UpgradeError } from "./errors.ts";
-import { formatMs, lastLine, runCommand } from "./exec.ts";
+import { lastLine, runCommand } from "./exec.ts";
+import { describeRun, type ServiceRunner } from "./sandbox.ts";
 
 /** What NEW's check found. */
 export interface NewCheck {
@@ -14,36 +17,31 @@ export interface NewCheck {
   ms: number;
 }
 
-/** Runs `path version` and `path check`. Throws {@linkcode UpgradeError} with their output. */
-export async function checkNew(path: string, timeoutMs: number): Promise<NewCheck> {
+/** Runs `path version` and `path check` with `runner`. Throws {@linkcode UpgradeError}. */
+export async function checkNew(
+  path: string,
+  runner: ServiceRunner,
+  timeoutMs: number,
+): Promise<NewCheck> {
   const t0 = performance.now();
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (err) {
-    throw new UpgradeError(`NEW ${path} does not exist`, { cause: err });
-  }
-  if (!info.isFile) throw new UpgradeError(`NEW ${path} is not a file`);
-  if (((info.mode ?? 0) & 0o111) === 0) throw new UpgradeError(`NEW ${path} is not executable`);
   let version = "";
   for (const cmd of ["version", "check"]) {
     let r;
     try {
-      r = await runCommand(path, [cmd], { timeoutMs });
+      r = await runner.run([path, cmd], timeoutMs);
     } catch (err) {
-      throw new UpgradeError(`NEW ${path} cannot run`, { cause: err });
+      throw new UpgradeError(`NEW cannot run: ${(err as Error).message}`, { cause: err });
     }
-    if (r.isTimedOut) {
+    if (r.code !== 0 || r.isTimedOut) {
       throw new UpgradeError(
-        `NEW refused: \`${path} ${cmd}\` did not finish in ${formatMs(timeoutMs)}`,
+        `NEW refused: \`NEW ${cmd}\` ${describeRun(r, timeoutMs)} in ${runner.label}: ${
+          lastLine(r)
+        }`,
       );
-    }
-    if (r.code !== 0) {
-      throw new UpgradeError(`NEW refused: \`${path} ${cmd}\` exited ${r.code}: ${lastLine(r)}`);
     }
     if (cmd === "version") {
       version = r.stdout.split("\n").map((l) => l.trim()).find(Boolean) ?? "";
-      if (!version) throw new UpgradeError(`NEW refused: \`${path} version\` printed nothing`);
+      if (!version) throw new UpgradeError("NEW refused: `NEW version` printed nothing");
     }
   }
   return { version, ms: performance.now() - t0 };

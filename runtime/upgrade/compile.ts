@@ -1,18 +1,23 @@
 /**
  * @module
- * `apprun compile`: one executable holding apprun and a handler. Writes an entry module (in a
- * temp dir) that statically imports the handler, registers it (`embedHandler`) and the build
- * (`embedBuild`), then runs apprun's command line; `deno compile` turns that into a binary,
- * which is verified by running `OUTPUT version`. The binary has every apprun command, with
- * the handler built in: `serve`, `check`, `version`, `install` (itself), `upgrade`.
+ * `apprun compile`: one executable holding apprun and a handler, in one of two forms.
  *
- * `deno compile` needs `denort`, the runtime it copies the program into: it downloads it (no
- * network: no binary), unless `DENORT_BIN` names a local one (Deno reads that variable
- * itself; checked with Deno 2.9.6). Failures are one line saying which.
+ * - `apprun` (artifact.ts): a self-unpacking file of apprun's own making that carries Deno
+ *   from the npm `deno` package; needs nothing at build or run time beyond this checkout.
+ * - `deno`: `deno compile` of a generated entry module (in a temp dir) that statically
+ *   imports the handler, registers it (`embedHandler`) and the build (`embedBuild`), then
+ *   runs apprun's command line; verified by running `OUTPUT version`. `deno compile` needs
+ *   `denort`, the runtime it copies the program into: it downloads it (no network: no
+ *   binary), unless `DENORT_BIN` names a local one (Deno reads that variable itself; checked
+ *   with Deno 2.9.6).
+ *
+ * `auto` (the default) is `deno` when denort can be had, else `apprun`. Both forms have every
+ * apprun command with the handler built in: `serve`, `check`, `version`, `install` (itself),
+ * `upgrade`. Failures are one line saying which.
  */
+import { buildArtifact, sha256File } from "./artifact.ts";
 import { CompileError } from "./errors.ts";
-import { formatMs, lastLine, runCommand } from "./exec.ts";
-import { shellQuote } from "./launcher.ts";
+import { formatMs, lastLine, runCommand, shellQuote } from "./exec.ts";
 
 /**
  * The permissions baked into the binary: what apprun uses — FFI (libc: epoll, sockets,
@@ -41,6 +46,7 @@ export interface EntryOptions {
   name: string;
   sha256: string;
   builtAt: string;
+  appVersion?: string;
 }
 
 /** The generated entry module. `import.meta.main` is true only here, so main.ts just exports. */
@@ -57,6 +63,7 @@ embedHandler(handler, ${JSON.stringify(opts.handler)});
 embedBuild(${
     JSON.stringify({
       name: opts.name,
+      ...(opts.appVersion ? { appVersion: opts.appVersion } : {}),
       handler: opts.handler,
       sha256: opts.sha256,
       builtAt: opts.builtAt,
@@ -66,41 +73,80 @@ await runMain(Deno.args);
 `;
 }
 
+/** Which form `compile` makes. */
+export type CompileFormat = "auto" | "apprun" | "deno";
+
 /** Options for {@linkcode compile}. */
 export interface CompileOptions {
   handler: string;
   output: string;
+  format: CompileFormat;
+  /** The service's name (default: the output's file name). */
+  name?: string;
+  appVersion?: string;
+  /** More files the app needs (the apprun form). */
+  include?: string[];
   /** The deno that compiles (default: the one running us). */
   deno?: string;
   print(line: string): void;
 }
 
-/** Hex SHA-256 of a file. */
-export async function sha256Of(path: string): Promise<string> {
-  const bytes = await Deno.readFile(path);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+/** What `compile` made. */
+export interface Compiled {
+  format: "apprun" | "deno";
+  version: string;
+  bytes: number;
+  ms: number;
 }
 
-/** Builds the binary. Throws {@linkcode CompileError} with one line saying why not. */
-export async function compile(opts: CompileOptions): Promise<{ version: string; ms: number }> {
-  if (Deno.build.standalone) {
+export { sha256File as sha256Of } from "./artifact.ts";
+
+/** Builds the executable. Throws {@linkcode CompileError} with one line saying why not. */
+export async function compile(opts: CompileOptions): Promise<Compiled> {
+  if (Deno.build.standalone || Deno.env.get("APPRUN_ARTIFACT")) {
     throw new CompileError("apprun compile runs from an apprun checkout, not a compiled binary");
   }
+  if (opts.format === "apprun") return await compileArtifact(opts);
+  try {
+    return await compileWithDeno(opts);
+  } catch (err) {
+    if (opts.format === "deno" || !(err instanceof DenortMissing)) throw err;
+    opts.print(`${err.message}: building apprun's own single-file format instead`);
+    return await compileArtifact(opts);
+  }
+}
+
+async function compileArtifact(opts: CompileOptions): Promise<Compiled> {
+  const r = await buildArtifact(opts);
+  return { format: "apprun", version: r.versionLine, bytes: r.bytes, ms: r.ms };
+}
+
+/** deno compile could not get denort (no network, no DENORT_BIN). */
+class DenortMissing extends CompileError {
+  override name = "DenortMissing";
+}
+
+async function compileWithDeno(opts: CompileOptions): Promise<Compiled> {
   const t0 = performance.now();
   try {
     if (!(await Deno.stat(opts.handler)).isFile) throw new Error("not a file");
   } catch (err) {
     throw new CompileError(`handler ${opts.handler} is not a file`, { cause: err });
   }
-  const name = opts.output.slice(opts.output.lastIndexOf("/") + 1);
+  const name = opts.name ?? opts.output.slice(opts.output.lastIndexOf("/") + 1);
   const dir = await Deno.makeTempDir({ prefix: "apprun-compile-" });
   try {
     const entry = `${dir}/${name.replace(/[^A-Za-z0-9_.-]/g, "_")}.ts`;
-    const sha256 = await sha256Of(opts.handler);
+    const sha256 = await sha256File(opts.handler);
     await Deno.writeTextFile(
       entry,
-      renderEntry({ handler: opts.handler, name, sha256, builtAt: new Date().toISOString() }),
+      renderEntry({
+        handler: opts.handler,
+        name,
+        sha256,
+        builtAt: new Date().toISOString(),
+        appVersion: opts.appVersion,
+      }),
     );
     const deno = opts.deno ?? Deno.execPath();
     const args = [
@@ -117,7 +163,8 @@ export async function compile(opts: CompileOptions): Promise<{ version: string; 
     const r = await runCommand(deno, args, { timeoutMs: 600_000, env: { NO_COLOR: "1" } });
     if (r.code !== 0) throw explainFailure(r.stderr + r.stdout, r.isTimedOut);
     const version = await verify(opts.output);
-    return { version, ms: performance.now() - t0 };
+    const bytes = Deno.statSync(opts.output).size;
+    return { format: "deno", version, bytes, ms: performance.now() - t0 };
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
@@ -151,7 +198,7 @@ function explainFailure(output: string, isTimedOut: boolean): CompileError {
   }
   const download = /(https:\/\/\S*denort\S*\.zip)/.exec(text);
   if (download && !denort) {
-    return new CompileError(
+    return new DenortMissing(
       `deno compile cannot get its runtime: it downloads denort from ${download[1]} and that ` +
         `failed (no network?); set DENORT_BIN to a local denort of Deno ${Deno.version.deno}`,
     );

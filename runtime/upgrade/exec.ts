@@ -78,3 +78,8 @@ export function lastLine(r: RunResult): string {
 export function formatMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
+
+/** `'…'` for sh: nothing inside single quotes is special but the quote itself. */
+export function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}

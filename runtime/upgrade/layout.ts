@@ -7,7 +7,21 @@
  * upgrades), `NAME.lock` (one upgrade at a time) and `apprun.json` (the manifest). Computes
  * paths only; touches no file.
  */
+import { resolve } from "node:path";
 import { type UnitPaths, unitPaths } from "../../units/mod.ts";
+
+/** File names apprun treats as handler modules (built into an artifact), not executables. */
+const HANDLER_FILE = /\.(ts|mts|cts|tsx|js|mjs|cjs|jsx)$/;
+
+/** Whether `path` names a handler module (by its extension). */
+export function isHandlerFile(path: string): boolean {
+  return HANDLER_FILE.test(path);
+}
+
+/** `path` made absolute against the working directory and normalized (no `.`, `..`, `//`). */
+export function absolutePath(path: string, cwd = Deno.cwd()): string {
+  return resolve(cwd, path);
+}
 
 /** Which service manager a service belongs to. */
 export type Scope = "system" | "user";
@@ -47,9 +61,21 @@ export function libDir(scope: Scope, home: string | undefined, isStaged: boolean
   return `${home.replace(/\/$/, "")}/.local/lib/apprun`;
 }
 
-/** The manifest's path for `name` in `scope` (no staging root). */
-export function manifestPathOf(name: string, scope: Scope, home?: string): string {
-  return `${libDir(scope, home, false)}/${name}/apprun.json`;
+/**
+ * Where a package (`apprun package`) keeps the installed copy of its artifact, its history
+ * and manifest: the package's files stay as dpkg wrote them.
+ */
+export const PACKAGE_LIB_DIR = "/var/lib/apprun";
+
+/** The directories holding installs of `scope` (no staging root), in lookup order. */
+export function libDirs(scope: Scope, home?: string): string[] {
+  if (scope === "system") return [libDir("system", home, false), PACKAGE_LIB_DIR];
+  return home ? [libDir("user", home, false)] : [];
+}
+
+/** Where `name`'s manifest can be in `scope`, in lookup order. */
+export function manifestPathsOf(name: string, scope: Scope, home?: string): string[] {
+  return libDirs(scope, home).map((d) => `${d}/${name}/apprun.json`);
 }
 
 /** Computes the layout. Throws `UnitOptionError` for a bad name or root. */

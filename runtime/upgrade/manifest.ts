@@ -7,7 +7,7 @@
  */
 import type { Listener } from "../../units/mod.ts";
 import { UpgradeError } from "./errors.ts";
-import { manifestPathOf, type Scope } from "./layout.ts";
+import { manifestPathsOf, type Scope } from "./layout.ts";
 
 /** The manifest's format version. */
 export const MANIFEST_FORMAT = 1;
@@ -19,8 +19,11 @@ export interface Manifest {
   scope: Scope;
   /** The installed binary (BIN). */
   bin: string;
-  /** What BIN is: a copied executable, or a generated launcher for a handler file. */
-  kind: "binary" | "launcher";
+  /**
+   * What BIN is: a copied executable, or an artifact apprun built from a handler file.
+   * ("launcher": a script into a checkout, written by apprun before 0.2; still read.)
+   */
+  kind: "binary" | "artifact" | "launcher";
   /** The binary or handler file it was installed from. */
   source: string;
   units: string[];
@@ -58,7 +61,9 @@ export function parseManifest(text: string, path: string): Manifest {
   }
   if (!(m.bin as string).startsWith("/")) bad(`"bin" must be an absolute path`);
   if (m.scope !== "system" && m.scope !== "user") bad(`"scope" must be "system" or "user"`);
-  if (m.kind !== "binary" && m.kind !== "launcher") bad(`"kind" must be "binary" or "launcher"`);
+  if (!["binary", "artifact", "launcher"].includes(m.kind as string)) {
+    bad(`"kind" must be "binary" or "artifact"`);
+  }
   if (!Array.isArray(m.units) || m.units.some((u) => typeof u !== "string")) {
     bad(`"units" must be a list of paths`);
   }
@@ -82,9 +87,7 @@ export async function findManifest(
 ): Promise<{ manifest: Manifest; path: string }> {
   const scopes: Scope[] = opts.scope ? [opts.scope] : ["system", "user"];
   const tried: string[] = [];
-  for (const scope of scopes) {
-    if (scope === "user" && !opts.home) continue;
-    const path = manifestPathOf(opts.name, scope, opts.home);
+  for (const path of scopes.flatMap((s) => manifestPathsOf(opts.name, s, opts.home))) {
     tried.push(path);
     let text: string;
     try {

@@ -1,14 +1,25 @@
 /**
  * @module
- * The operator side of apprun: `install` (binary or launcher, units, manifest), `upgrade`
- * (check NEW, lock, atomic swap keeping NAME.prev, restart through the fdstore under systemd
- * or the embedded supervisor, health gate, automatic rollback), `rollback`, `status` and
- * `compile`. The commands in cli/ only parse arguments and print; the logic is here.
+ * The operator side of apprun: `compile` (an artifact that needs nothing from the build
+ * machine, or `deno compile`'s binary), `install` (an artifact or a binary, units, manifest),
+ * `upgrade` (copy NEW, check it in the service's sandbox, lock, atomic swap keeping the
+ * history of versions, restart through the fdstore under systemd or the embedded supervisor,
+ * health gate, automatic rollback with the failed start's last lines), `rollback`, `status`
+ * and `package` (a .deb whose upgrades hand off). The commands in cli/ only parse arguments
+ * and print; the logic is here.
  */
 export { CompileError, InstallError, UpgradeError } from "./errors.ts";
-export { installLayout, type Layout, manifestPathOf, type Scope } from "./layout.ts";
+export {
+  absolutePath,
+  installLayout,
+  isHandlerFile,
+  type Layout,
+  libDirs,
+  manifestPathsOf,
+  PACKAGE_LIB_DIR,
+  type Scope,
+} from "./layout.ts";
 export { findManifest, type Manifest, parseManifest } from "./manifest.ts";
-export { isHandlerFile, type LauncherOptions, renderLauncher } from "./launcher.ts";
 export {
   activate,
   type Activation,
@@ -22,13 +33,29 @@ export { summarize, upgrade, type UpgradeOptions, type UpgradeReport } from "./u
 export { rollback, type RollbackOptions, type RollbackReport } from "./rollback.ts";
 export {
   findTarget,
+  NoTarget,
   RestartFailure,
   type RestartTarget,
   SupervisorTarget,
   SystemdTarget,
   type TargetStatus,
 } from "./target.ts";
-export { statusLines } from "./status.ts";
-export { compile, COMPILE_PERMISSIONS, renderEntry, sha256Of } from "./compile.ts";
+export { type HistoryEntry, VersionHistory } from "./history.ts";
+export { type InstalledVersions, statusLines } from "./status.ts";
+export {
+  compile,
+  COMPILE_PERMISSIONS,
+  type CompileFormat,
+  renderEntry,
+  sha256Of,
+} from "./compile.ts";
+export { type ArtifactOptions, buildArtifact, type BuiltArtifact } from "./artifact.ts";
+export { buildPackage, type BuiltPackage, type PackageOptions } from "./package.ts";
+export {
+  maintainerScripts,
+  packagedBin,
+  packagePaths,
+  type UpgradeStyle,
+} from "./package_scripts.ts";
 export { buildInfo, embedBuild, versionLine } from "./build_info.ts";
-export { formatMs } from "./exec.ts";
+export { formatMs, shellQuote } from "./exec.ts";

@@ -1,18 +1,21 @@
 /**
  * @module
- * `apprun rollback`: the swap back by hand. Under the upgrade lock, BIN and BIN.prev trade
- * files (both stay complete throughout), then the service restarts through the fdstore. If
- * that restart fails, they trade back and the service restarts again on what it ran before.
- * Running it twice returns to where it started.
+ * `apprun rollback`: back to the last version in the history (history.ts) that differs from
+ * the running one — after an automatic rollback too, where BIN and the file kept before it
+ * are the same. Under the upgrade lock, BIN becomes that version and BIN.prev the one that
+ * ran (both stay complete throughout), then the service restarts through the fdstore. If that
+ * restart fails, both go back and the service restarts again on what it ran before. Running
+ * it twice returns to where it started.
  */
 import { describeError } from "../errors.ts";
 import { versionOf } from "./check_new.ts";
 import { UpgradeError } from "./errors.ts";
 import { formatMs } from "./exec.ts";
+import { VersionHistory } from "./history.ts";
 import { UpgradeLock } from "./lock.ts";
 import type { Manifest } from "./manifest.ts";
 import { settle } from "./settle.ts";
-import { exchangeWithPrevious, isFile, removeLeftovers } from "./swap.ts";
+import { isFile, placeVersions, removeLeftovers } from "./swap.ts";
 import { RestartFailure, type RestartTarget } from "./target.ts";
 
 /** Options for {@linkcode rollback}. */
@@ -26,7 +29,7 @@ export interface RollbackOptions {
 /** What the rollback did. */
 export interface RollbackReport {
   name: string;
-  result: "rolled back" | "failed, restored";
+  result: "rolled back" | "swapped" | "failed, restored";
   from: string;
   to: string;
   pid: number | null;
@@ -36,27 +39,30 @@ export interface RollbackReport {
   totalMs: number;
 }
 
-/** Swaps BIN.prev in and restarts. Throws `UpgradeError` before touching anything. */
+/** Swaps the previous distinct version in and restarts. Throws `UpgradeError` before touching anything. */
 export async function rollback(opts: RollbackOptions): Promise<RollbackReport> {
   const { manifest, target, timeoutMs, print } = opts;
   const { name, bin } = manifest;
   const t0 = performance.now();
   using _lock = UpgradeLock.acquire(bin, name);
   removeLeftovers(bin);
-  if (!isFile(`${bin}.prev`)) {
+  if (!isFile(bin)) throw new UpgradeError(`${bin} (BIN of ${name}) is missing`);
+  const history = new VersionHistory(bin);
+  const currentSha = await history.shaOf(bin);
+  const from = await versionOf(bin, timeoutMs);
+  history.store(bin, currentSha);
+  const previous = history.previousDistinct(currentSha);
+  if (previous === null) {
     throw new UpgradeError(
-      `${bin}.prev does not exist: ${name} has no previous version to go back to`,
+      `${name} has no previous version to go back to: its history holds only ${from}`,
     );
   }
-  const [from, to] = await Promise.all([
-    versionOf(bin, timeoutMs),
-    versionOf(`${bin}.prev`, timeoutMs),
-  ]);
+  const to = previous.version;
+  const current = history.fileOf(currentSha);
   const tSwap = performance.now();
-  exchangeWithPrevious(bin);
+  placeVersions(bin, history.fileOf(previous.sha256), current);
   const swapMs = performance.now() - tSwap;
-  print(`swapped ${bin} and ${name}.prev in ${formatMs(swapMs)}: ${to} is now BIN`);
-  const tRestart = performance.now();
+  print(`swapped in ${to} as ${bin} in ${formatMs(swapMs)} (${from} is ${name}.prev)`);
   const report: RollbackReport = {
     name,
     result: "rolled back",
@@ -67,9 +73,19 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackReport> {
     restartMs: 0,
     totalMs: 0,
   };
+  const before = await target.status().catch(() => null);
+  if (target.kind === "none" || before === null || before.state === "stopped") {
+    history.remember(previous.sha256, previous.version);
+    report.result = "swapped";
+    print(`${name} is not running (${target.label}): its next start runs ${to}`);
+    report.totalMs = performance.now() - t0;
+    return report;
+  }
+  const tRestart = performance.now();
   try {
     report.pid = (await target.restart(timeoutMs)).pid;
     report.restartMs = performance.now() - tRestart;
+    history.remember(previous.sha256, previous.version);
     print(
       `restarted through ${target.label} in ${
         formatMs(report.restartMs)
@@ -79,11 +95,11 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackReport> {
     report.restartMs = performance.now() - tRestart;
     report.result = "failed, restored";
     report.failure = describeError(err);
-    print(`the restart failed: ${report.failure}; swapping back`);
+    print(`the restart failed: ${report.failure}; going back to ${from}`);
     const badPid = err instanceof RestartFailure && err.isTimeout
       ? (await target.status().catch(() => null))?.pid ?? null
       : null;
-    exchangeWithPrevious(bin);
+    placeVersions(bin, current, history.fileOf(previous.sha256));
     await settle(target, badPid, performance.now() + timeoutMs);
     report.pid = (await target.restart(timeoutMs)).pid;
     print(`${from} runs again: pid ${report.pid}`);

@@ -31,52 +31,79 @@ function tempName(bin: string, what: string): string {
   return `${dirOf(bin)}/.${baseOf(bin)}.${what}-${Deno.pid}-${rand}`;
 }
 
-/** What to put in place: an existing file to copy, or bytes (a generated launcher). */
-export type NewContent = { path: string } | { bytes: Uint8Array };
+/**
+ * What to put in place: bytes (a unit, a manifest), or an existing file to copy — opened
+ * once, and `accept` (if given) judges that open file's fstat(2) before a byte is copied, so
+ * what was judged is what is copied even if the path changes meanwhile.
+ */
+export type NewContent =
+  | { path: string; accept?(info: Deno.FileInfo): void }
+  | { bytes: Uint8Array };
 
 /**
  * Step 1: NEW's content into a fresh temp file beside `bin`, fsynced, mode 0755. Returns the
- * temp path (the caller renames it into place or removes it).
+ * temp path (the caller renames it into place or removes it). Throws {@linkcode UpgradeError},
+ * or what `accept` throws.
  */
 export async function stageBeside(bin: string, content: NewContent): Promise<string> {
+  const source = "path" in content ? await openSource(content) : null;
   const temp = tempName(bin, "new");
-  const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o700 });
+  let file: Deno.FsFile | undefined;
   try {
-    if ("bytes" in content) {
-      await writeAll(file, content.bytes);
+    file = await Deno.open(temp, { write: true, createNew: true, mode: 0o700 });
+    if (source === null) {
+      await writeAll(file, (content as { bytes: Uint8Array }).bytes);
       await pauseForTest("staged-partial");
     } else {
-      await copyInto(file, content.path);
+      await copyInto(file, source);
     }
     await file.sync();
     await Deno.chmod(temp, 0o755);
   } catch (err) {
-    file.close();
     await Deno.remove(temp).catch(() => {});
-    throw new UpgradeError(`cannot write ${temp}`, { cause: err });
+    throw new UpgradeError(`cannot write ${temp}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    file?.close();
+    source?.close();
   }
-  file.close();
   return temp;
 }
 
-async function copyInto(file: Deno.FsFile, source: string): Promise<void> {
-  const src = await Deno.open(source, { read: true });
+async function openSource(
+  content: { path: string; accept?(info: Deno.FileInfo): void },
+): Promise<Deno.FsFile> {
+  let src: Deno.FsFile;
   try {
-    const buf = new Uint8Array(1 << 20);
-    let copied = 0;
-    let isPaused = false;
-    for (;;) {
-      const n = await src.read(buf);
-      if (n === null) break;
-      await writeAll(file, buf.subarray(0, n));
-      copied += n;
-      if (!isPaused && copied >= 4 << 20) {
-        isPaused = true;
-        await pauseForTest("staged-partial");
-      }
-    }
-  } finally {
+    src = await Deno.open(content.path, { read: true });
+  } catch (err) {
+    throw new UpgradeError(`cannot read ${content.path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  try {
+    const info = await src.stat();
+    if (!info.isFile) throw new UpgradeError(`${content.path} is not a file`);
+    content.accept?.(info);
+    return src;
+  } catch (err) {
     src.close();
+    throw err;
+  }
+}
+
+async function copyInto(file: Deno.FsFile, src: Deno.FsFile): Promise<void> {
+  const buf = new Uint8Array(1 << 20);
+  let copied = 0;
+  let isPaused = false;
+  for (;;) {
+    const n = await src.read(buf);
+    if (n === null) break;
+    await writeAll(file, buf.subarray(0, n));
+    copied += n;
+    if (!isPaused && copied >= 4 << 20) {
+      isPaused = true;
+      await pauseForTest("staged-partial");
+    }
   }
 }
 
@@ -95,9 +122,7 @@ export async function swapIn(bin: string, temp: string): Promise<void> {
 
 /** link(BIN, temp) + rename(temp, BIN.prev): BIN.prev is replaced whole, never missing. */
 function keepAsPrevious(bin: string): void {
-  const temp = tempName(bin, "prev");
-  Deno.linkSync(bin, temp);
-  renameOver(temp, `${bin}.prev`);
+  setPrevious(bin, bin);
 }
 
 /**
@@ -129,18 +154,30 @@ export function restorePrevious(bin: string): void {
 }
 
 /**
- * `apprun rollback`: BIN and BIN.prev trade files. Each name is replaced by rename of a link
- * to the other file, so both stay complete throughout; running it twice swaps back.
+ * `apprun rollback`: BIN becomes `binSource`'s file and BIN.prev `prevSource`'s. Each name is
+ * replaced by rename of a link, so both stay complete throughout.
  */
-export function exchangeWithPrevious(bin: string): void {
-  const prev = `${bin}.prev`;
+export function placeVersions(bin: string, binSource: string, prevSource: string | null): void {
   const toBin = tempName(bin, "rollback");
-  const toPrev = tempName(bin, "rollback");
-  Deno.linkSync(prev, toBin);
-  Deno.linkSync(bin, toPrev);
+  Deno.linkSync(binSource, toBin);
+  setPrevious(bin, prevSource);
   renameOver(toBin, bin);
-  renameOver(toPrev, prev);
   syncDirectory(dirOf(bin));
+}
+
+/** BIN.prev becomes `source`'s file (by rename of a link), or goes, for null. */
+export function setPrevious(bin: string, source: string | null): void {
+  if (source === null) {
+    try {
+      Deno.removeSync(`${bin}.prev`);
+    } catch {
+      // No previous version.
+    }
+    return;
+  }
+  const temp = tempName(bin, "prev");
+  Deno.linkSync(source, temp);
+  renameOver(temp, `${bin}.prev`);
 }
 
 /** Removes temp files a killed upgrade left beside `bin`. Returns their names. */

@@ -3,8 +3,10 @@
  * What restarts the service: systemd (`systemctl restart NAME.service`; Type=notify returns
  * once READY=1 came or the start failed) or apprun's embedded supervisor (a `restart` request
  * on its control socket, answered once the new worker sent READY=1 or failed). Both hand
- * every connection over through their fdstore. One interface, two implementations; finding
- * which one runs NAME is {@linkcode findTarget}. Owns no resource between calls.
+ * every connection over through their fdstore. When neither runs NAME (a package installed
+ * in a chroot, a service never started) there is nothing to restart: {@linkcode NoTarget}.
+ * One interface; finding which one runs NAME is {@linkcode findTarget}. Owns no resource
+ * between calls.
  */
 import { supervisorRequest } from "../supervisor/mod.ts";
 import { describeError } from "../errors.ts";
@@ -45,7 +47,7 @@ export class RestartFailure extends UpgradeError {
 
 /** The thing that restarts NAME. */
 export interface RestartTarget {
-  readonly kind: "systemd" | "supervisor";
+  readonly kind: "systemd" | "supervisor" | "none";
   /** "systemd --user (hello.service)", "the supervisor on /run/user/0/apprun/hello.sock". */
   readonly label: string;
   status(): Promise<TargetStatus>;
@@ -175,6 +177,24 @@ export class SupervisorTarget implements RestartTarget {
   }
 }
 
+/** Nothing runs NAME: upgrades swap the file, and its next start runs it. */
+export class NoTarget implements RestartTarget {
+  readonly kind = "none";
+  readonly label: string;
+
+  constructor(why: string) {
+    this.label = `no manager (${why})`;
+  }
+
+  status(): Promise<TargetStatus> {
+    return Promise.resolve({ state: "stopped", pid: null, text: "", details: [] });
+  }
+
+  restart(): Promise<{ pid: number }> {
+    return Promise.reject(new RestartFailure(`nothing runs it: ${this.label}`, false));
+  }
+}
+
 /** Options for {@linkcode findTarget}. */
 export interface FindTargetOptions {
   name: string;
@@ -186,9 +206,9 @@ export interface FindTargetOptions {
 }
 
 /**
- * Which manager runs NAME: the supervisor given with `--control`; else systemd when it has
- * NAME.service loaded; else a supervisor answering on the default control socket. Throws
- * {@linkcode UpgradeError} when none does.
+ * Which manager runs NAME: the supervisor given with `--control` (it must answer: throws
+ * {@linkcode UpgradeError}); else systemd when it has NAME.service loaded; else a supervisor
+ * answering on the default control socket; else {@linkcode NoTarget}.
  */
 export async function findTarget(opts: FindTargetOptions): Promise<RestartTarget> {
   if (opts.control !== undefined) {
@@ -208,9 +228,9 @@ export async function findTarget(opts: FindTargetOptions): Promise<RestartTarget
     return t;
   } catch {
     const ctl = systemctlWords(opts.scope).join(" ");
-    throw new UpgradeError(
-      `${opts.name} is not running: ${ctl} has no ${opts.name}.service loaded and no ` +
-        `supervisor answers on ${opts.defaultControl} (start it, or give --control PATH)`,
+    return new NoTarget(
+      `${ctl} has no ${opts.name}.service loaded and no supervisor answers on ` +
+        `${opts.defaultControl}; a supervisor elsewhere needs --control PATH`,
     );
   }
 }

@@ -1,32 +1,43 @@
 /**
  * @module
- * `apprun upgrade`, the whole procedure, in order:
+ * `apprun upgrade`, the whole procedure, in order (docs/design.md, "Upgrades"):
  *
- * 1. check NEW (it runs, reports a version, loads its handler) — nothing touched yet;
+ * 1. prepare NEW: an executable as it is, a handler file built into an artifact; run as
+ *    root, NEW must be root's alone (trust.ts) — nothing touched yet;
  * 2. take the upgrade lock (one at a time per service);
- * 3. swap BIN atomically, keeping the old file as BIN.prev (swap.ts);
- * 4. restart through the fdstore (systemd or the supervisor, target.ts): READY=1 in time;
- * 5. the health gate, when there is a health URL;
- * 6. on a failure in 4 or 5: restore BIN.prev, restart again, report the rollback.
+ * 3. copy NEW beside BIN (the copy is what is checked and installed, whatever happens to
+ *    the file the operator named);
+ * 4. check the copy where the service runs (sandbox.ts): `NEW version`, `NEW check`;
+ * 5. swap BIN atomically, keeping the old file as BIN.prev and in the history (history.ts);
+ * 6. restart through the fdstore (systemd or the supervisor, target.ts): READY=1 in time —
+ *    or, when nothing runs the service, stop here: its next start runs NEW;
+ * 7. the health gate, when there is a health URL;
+ * 8. on a failure in 6 or 7: restore the old file, restart again, report the rollback and
+ *    the failed start's last lines (diagnose.ts).
  *
  * Live sessions survive both restarts: each is a handoff through the manager's fdstore, and a
  * NEW that fails at start has not drained the bundle (apprun loads the handler first) or puts
  * it back. Prints one line per step; returns the report with the measured figures.
  */
 import { describeError } from "../errors.ts";
-import { UpgradeError } from "./errors.ts";
+import { sha256File } from "./artifact.ts";
 import { checkNew, versionOf } from "./check_new.ts";
+import { type StartFailureLog, startFailureLog } from "./diagnose.ts";
+import { UpgradeError } from "./errors.ts";
 import { formatMs } from "./exec.ts";
 import { waitHealthy } from "./health.ts";
+import { VersionHistory } from "./history.ts";
 import { UpgradeLock } from "./lock.ts";
 import type { Manifest } from "./manifest.ts";
 import { prepareNew } from "./prepare.ts";
+import { type ServiceRunner, serviceRunner } from "./sandbox.ts";
 import { settle } from "./settle.ts";
 import {
   isFile,
   pauseForTest,
   removeLeftovers,
   restorePrevious,
+  setPrevious,
   stageBeside,
   swapIn,
 } from "./swap.ts";
@@ -35,13 +46,18 @@ import { RestartFailure, type RestartTarget } from "./target.ts";
 /** Options for {@linkcode upgrade}. */
 export interface UpgradeOptions {
   manifest: Manifest;
-  /** NEW: an executable, or a handler file (a launcher is generated for it). */
+  /** NEW: an executable, or a handler file (built into an artifact). */
   newPath: string;
   target: RestartTarget;
   /** Health URL (overrides the manifest's). */
   health?: string;
-  /** Each step's deadline: NEW's check, each restart, the health gate. */
+  /** Each step's deadline: each restart, the health gate. */
   timeoutMs: number;
+  /**
+   * The deadline of NEW's check (default 120 s): the first run of an artifact unpacks it
+   * (~1 s, more on a busy machine) and compiles its modules.
+   */
+  checkTimeoutMs?: number;
   print(line: string): void;
 }
 
@@ -56,10 +72,11 @@ export interface UpgradeTimings {
   rollbackMs?: number;
 }
 
-/** What happened. `result` other than "upgraded" means a non-zero exit. */
+/** What happened. `result` other than "upgraded"/"swapped" means a non-zero exit. */
 export interface UpgradeReport {
   name: string;
-  result: "upgraded" | "rolled back" | "rollback failed";
+  /** "swapped": nothing ran the service, so nothing was restarted. */
+  result: "upgraded" | "swapped" | "rolled back" | "rollback failed";
   oldVersion: string;
   newVersion: string;
   oldPid: number | null;
@@ -68,29 +85,50 @@ export interface UpgradeReport {
   failure?: string;
   /** Why the rollback itself failed. */
   rollbackFailure?: string;
+  /** The failed start's last lines. */
+  failureLog?: StartFailureLog;
   timings: UpgradeTimings;
 }
 
-/** Runs the upgrade. Throws `UpgradeError` only before BIN was touched (steps 1–2). */
+/** Runs the upgrade. Throws `UpgradeError` only before BIN was touched (steps 1–4). */
 export async function upgrade(opts: UpgradeOptions): Promise<UpgradeReport> {
   const { manifest, target, timeoutMs, print } = opts;
   const { name, bin } = manifest;
   const health = opts.health ?? manifest.health;
   const t0 = performance.now();
   await using prepared = await prepareNew(opts.newPath, manifest);
-  const checked = await checkNew(prepared.path, timeoutMs);
-  print(`checked NEW (${prepared.description}) in ${formatMs(checked.ms)}: ${checked.version}`);
 
   using _lock = UpgradeLock.acquire(bin, name);
   if (!isFile(bin)) throw new UpgradeError(`${bin} (BIN of ${name}) is missing`);
   const leftovers = removeLeftovers(bin);
   if (leftovers.length) print(`removed what an interrupted upgrade left: ${leftovers.join(", ")}`);
+  const history = new VersionHistory(bin);
   const oldVersion = await versionOf(bin, timeoutMs);
-  const oldPid = (await target.status().catch(() => null))?.pid ?? null;
+  const oldSha = await history.shaOf(bin);
+  history.store(bin, oldSha);
+  if (history.entries().at(-1)?.sha256 !== oldSha) history.remember(oldSha, oldVersion);
+  const before = await target.status().catch(() => null);
+  const oldPid = before?.pid ?? null;
+
+  print(`copying NEW (${prepared.description}) beside ${bin}`);
+  const tCheck = performance.now();
+  const staged = await stageBeside(bin, prepared.content);
+  let runner: ServiceRunner;
+  let checked;
+  let newSha: string;
+  try {
+    runner = await serviceRunner(manifest, target);
+    checked = await checkNew(staged, runner, opts.checkTimeoutMs ?? 120_000);
+    newSha = await sha256File(staged);
+    history.store(staged, newSha);
+  } catch (err) {
+    await Deno.remove(staged).catch(() => {});
+    throw err;
+  }
+  print(`checked NEW in ${runner.label} in ${formatMs(checked.ms)}: ${checked.version}`);
 
   const tSwap = performance.now();
-  const temp = await stageBeside(bin, prepared.content);
-  await swapIn(bin, temp);
+  await swapIn(bin, staged);
   const swapMs = performance.now() - tSwap;
   print(`swapped ${bin} in ${formatMs(swapMs)} (the previous one is ${name}.prev)`);
   await pauseForTest("swapped");
@@ -102,9 +140,17 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeReport> {
     newVersion: checked.version,
     oldPid,
     pid: null,
-    timings: { checkMs: checked.ms, swapMs, restartMs: 0, healthMs: 0, totalMs: 0 },
+    timings: { checkMs: tSwap - tCheck, swapMs, restartMs: 0, healthMs: 0, totalMs: 0 },
   };
+  if (target.kind === "none" || before === null || before.state === "stopped") {
+    history.remember(newSha, checked.version);
+    report.result = "swapped";
+    print(`${name} is not running (${target.label}): its next start runs NEW`);
+    report.timings.totalMs = performance.now() - t0;
+    return report;
+  }
   const tRestart = performance.now();
+  const since = new Date();
   let badPid: number | null = null;
   try {
     const { pid } = await target.restart(timeoutMs);
@@ -121,6 +167,7 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeReport> {
       });
       print(`healthy: ${health} answered ${h.status} in ${formatMs(h.ms)}`);
     }
+    history.remember(newSha, checked.version);
   } catch (err) {
     if (report.timings.restartMs === 0) report.timings.restartMs = performance.now() - tRestart;
     if (err instanceof RestartFailure && err.isTimeout) {
@@ -128,26 +175,42 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeReport> {
     }
     report.failure = describeError(err);
     print(`NEW failed: ${report.failure}`);
-    await rollBack(opts, report, badPid, health);
+    await rollBack({ ...opts, health, report, badPid, history, oldSha });
+    const failed = report.result === "rollback failed" ? bin : `${bin}.failed`;
+    report.failureLog = await startFailureLog({
+      manifest,
+      kind: target.kind,
+      runner,
+      file: failed,
+      since,
+      timeoutMs,
+    });
+    print(`why it failed, from ${report.failureLog.source}:`);
+    for (const line of report.failureLog.lines) print(`  | ${line}`);
   }
   report.timings.totalMs = performance.now() - t0;
   return report;
 }
 
-/** Step 6: BIN.prev back in place, restart, report. */
+/** Step 8: the old file back in place (the history's previous version as BIN.prev), restart. */
 async function rollBack(
-  opts: UpgradeOptions,
-  report: UpgradeReport,
-  badPid: number | null,
-  health: string | undefined,
+  o: UpgradeOptions & {
+    health: string | undefined;
+    report: UpgradeReport;
+    badPid: number | null;
+    history: VersionHistory;
+    oldSha: string;
+  },
 ): Promise<void> {
-  const { manifest, target, timeoutMs, print } = opts;
+  const { manifest, target, timeoutMs, print, report } = o;
   const t = performance.now();
   restorePrevious(manifest.bin);
+  const before = o.history.previousDistinct(o.oldSha);
+  setPrevious(manifest.bin, before && o.history.fileOf(before.sha256));
   print(
-    `rolling back: ${manifest.name}.prev restored as ${manifest.bin} (NEW kept as ${manifest.name}.failed)`,
+    `rolling back: ${manifest.bin} is ${report.oldVersion} again (NEW kept as ${manifest.name}.failed)`,
   );
-  await settle(target, badPid, performance.now() + timeoutMs);
+  await settle(target, o.badPid, performance.now() + timeoutMs);
   try {
     const { pid } = await target.restart(timeoutMs);
     report.pid = pid;
@@ -165,10 +228,10 @@ async function rollBack(
     print(`the rollback's restart failed too: ${report.rollbackFailure}`);
     return;
   }
-  if (health) {
+  if (o.health) {
     try {
-      const h = await waitHealthy(health, timeoutMs);
-      print(`the previous version is healthy: ${health} answered ${h.status}`);
+      const h = await waitHealthy(o.health, timeoutMs);
+      print(`the previous version is healthy: ${o.health} answered ${h.status}`);
     } catch (err) {
       print(`the previous version is not healthy either: ${describeError(err)}`);
     }
@@ -185,6 +248,8 @@ export function summarize(r: UpgradeReport): string {
       return `upgraded ${r.name}: ${r.oldVersion} → ${r.newVersion} in ${
         formatMs(t.totalMs)
       } (${figures})`;
+    case "swapped":
+      return `swapped ${r.name}: ${r.oldVersion} → ${r.newVersion} (not running: no restart)`;
     case "rolled back":
       return `rolled back ${r.name}: ${r.newVersion} failed (${r.failure}); ${r.oldVersion} ` +
         `runs again, rollback took ${formatMs(t.rollbackMs ?? 0)} (${figures})`;

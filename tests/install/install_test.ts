@@ -1,14 +1,15 @@
 /**
  * `apprun install` without a service manager: a packager's staging tree (--root) with the
- * exact files, modes and unit texts `renderUnits` gives; --dry-run writes nothing; a unit
- * file apprun did not write is never overwritten without --force; every bad option is one
- * line naming it, exit 2 (usage) or 1.
+ * exact files, modes and unit texts `renderUnits` gives, BIN an artifact that needs nothing
+ * of this checkout; --dry-run writes nothing; a unit file apprun did not write is never
+ * overwritten without --force; relative paths are taken from the working directory; every
+ * bad option is one line naming it, exit 2 (usage) or 1.
  */
 import assert from "node:assert/strict";
 import { ROOT } from "../_proc.ts";
 import { renderUnits } from "../../units/mod.ts";
-import { renderLauncher } from "../../runtime/upgrade/mod.ts";
-import { apprun, privateHome, UPGRADE_FIXTURES } from "../upgrade/_util.ts";
+import { sha256Of } from "../../runtime/upgrade/mod.ts";
+import { apprun, privateHome, UPGRADE_FIXTURES, versionLine } from "../upgrade/_util.ts";
 
 const HANDLER = `${UPGRADE_FIXTURES}/v1.ts`;
 
@@ -71,8 +72,8 @@ Deno.test("install --root: a staging tree with BIN, manifest and the units rende
     environment: { GREETING: "hi there" },
     environmentFiles: [],
     watchdog: 10,
-    // A checkout (or handler) under /tmp, as in a CI clone, is bound back in past PrivateTmp=.
-    bindReadOnlyPaths: [UPGRADE_FIXTURES, ROOT].filter((p) => /^\/(var\/)?tmp\//.test(p)),
+    // Nothing of the checkout is named: the artifact carries the handler (even from /tmp).
+    bindReadOnlyPaths: [],
   });
   assert.deepEqual(units.map((u) => u.file), [
     "hello.socket",
@@ -87,18 +88,16 @@ Deno.test("install --root: a staging tree with BIN, manifest and the units rende
     );
   }
   assert.equal(
-    await Deno.readTextFile(`${root}/usr/lib/apprun/hello/hello`),
-    renderLauncher({
-      name: "hello",
-      handler: HANDLER,
-      apprun: `${ROOT}/bin/apprun`,
-      self: "/usr/lib/apprun/hello/hello",
-    }),
+    await versionLine(`${root}/usr/lib/apprun/hello/hello`),
+    `hello v1.ts sha256:${(await sha256Of(HANDLER)).slice(0, 12)} (apprun 0.1.0)`,
+    "BIN is an artifact of the handler",
   );
+  const head = (await Deno.readFile(`${root}/usr/lib/apprun/hello/hello`)).subarray(0, 4096);
+  assert.doesNotMatch(new TextDecoder().decode(head), new RegExp(ROOT), "names no checkout path");
   const manifest = JSON.parse(await Deno.readTextFile(`${root}/usr/lib/apprun/hello/apprun.json`));
   assert.equal(manifest.format, 1);
   assert.equal(manifest.bin, "/usr/lib/apprun/hello/hello");
-  assert.equal(manifest.kind, "launcher");
+  assert.equal(manifest.kind, "artifact");
   assert.equal(manifest.health, "http://127.0.0.1:8080/health");
   assert.deepEqual(manifest.units, [
     "/usr/lib/systemd/system/hello.socket",
@@ -215,11 +214,6 @@ const BAD: [string[], number, RegExp][] = [
     2,
     /^apprun: --health: "ftp:\/\/x\/" is not an http\(s\) URL/,
   ],
-  [
-    ["--name", "x", "--port", "80", "--root", "stage"],
-    2,
-    /^apprun: --root: "stage" is not an absolute path/,
-  ],
   [["--name", "x", "--port", "80", "--bogus"], 2, /^apprun: Unknown option '--bogus'/],
   [["--name", "x", "--port", "80", "--max-connections", "30000"], 0, /^$/],
   [
@@ -252,4 +246,32 @@ Deno.test("install: each bad option is one line naming it, exit 2; missing files
   const two = await apprun(["install", HANDLER, HANDLER, "--port", "80"], h.env);
   assert.equal(two.code, 2);
   assert.match(two.stderr, /^apprun: install takes one handler or binary, got 2/);
+});
+
+Deno.test("install: relative paths, as the README writes them, are taken from the working directory", async () => {
+  await using h = await privateHome();
+  const stage = `${h.home}/stage`;
+  const rel = (p: string) => `./${p.slice(ROOT.length + 1)}`;
+  const r = await apprun(
+    ["install", rel(HANDLER), "--name", "rel", "--port", "8080", "--root", rel(stage)],
+    h.env,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const manifest = JSON.parse(await Deno.readTextFile(`${stage}/usr/lib/apprun/rel/apprun.json`));
+  assert.equal(manifest.source, HANDLER, "absolute and normalized");
+  assert.match(await versionLine(`${stage}/usr/lib/apprun/rel/rel`), /^rel v1\.ts sha256:/);
+  const up = await apprun(
+    [
+      "install",
+      `../${ROOT.split("/").pop()}/${rel(HANDLER).slice(2)}`,
+      "--name",
+      "up",
+      "--port",
+      "8081",
+      "--root",
+      rel(stage),
+    ],
+    h.env,
+  );
+  assert.equal(up.code, 0, up.stderr);
 });

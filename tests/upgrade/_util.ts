@@ -17,9 +17,13 @@ export const UPGRADE_FIXTURES = `${FIXTURES}/upgrade`;
 const DENO_DIR = Deno.env.get("DENO_DIR") ??
   `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/deno`;
 
+/** apprun compile's cache of the gzip'd Deno (5 s of gzip), shared by the tests' HOMEs. */
+export const BUILD_CACHE = `${ROOT}/.test-out/build-cache`;
+
 /**
  * A private HOME under .test-out (not /tmp: units with PrivateTmp= would not see it), with
  * `XDG_RUNTIME_DIR` inside it — no user manager answers there unless `extra` says otherwise.
+ * Artifacts started there unpack into it (~/.cache/apprun).
  */
 export async function privateHome(
   extra: Record<string, string> = {},
@@ -27,7 +31,13 @@ export async function privateHome(
   await Deno.mkdir(`${ROOT}/.test-out`, { recursive: true });
   const home = await Deno.makeTempDir({ dir: `${ROOT}/.test-out`, prefix: "home-" });
   await Deno.mkdir(`${home}/run`, { mode: 0o700 });
-  const env = { HOME: home, XDG_RUNTIME_DIR: `${home}/run`, DENO_DIR, ...extra };
+  const env = {
+    HOME: home,
+    XDG_RUNTIME_DIR: `${home}/run`,
+    DENO_DIR,
+    APPRUN_CACHE_DIR: BUILD_CACHE,
+    ...extra,
+  };
   return {
     home,
     env,
@@ -98,6 +108,12 @@ export async function installAndServe(
       await supervisor.wait();
     },
   };
+}
+
+/** What installed binary `bin` says to `version`. */
+export async function versionLine(bin: string): Promise<string> {
+  const out = await new Deno.Command(bin, { args: ["version"], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).trim();
 }
 
 /** GET /version. */
@@ -198,12 +214,18 @@ export class LiveClients {
     return clients;
   }
 
-  /** Stops everything and asserts nothing failed: no error, reset, close, lost or wrong answer. */
-  async stopAndCheck(label: string): Promise<{ report: LoadReport; sockets: CountingSocket[] }> {
+  /** Stops everything; returns what the clients saw. */
+  async stop(): Promise<{ report: LoadReport; sockets: CountingSocket[] }> {
     await Promise.all(this.sockets.map((s) => s.settle()));
     this.#stop.resolve();
     const report = await this.#load;
     for (const s of this.sockets) await s.close();
+    return { report, sockets: this.sockets };
+  }
+
+  /** Stops everything and asserts nothing failed: no error, reset, close, lost or wrong answer. */
+  async stopAndCheck(label: string): Promise<{ report: LoadReport; sockets: CountingSocket[] }> {
+    const { report } = await this.stop();
     console.log(
       `  ${label}: ${report.answered}/${report.requests} keep-alive requests answered over ` +
         `${report.pidsPerConnection.length} connections; ${this.sockets.length} WebSockets, ` +

@@ -1,13 +1,13 @@
 /**
  * The upgrade's safety nets, with real processes: one upgrade at a time (a second one is
  * refused at once; a killed upgrade's lock dies with it), and an upgrade SIGKILLed at every
- * step of the swap — and at random moments while copying a 32 MiB NEW — leaves BIN the old
- * or the new complete file, with NAME.prev complete, and the next upgrade cleans up after it.
+ * step of the swap — and at random moments while copying and checking a 32 MiB NEW — leaves
+ * BIN the old or the new complete file, with NAME.prev complete, and the next upgrade cleans
+ * up after it.
  */
 import assert from "node:assert/strict";
-import { APPRUN, ROOT, spawn } from "../_proc.ts";
-import { renderLauncher } from "../../runtime/upgrade/mod.ts";
-import { sha256Of } from "../../runtime/upgrade/compile.ts";
+import { APPRUN, spawn } from "../_proc.ts";
+import { sha256Of } from "../../runtime/upgrade/mod.ts";
 import { sleep } from "../_poll.ts";
 import { apprun, installAndServe, privateHome, UPGRADE_FIXTURES, versionOf } from "./_util.ts";
 
@@ -39,7 +39,7 @@ Deno.test("upgrade: two at once → exactly one refused; a killed upgrade's lock
   const held = spawn(APPRUN, ["upgrade", `${UPGRADE_FIXTURES}/v1.ts`, "--name", "lock", "--user"], {
     env: { ...h.env, APPRUN_TEST_PAUSE_AT: "staged" },
   });
-  await held.waitFor(/paused at staged/);
+  await held.waitFor(/paused at staged/, 120_000); // after building and checking NEW
   const second = await apprun(
     ["upgrade", `${UPGRADE_FIXTURES}/v1.ts`, "--name", "lock", "--user"],
     h.env,
@@ -57,12 +57,14 @@ Deno.test("upgrade: two at once → exactly one refused; a killed upgrade's lock
   assert.equal(await versionOf(app.port), "v1");
 });
 
-/** A launcher for `handler` padded to `mib` MiB (sh never reads past `exit`). */
-async function bigLauncher(path: string, bin: string, handler: string, mib: number, tag: string) {
-  const text = renderLauncher({ name: "atomic", handler, apprun: `${ROOT}/bin/apprun`, self: bin });
-  const line = `# ${tag} ${"x".repeat(1020)}\n`;
+/** A NEW of `mib` MiB that runs the artifact of `handler` (sh never reads past `exec`). */
+async function bigNew(path: string, handler: string, mib: number, env: Record<string, string>) {
+  const artifact = `${path}.artifact`;
+  const built = await apprun(["compile", handler, "-o", artifact, "--format", "apprun"], env);
+  assert.equal(built.code, 0, built.stderr);
+  const line = `# ${"x".repeat(1020)}\n`;
   const pad = line.repeat(Math.ceil((mib << 20) / line.length));
-  await Deno.writeTextFile(path, `${text}exit\n${pad}`, { mode: 0o755 });
+  await Deno.writeTextFile(path, `#!/bin/sh\nexec '${artifact}' "$@"\n${pad}`, { mode: 0o755 });
   return { path, sha: await sha256Of(path) };
 }
 
@@ -71,26 +73,26 @@ Deno.test("upgrade: SIGKILLed at every step and at random, BIN is always a compl
   await using app = await installAndServe("v1.ts", "atomic", h.env);
   const dir = app.bin.slice(0, app.bin.lastIndexOf("/"));
   const news = [
-    await bigLauncher(`${h.home}/big-a`, app.bin, `${UPGRADE_FIXTURES}/v2.ts`, 32, "a"),
-    await bigLauncher(`${h.home}/big-b`, app.bin, `${UPGRADE_FIXTURES}/v1.ts`, 32, "b"),
+    await bigNew(`${h.home}/big-a`, `${UPGRADE_FIXTURES}/v2.ts`, 32, h.env),
+    await bigNew(`${h.home}/big-b`, `${UPGRADE_FIXTURES}/v1.ts`, 32, h.env),
   ];
   const known = new Set([await sha256Of(app.bin), ...news.map((n) => n.sha)]);
   let round = 0;
-  /** Runs an upgrade and SIGKILLs it at `step`, or `afterMs` after its check passed. */
+  /** Runs an upgrade and SIGKILLs it at `step`, or `afterMs` after it began copying NEW. */
   async function killed(at: { step: string } | { afterMs: number }) {
     const target = news[round++ % 2];
     const before = await sha256Of(app.bin);
     const env = "step" in at ? { ...h.env, APPRUN_TEST_PAUSE_AT: at.step } : h.env;
     const p = spawn(APPRUN, ["upgrade", target.path, "--name", "atomic", "--user"], { env });
-    if ("step" in at) await p.waitFor(new RegExp(`paused at ${at.step}`));
+    if ("step" in at) await p.waitFor(new RegExp(`paused at ${at.step}`), 120_000);
     else {
-      await p.waitFor(/checked NEW/);
+      await p.waitFor(/copying NEW/, 120_000);
       await sleep(at.afterMs); // a kill at a random moment of the copy: the point of the test
     }
     p.kill("SIGKILL");
     await p.wait();
     const after = await sha256Of(app.bin);
-    const label = "step" in at ? at.step : `checked + ${at.afterMs} ms`;
+    const label = "step" in at ? at.step : `copying + ${at.afterMs} ms`;
     assert.ok(after === before || after === target.sha, `${label}: BIN is neither old nor new`);
     assert.ok(known.has(await sha256Of(`${app.bin}.prev`).catch(() => before)), `${label}: .prev`);
     return { before, after, target, label };
@@ -118,7 +120,7 @@ Deno.test("upgrade: SIGKILLed at every step and at random, BIN is always a compl
     const r = await killed({ afterMs: Math.round(afterMs) });
     outcomes.push(`${r.label}: BIN ${r.after === r.before ? "old" : "new"}`);
   }
-  console.log(`  kills while copying the 32 MiB NEW: ${outcomes.join(", ")}`);
+  console.log(`  kills while copying and checking the 32 MiB NEW: ${outcomes.join(", ")}`);
 
   const isLeft = temps().length > 0;
   const final = await apprun(

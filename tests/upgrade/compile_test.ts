@@ -1,10 +1,12 @@
 /**
- * `apprun compile` and `apprun check`. Offline, `deno compile` cannot download denort: the
- * command then fails with one line saying so (and names DENORT_BIN), and the tests that need
- * a real binary are skipped with that reason printed. What does not need denort is proven
- * anyway: the generated entry module, run by `deno run`, is apprun with the handler built in
- * (`check`, `version`, `serve`); a DENORT_BIN that is the deno CLI is caught by the check of
- * the output.
+ * `apprun compile` and `apprun check`. Both forms of a compiled app have every apprun command
+ * with the handler built in: apprun's own format is proven everywhere (artifact_test.ts
+ * proves it offline, with nothing of this machine in reach); `deno compile`'s needs denort,
+ * which offline it cannot download: `--format deno` then fails with one line saying so (and
+ * names DENORT_BIN), and its binary tests are skipped with that reason printed. What does not
+ * need denort is proven anyway: the generated entry module, run by `deno run`, is apprun with
+ * the handler built in (`check`, `version`, `serve`); a DENORT_BIN that is the deno CLI is
+ * caught by the check of the output.
  */
 import assert from "node:assert/strict";
 import { DENO, ROOT, spawn } from "../_proc.ts";
@@ -18,14 +20,14 @@ const V1 = `${UPGRADE_FIXTURES}/v1.ts`;
 async function probe(): Promise<string | null> {
   const out = await Deno.makeTempDir({ prefix: "apprun-compile-probe-" });
   try {
-    const r = await apprun(["compile", V1, "-o", `${out}/probe`], {});
+    const r = await apprun(["compile", V1, "-o", `${out}/probe`, "--format", "deno"], {});
     return r.code === 0 ? null : r.stderr.trim();
   } finally {
     await Deno.remove(out, { recursive: true });
   }
 }
 const noCompile = await probe();
-if (noCompile !== null) console.log(`compiled-binary tests skipped: ${noCompile}`);
+if (noCompile !== null) console.log(`deno compile binary tests skipped: ${noCompile}`);
 
 Deno.test("apprun check: ok for a good handler; one line and exit 1 for a bad one", async () => {
   const ok = await apprun(["check", V1], {});
@@ -39,14 +41,16 @@ Deno.test("apprun check: ok for a good handler; one line and exit 1 for a bad on
 });
 
 Deno.test({
-  name: "apprun compile without denort: one clear line naming DENORT_BIN",
+  name: "apprun compile --format deno without denort: one clear line naming DENORT_BIN",
   ignore: noCompile === null,
   async fn() {
     assert.match(noCompile!, /^apprun: deno compile cannot get its runtime: it downloads denort/);
     assert.match(noCompile!, /set DENORT_BIN to a local denort of Deno \d+\.\d+\.\d+$/);
     assert.equal(noCompile!.split("\n").length, 1);
     await using h = await privateHome();
-    const gone = await apprun(["compile", V1, "-o", `${h.home}/x`], { DENORT_BIN: "/no/denort" });
+    const gone = await apprun(["compile", V1, "-o", `${h.home}/x`, "--format", "deno"], {
+      DENORT_BIN: "/no/denort",
+    });
     assert.equal(gone.code, 1);
     assert.equal(
       gone.stderr,
@@ -61,7 +65,9 @@ Deno.test({
 Deno.test("apprun compile: a DENORT_BIN that is the deno CLI is caught by running the output", async () => {
   await using h = await privateHome();
   const out = `${h.home}/app`;
-  const r = await apprun(["compile", V1, "-o", out], { DENORT_BIN: Deno.realPathSync(DENO) });
+  const r = await apprun(["compile", V1, "-o", out, "--format", "deno"], {
+    DENORT_BIN: Deno.realPathSync(DENO),
+  });
   assert.equal(r.code, 1, r.stdout);
   assert.match(
     r.stderr,
@@ -120,48 +126,52 @@ Deno.test("compile's entry module is apprun with the handler built in: check, ve
   }
 });
 
-Deno.test({
-  name: "a compiled binary: version, check, serve under its own supervisor, install, upgrade",
-  ignore: noCompile !== null,
-  async fn() {
-    await using h = await privateHome();
-    const v1 = `${h.home}/app-v1`;
-    const v2 = `${h.home}/app-v2`;
-    for (const [src, out] of [[V1, v1], [`${UPGRADE_FIXTURES}/v2.ts`, v2]]) {
-      const r = await apprun(["compile", src, "-o", out], {});
-      assert.equal(r.code, 0, r.stderr);
-    }
-    const run = async (bin: string, args: string[]) => {
-      const o = await new Deno.Command(bin, { args, env: h.env, stdout: "piped", stderr: "piped" })
-        .output();
-      return { code: o.code, out: new TextDecoder().decode(o.stdout) };
-    };
-    assert.match((await run(v1, ["version"])).out, /^app-v1 v1\.ts sha256:/);
-    assert.match((await run(v1, ["check"])).out, /^ok: .*v1\.ts \(1 server\)\n$/);
-    const port = freePort();
-    const inst = await run(v1, ["install", "--name", "app", "--port", String(port), "--user"]);
-    assert.equal(inst.code, 0);
-    const bin = `${h.home}/.local/lib/apprun/app/app`;
-    const sup = spawn(bin, [
-      "serve",
-      "--bin",
-      bin,
-      "--name",
-      "app",
-      "--port",
-      String(port),
-      "--host",
-      "127.0.0.1",
-    ], { env: h.env });
-    try {
-      await sup.waitFor(/generation 1 ready/);
-      assert.equal(await versionOf(port), "v1");
-      const up = await run(v1, ["upgrade", v2, "--name", "app", "--user"]);
-      assert.equal(up.code, 0, up.out);
-      assert.equal(await versionOf(port), "v2");
-    } finally {
-      sup.kill("SIGTERM");
-      await sup.wait();
-    }
-  },
-});
+for (const format of ["apprun", "deno"]) {
+  Deno.test({
+    name:
+      `compile --format ${format}: version, check, serve under its own supervisor, install, upgrade`,
+    ignore: format === "deno" && noCompile !== null,
+    async fn() {
+      await using h = await privateHome();
+      const v1 = `${h.home}/app-v1`;
+      const v2 = `${h.home}/app-v2`;
+      for (const [src, out] of [[V1, v1], [`${UPGRADE_FIXTURES}/v2.ts`, v2]]) {
+        const r = await apprun(["compile", src, "-o", out, "--format", format], h.env);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, new RegExp(`compiled .* \\(${format} format, [\\d.]+ MiB\\) in `));
+      }
+      const run = async (bin: string, args: string[]) => {
+        const o = await new Deno.Command(bin, {
+          args,
+          env: h.env,
+          stdout: "piped",
+          stderr: "piped",
+        })
+          .output();
+        const dec = new TextDecoder();
+        return { code: o.code, out: dec.decode(o.stdout), err: dec.decode(o.stderr) };
+      };
+      const sha = (await sha256Of(V1)).slice(0, 12);
+      assert.equal((await run(v1, ["version"])).out, `app-v1 v1.ts sha256:${sha} (apprun 0.1.0)\n`);
+      assert.match((await run(v1, ["check"])).out, /^ok: .*v1\.ts \(1 server\)\n$/);
+      const port = freePort();
+      const inst = await run(v1, ["install", "--port", String(port), "--user"]);
+      assert.equal(inst.code, 0, inst.err);
+      const bin = `${h.home}/.local/lib/apprun/app-v1/app-v1`;
+      assert.match(inst.out, new RegExp(`wrote ${bin}\n`), "installs itself, under its own name");
+      const sup = spawn(bin, ["serve", "--port", String(port), "--host", "127.0.0.1"], {
+        env: h.env,
+      });
+      try {
+        await sup.waitFor(/generation 1 ready/, 60_000);
+        assert.equal(await versionOf(port), "v1");
+        const up = await run(v1, ["upgrade", v2, "--user"]);
+        assert.equal(up.code, 0, up.out + up.err);
+        assert.equal(await versionOf(port), "v2");
+      } finally {
+        sup.kill("SIGTERM");
+        await sup.wait();
+      }
+    },
+  });
+}

@@ -1,7 +1,10 @@
 /**
  * `apprun upgrade` against a real systemd user manager (tests/_systemd.ts), after
- * `apprun install --user`: a good upgrade and then a NEW that crashes at start (rolled back),
- * both with live keep-alive clients and counting WebSockets that see no error at all.
+ * `apprun install --user`: a good upgrade and then a NEW that crashes at start (rolled back,
+ * its own last words printed), both with live keep-alive clients and counting WebSockets that
+ * see no error at all. Then what runs NEW before the swap: the service's sandbox, not the
+ * caller — a NEW that could write outside it refuses to load and is installed anyway, and a
+ * NEW that needs a file the service cannot reach is refused before the swap, with the reason.
  */
 import assert from "node:assert/strict";
 import { systemdTest } from "../_systemd.ts";
@@ -60,10 +63,51 @@ systemdTest(
     printFigures("systemd crashing upgrade", b);
     assert.equal(b.result, "rolled back", bad.stdout + (await m.log()));
     assert.match(String(b.failure), /systemctl --user restart app\.service failed/);
+    assert.match(
+      bad.stdout,
+      /^why it failed, from a re-run of `.*\/app\.failed serve` in the sandbox of app\.service .*\n( {2}\| .*\n)* {2}\| .*crash\.ts: cannot start \(simulated\)/m,
+      "the cause, not 'see systemctl status'",
+    );
     assert.equal(await versionOf(port), "v2");
     assert.equal(await m.show("app.service", "ActiveState"), "active");
 
     const { sockets } = await clients.stopAndCheck("systemd upgrades");
     for (const s of sockets) assert.deepEqual(s.versions, ["v1", "v2"]);
+
+    // NEW's checks run in the service's sandbox (HOME read-only there), not as the caller.
+    const sandboxed = await apprun(
+      ["upgrade", `${UPGRADE_FIXTURES}/sandboxed.ts`, "--user"],
+      h.env,
+    );
+    assert.equal(sandboxed.code, 0, sandboxed.stdout + sandboxed.stderr);
+    assert.match(
+      sandboxed.stdout,
+      /^checked NEW in the sandbox of app\.service \(systemd-run --user\) in /m,
+    );
+    assert.equal(await versionOf(port), "sandboxed");
+
+    // A NEW that needs a file the service cannot see (PrivateTmp= hides /tmp): refused first.
+    const hidden = await Deno.makeTempDir({ prefix: "apprun-unreachable-" });
+    try {
+      await Deno.writeTextFile(`${hidden}/config`, "port=1\n");
+      const unreachable = `${h.home}/unreachable`;
+      await Deno.writeTextFile(
+        unreachable,
+        `#!/bin/sh\ncase "$1" in\nversion) echo unreachable 1 ;;\n` +
+          `check|serve) cat '${hidden}/config' >/dev/null || exit 1; echo ok ;;\nesac\n`,
+        { mode: 0o755 },
+      );
+      const refused = await apprun(["upgrade", unreachable, "--user"], h.env);
+      assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+      assert.equal(
+        refused.stderr.trim(),
+        "apprun: NEW refused: `NEW check` exited 1 in the sandbox of app.service (systemd-run " +
+          `--user): cat: ${hidden}/config: No such file or directory`,
+      );
+      assert.doesNotMatch(refused.stdout, /swapped/, "refused before the swap");
+      assert.equal(await versionOf(port), "sandboxed");
+    } finally {
+      await Deno.remove(hidden, { recursive: true });
+    }
   },
 );
