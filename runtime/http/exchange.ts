@@ -26,7 +26,13 @@ import {
   scanHeaders,
 } from "./writer.ts";
 import { attachSignal, canAttachSignal, fastHead, fixedBody } from "./deno_fast.ts";
-import { rememberRequestHead, type Takeover, type TakeoverFraming } from "./takeover.ts";
+import {
+  type EventStreamOffer,
+  isEventStream,
+  rememberRequestHead,
+  type Takeover,
+  type TakeoverFraming,
+} from "./takeover.ts";
 
 /** What an exchange needs from its connection. */
 export interface ExchangeHost extends BodyHost {
@@ -44,8 +50,11 @@ export interface ExchangeHost extends BodyHost {
   onExchangeDone(isClose: boolean): void;
   /** The response could not be completed: the connection must be torn down. */
   onExchangeFailed(): void;
-  /** The takeover `response` starts, claimed once (see takeover.ts); else undefined. */
-  takeoverOf(response: Response): Takeover | undefined;
+  /**
+   * The takeover `response` starts, claimed once (see takeover.ts); else undefined.
+   * `eventStream` is given for a streaming `text/event-stream` body.
+   */
+  takeoverOf(response: Response, eventStream?: EventStreamOffer): Takeover | undefined;
   /** The response starts a session: write `head`, then hand the socket to `takeover`. */
   onTakeover(takeover: Takeover, head: Uint8Array, framing: TakeoverFraming): void;
 }
@@ -90,6 +99,7 @@ export class Exchange {
   readonly #host: ExchangeHost;
   readonly #abort = new AbortController();
   readonly #info: HandlerInfo;
+  #request: Request | null = null;
   #isResponseStarted = false;
   #isFinished = false;
 
@@ -128,6 +138,7 @@ export class Exchange {
       this.#writeError(status);
       return;
     }
+    this.#request = request;
     let result: Response | Promise<Response>;
     try {
       result = handler(request, this.#info);
@@ -248,6 +259,18 @@ export class Exchange {
       isClose,
       isKeepAlive10: h.minor === 0 && !isClose,
     };
+    if (
+      h.method === "GET" && !hasNoBody && fixed === undefined && status === 200 &&
+      scan.contentLength < 0 && this.isBodyDone
+    ) {
+      // An event stream (what EventSource asks for) may go on as a session that a handoff
+      // carries (takeover.ts); a request with a body could not be replayed.
+      const type = fast !== null ? fast.contentType : res.headers.get("content-type");
+      const stream = isEventStream(type)
+        ? this.#host.takeoverOf(res, this.#eventStreamOffer())
+        : undefined;
+      if (stream !== undefined) return this.#takeOver(stream, res);
+    }
     this.#start();
     if (hasNoBody || fixed !== undefined) {
       if (hasNoBody && fixed === undefined) res.body?.cancel().catch(() => {});
@@ -260,6 +283,13 @@ export class Exchange {
       return this.#finish(isClose);
     }
     await this.#respondStream(res.body!, head, scan.contentLength);
+  }
+
+  #eventStreamOffer(): EventStreamOffer {
+    return {
+      request: this.#request!,
+      abortRequest: (reason) => this.signalClientGone(reason),
+    };
   }
 
   /** A WebSocket or SSE response: write its head and give the connection to the session. */
@@ -373,7 +403,8 @@ export class Exchange {
   }
 }
 
-function toBytes(chunk: unknown): Uint8Array {
+/** A chunk of a Response body stream as bytes (Deno accepts any BufferSource, and strings). */
+export function toBytes(chunk: unknown): Uint8Array {
   if (chunk instanceof Uint8Array) return chunk;
   if (typeof chunk === "string") return new TextEncoder().encode(chunk);
   if (ArrayBuffer.isView(chunk)) {

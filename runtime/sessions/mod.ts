@@ -7,3 +7,18 @@
 export type { CarriedSession, DetachedSession, SessionEnv, SessionMeta } from "./session.ts";
 export { claimSession, registerSession, type SessionStarter } from "./registry.ts";
 export { type CarryPlan, carrySession } from "./carry.ts";
+export {
+  checkRequestRecord,
+  isResumed,
+  othersReplayed,
+  PendingReplay,
+  recordHead,
+  recordRequest,
+  type Replay,
+  type ReplayOutcome,
+  replayRequest,
+  type ReplayTicket,
+  replayTicketOf,
+  type RequestRecord,
+  RESUMED_HEADER,
+} from "./replay.ts";
