@@ -274,6 +274,8 @@ class ReplayInfo implements ServeHandlerInfo {
 
 /** What a {@linkcode PendingReplay} does when it stops waiting. */
 export interface PendingHooks {
+  /** The session, for log lines ("WebSocket http://…/chat"). */
+  name: string;
   /** Graceful stop while the handler runs: close politely (WebSocket 1001, SSE end). */
   shutdown(socket: Socket): void;
 }
@@ -342,6 +344,7 @@ export class PendingReplay implements CarriedSession, SocketHandler {
     this.#state = "detached";
     const fd = this.socket.detach();
     this.#env.untrack(this);
+    this.#env.log.info(`${this.#hooks.name} carried on before the app answered its replay`);
     return Promise.resolve({ fd, record: this.#record });
   }
 

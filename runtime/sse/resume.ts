@@ -108,6 +108,7 @@ function replay(
   env: SessionEnv<SseHooks>,
 ): void {
   const pending = new PendingReplay("sse", socket, record, env, {
+    name: `SSE stream ${request.url}`,
     shutdown: (s) => endResponse(s, p.framing, record.buffered, env, record.listener),
   });
   // What a reconnecting EventSource would send (WHATWG HTML §9.2.4: only when not empty).

@@ -107,6 +107,7 @@ function replay(
   env: SessionEnv<WsHooks>,
 ): void {
   const pending = new PendingReplay("ws", socket, record, env, {
+    name: `WebSocket ${request.url}`,
     shutdown: (s) => refuse(s, CLOSE_CODE.GOING_AWAY, "server shutting down"),
   });
   const response = upgradeResponse();

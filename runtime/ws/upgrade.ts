@@ -41,7 +41,8 @@ export interface WebSocketUpgrade {
  * asks for — 400, or 426 naming the version we speak (§4.4) — so the app can return it.
  */
 export class WebSocketUpgradeError extends TypeError {
-  override name = "WebSocketUpgradeError";
+  /** "TypeError", as Deno names what it throws: logged, it reads the same. */
+  override name = "TypeError";
   readonly status: 400 | 426;
   readonly #headers: [string, string][];
 

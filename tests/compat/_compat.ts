@@ -1,0 +1,335 @@
+/**
+ * @module
+ * Helpers for the proofs that unmodified Deno apps (tests/fixtures/deno_apps/) run under apprun
+ * and keep their clients through restarts: one {@linkcode CompatApp} over the two managers —
+ * the embedded supervisor (`apprun serve APP --port 0`, SIGHUP) and a real systemd 252 user
+ * manager with the units `apprun install` renders (units/, through tests/systemd/_app.ts),
+ * restarted with `systemctl --user restart` — and the clients: keep-alive HTTP load checking
+ * every answer, a WebSocket client checking that its numbered messages come back exactly once
+ * and in order, an SSE reader checking that event ids run without a gap or a repeat. Nothing is
+ * mocked; each helper says who closes what it opens.
+ */
+import assert from "node:assert/strict";
+import { APPRUN, FIXTURES, type HttpResponse, RawClient, sleep } from "../_helpers.ts";
+import { isAvailable, startUserManager } from "../_systemd.ts";
+import { startSupervised } from "../handoff/_util.ts";
+import { installApp } from "../systemd/_app.ts";
+import { SseReader } from "../sessions/_sessions.ts";
+
+/** Which manager runs apprun. */
+export type ManagerKind = "supervisor" | "systemd";
+
+/** apprun serving an app under a manager that can restart it. Dispose to stop everything. */
+export interface CompatApp extends AsyncDisposable {
+  readonly manager: ManagerKind;
+  readonly port: number;
+  /** Restarts the worker; resolves with the new worker's pid once it is ready. */
+  restart(): Promise<number>;
+  pid(): Promise<number>;
+  /** Everything apprun (and the app) wrote to stdout and stderr so far. */
+  log(): Promise<string>;
+}
+
+/** Starts `fixture` (a path under tests/fixtures) under `manager`. */
+export async function startCompat(manager: ManagerKind, fixture: string): Promise<CompatApp> {
+  if (manager === "supervisor") {
+    const app = await startSupervised({ fixture });
+    return {
+      manager,
+      port: app.port,
+      restart: () => app.restart(),
+      pid: () => app.pid(),
+      log: () => app.log(),
+      [Symbol.asyncDispose]: () => app[Symbol.asyncDispose](),
+    };
+  }
+  const m = await startUserManager();
+  try {
+    const unit = await installApp(m, {
+      execStart: [APPRUN, "serve", `${FIXTURES}/${fixture}`, "--idle-timeout", "300s"],
+    });
+    // The app's own stdout (console.log) goes to the log file too: the manager has no journal.
+    await Deno.mkdir(`${m.unitDir}/app.service.d`, { recursive: true });
+    await Deno.writeTextFile(
+      `${m.unitDir}/app.service.d/stdout.conf`,
+      `[Service]\nStandardOutput=append:${unit.logFile}\n`,
+    );
+    await m.daemonReload();
+    const started = await m.systemctl("start", "app.service");
+    assert.equal(started.code, 0, `${started.stderr}\n${await unit.log()}`);
+    const pid = async () => Number(await m.show("app.service", "MainPID"));
+    return {
+      manager,
+      port: unit.port,
+      async restart() {
+        const r = await m.systemctl("restart", "app.service");
+        assert.equal(r.code, 0, `systemctl restart: ${r.stderr}\n${await unit.log()}`);
+        return await pid();
+      },
+      pid,
+      log: () => unit.log(),
+      [Symbol.asyncDispose]: () => m.stop(),
+    };
+  } catch (err) {
+    await m.stop();
+    throw err;
+  }
+}
+
+const noSystemd = isAvailable();
+let isSkipPrinted = false;
+
+/**
+ * Registers `scenario` for `fixture` as two tests, `NAME (supervisor)` and `NAME (systemd)`,
+ * the latter ignored (with the reason printed once) where a private systemd cannot run.
+ */
+export function testUnderBoth(
+  name: string,
+  fixture: string,
+  scenario: (app: CompatApp) => Promise<void>,
+): void {
+  for (const manager of ["supervisor", "systemd"] as const) {
+    const isIgnored = manager === "systemd" && noSystemd !== null;
+    if (isIgnored && !isSkipPrinted) {
+      isSkipPrinted = true;
+      console.log(`skip: Deno apps under systemd: ${noSystemd}`);
+    }
+    Deno.test({
+      name: `${name} (${manager})`,
+      ignore: isIgnored,
+      async fn() {
+        await using app = await startCompat(manager, fixture);
+        await scenario(app);
+      },
+    });
+  }
+}
+
+/** One request the load sends, and what its answer must be. */
+export interface Probe {
+  method?: string;
+  path: string;
+  body?: string;
+  /** Throws (an assertion) when `res` is not the right answer. */
+  check(res: HttpResponse): void;
+}
+
+/** What {@linkcode runHttpLoad} saw. */
+export interface LoadResult {
+  sent: number;
+  answered: number;
+  failures: string[];
+}
+
+/**
+ * `clients` keep-alive connections, each sending the probes in turn, one at a time, until
+ * `until` resolves; every answer is checked. A connection closed or reset, a timeout or a wrong
+ * answer is a failure. Closes its connections.
+ */
+export async function runHttpLoad(
+  port: number,
+  probes: Probe[],
+  clients: number,
+  until: Promise<void>,
+): Promise<LoadResult> {
+  const result: LoadResult = { sent: 0, answered: 0, failures: [] };
+  let isDone = false;
+  until.then(() => isDone = true);
+  async function client(index: number): Promise<void> {
+    using c = await RawClient.connect(port);
+    for (let i = index; !isDone; i++) {
+      const p = probes[i % probes.length];
+      const body = p.body ?? "";
+      const length = p.body === undefined ? "" : `Content-Length: ${body.length}\r\n`;
+      result.sent++;
+      try {
+        await c.write(
+          `${p.method ?? "GET"} ${p.path} HTTP/1.1\r\nHost: load\r\n${length}\r\n${body}`,
+        );
+        const res = await c.readResponse(10_000);
+        p.check(res);
+        result.answered++;
+      } catch (err) {
+        result.failures.push(`client ${index}, ${p.path}: ${(err as Error).message}`);
+        return;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: clients }, (_, i) => client(i)));
+  return result;
+}
+
+/** Restarts `app` `count` times, `gapMs` apart; returns the pids, the first one included. */
+export async function restartTimes(app: CompatApp, count: number, gapMs = 250): Promise<number[]> {
+  const pids = [await app.pid()];
+  for (let i = 0; i < count; i++) {
+    await sleep(gapMs);
+    const pid = await app.restart();
+    assert.ok(!pids.includes(pid), `restart ${i + 1}: pid ${pid} is new (${pids})`);
+    pids.push(pid);
+  }
+  return pids;
+}
+
+/**
+ * A WebSocket client (Deno's own) that sends numbered messages, `prefix + n` for n = 1, 2, …,
+ * and checks that each comes back — as the app answers it, read by `answerOf` — exactly once
+ * and in order. Any close or error before {@linkcode close} is recorded. The caller closes it.
+ */
+export class NumberedWs {
+  readonly ws: WebSocket;
+  readonly opened: Promise<void>;
+  readonly closed: Promise<void>;
+  /** Every message received, as text. */
+  readonly received: string[] = [];
+  /** Close and error events during the run, and out-of-order or repeated answers. */
+  readonly problems: string[] = [];
+  sent = 0;
+  answered = 0;
+  readonly #prefix: string;
+  readonly #answerOf: (text: string) => number | null;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #isClosing = false;
+
+  constructor(url: string, prefix: string, answerOf: (text: string) => number | null) {
+    this.#prefix = prefix;
+    this.#answerOf = answerOf;
+    this.ws = new WebSocket(url);
+    const opened = Promise.withResolvers<void>();
+    const closed = Promise.withResolvers<void>();
+    this.opened = opened.promise;
+    this.closed = closed.promise;
+    this.ws.onopen = () => opened.resolve();
+    this.ws.onerror = () => {
+      if (!this.#isClosing) this.problems.push("error event");
+      opened.reject(new Error(`${url}: error before open`));
+    };
+    this.ws.onclose = (ev) => {
+      if (!this.#isClosing) this.problems.push(`closed ${ev.code} ${ev.reason}`);
+      clearInterval(this.#timer);
+      closed.resolve();
+    };
+    this.ws.onmessage = (ev) => {
+      const text = String(ev.data);
+      this.received.push(text);
+      const n = this.#answerOf(text);
+      if (n === null) return;
+      if (n !== this.answered + 1) this.problems.push(`answer ${n} after ${this.answered}`);
+      this.answered = Math.max(this.answered, n);
+    };
+  }
+
+  send(): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.sent++;
+    this.ws.send(`${this.#prefix}${this.sent}`);
+  }
+
+  /** Sends one numbered message every `everyMs`. */
+  startSending(everyMs: number): void {
+    this.#timer = setInterval(() => this.send(), everyMs);
+  }
+
+  /** Stops sending and waits (up to `timeoutMs`) until every message sent is answered. */
+  async settle(timeoutMs = 10_000): Promise<void> {
+    clearInterval(this.#timer);
+    const deadline = Date.now() + timeoutMs;
+    while (this.answered < this.sent && Date.now() < deadline) await sleep(20);
+  }
+
+  async close(): Promise<void> {
+    this.#isClosing = true;
+    clearInterval(this.#timer);
+    this.ws.close();
+    await this.closed;
+  }
+}
+
+/**
+ * Reads `GET path` as an event stream and checks that ids run 1, 2, 3, … without a gap or a
+ * repeat. The caller stops it with {@linkcode stop}, which cancels the body.
+ */
+export class SseCounter {
+  readonly problems: string[] = [];
+  last = 0;
+  readonly #reader: Promise<SseReader>;
+  readonly #running: Promise<void>;
+  #isStopping = false;
+
+  constructor(port: number, path: string) {
+    this.#reader = fetch(`http://127.0.0.1:${port}${path}`).then((res) => {
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
+      return new SseReader(res.body!);
+    });
+    this.#running = this.#read();
+  }
+
+  async #read(): Promise<void> {
+    const reader = await this.#reader;
+    while (!this.#isStopping) {
+      let ev;
+      try {
+        ev = await reader.next(3000);
+      } catch (err) {
+        if (!this.#isStopping) {
+          this.problems.push(`after id ${this.last}: ${(err as Error).message}`);
+        }
+        return;
+      }
+      const id = Number(ev.id);
+      if (id !== this.last + 1) this.problems.push(`id ${ev.id} after ${this.last}`);
+      this.last = id;
+    }
+  }
+
+  /** Resolves once ids past `id` have arrived (or the stream failed). */
+  async reach(id: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.last < id && this.problems.length === 0 && Date.now() < deadline) await sleep(20);
+  }
+
+  async stop(): Promise<void> {
+    this.#isStopping = true;
+    await (await this.#reader).cancel();
+    await this.#running;
+  }
+}
+
+/** A Deno WebSocket client that keeps every message and its close event. Closed by `close()`. */
+export class Client {
+  readonly ws: WebSocket;
+  readonly messages: string[] = [];
+  readonly opened: Promise<void>;
+  readonly closed: Promise<CloseEvent>;
+
+  constructor(url: string) {
+    this.ws = new WebSocket(url);
+    const opened = Promise.withResolvers<void>();
+    const closed = Promise.withResolvers<CloseEvent>();
+    this.opened = opened.promise;
+    this.closed = closed.promise;
+    this.ws.onopen = () => opened.resolve();
+    this.ws.onmessage = (e) => this.messages.push(String(e.data));
+    this.ws.onclose = (e) => closed.resolve(e);
+    this.ws.onerror = () => opened.reject(new Error(`${url}: error`));
+  }
+
+  /** Sends `text` and waits for the echo of it. */
+  async ask(text: string, timeoutMs = 10_000): Promise<string> {
+    const start = this.messages.length;
+    this.ws.send(text);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const answer = this.messages.slice(start).find((m) => m.endsWith(` ${text}`));
+      if (answer !== undefined) return answer;
+      if (Date.now() > deadline) throw new Error(`no answer to ${text}: ${this.messages}`);
+      await sleep(10);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ws.readyState < WebSocket.CLOSING) this.ws.close();
+    await this.closed;
+  }
+}
