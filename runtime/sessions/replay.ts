@@ -14,7 +14,7 @@
 import type { Socket, SocketHandler } from "../io/mod.ts";
 import type { FetchHandler, RemoteAddr, ServeHandlerInfo } from "../http/mod.ts";
 import type { ConnectionRecord } from "../handoff/mod.ts";
-import { peerAddr } from "../sys/mod.ts";
+import { peerAddr, type SockAddr } from "../sys/mod.ts";
 import { describeError } from "../errors.ts";
 import type { CarriedSession, DetachedSession, SessionEnv } from "./session.ts";
 
@@ -255,21 +255,23 @@ class ReplayInfo implements ServeHandlerInfo {
   }
 
   get remoteAddr(): RemoteAddr {
-    if (this.#remoteAddr === null) {
-      let addr = null;
-      try {
-        addr = peerAddr(this.#fd);
-      } catch {
-        // The peer is gone already.
-      }
-      this.#remoteAddr = addr === null
-        ? { transport: "unix", path: "" }
-        : addr.transport === "tcp"
-        ? { transport: "tcp", hostname: addr.hostname, port: addr.port }
-        : { transport: "unix", path: addr.path };
-    }
+    this.#remoteAddr ??= peerOf(this.#fd);
     return this.#remoteAddr;
   }
+}
+
+/** The peer of `fd` as a handler sees it (an empty unix address once the peer is gone). */
+function peerOf(fd: number): RemoteAddr {
+  let addr: SockAddr | null = null;
+  try {
+    addr = peerAddr(fd);
+  } catch {
+    // The peer is gone already.
+  }
+  if (addr?.transport === "tcp") {
+    return { transport: "tcp", hostname: addr.hostname, port: addr.port };
+  }
+  return { transport: "unix", path: addr?.path ?? "" };
 }
 
 /** What a {@linkcode PendingReplay} does when it stops waiting. */
