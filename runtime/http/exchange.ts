@@ -24,6 +24,7 @@ import {
   type ResponseHeadOptions,
   responseHeadString,
   scanHeaders,
+  toBytes,
 } from "./writer.ts";
 import { attachSignal, canAttachSignal, fastHead, fixedBody } from "./deno_fast.ts";
 import {
@@ -266,9 +267,11 @@ export class Exchange {
       // An event stream (what EventSource asks for) may go on as a session that a handoff
       // carries (takeover.ts); a request with a body could not be replayed.
       const type = fast !== null ? fast.contentType : res.headers.get("content-type");
-      const stream = isEventStream(type)
-        ? this.#host.takeoverOf(res, this.#eventStreamOffer())
-        : undefined;
+      const offer: EventStreamOffer = {
+        request: this.#request!,
+        abortRequest: (reason) => this.signalClientGone(reason),
+      };
+      const stream = isEventStream(type) ? this.#host.takeoverOf(res, offer) : undefined;
       if (stream !== undefined) return this.#takeOver(stream, res);
     }
     this.#start();
@@ -283,13 +286,6 @@ export class Exchange {
       return this.#finish(isClose);
     }
     await this.#respondStream(res.body!, head, scan.contentLength);
-  }
-
-  #eventStreamOffer(): EventStreamOffer {
-    return {
-      request: this.#request!,
-      abortRequest: (reason) => this.signalClientGone(reason),
-    };
   }
 
   /** A WebSocket or SSE response: write its head and give the connection to the session. */
@@ -401,15 +397,4 @@ export class Exchange {
       this.#host.onExchangeFailed();
     }
   }
-}
-
-/** A chunk of a Response body stream as bytes (Deno accepts any BufferSource, and strings). */
-export function toBytes(chunk: unknown): Uint8Array {
-  if (chunk instanceof Uint8Array) return chunk;
-  if (typeof chunk === "string") return new TextEncoder().encode(chunk);
-  if (ArrayBuffer.isView(chunk)) {
-    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  }
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
-  throw new TypeError(`response body chunk is ${typeof chunk}, not bytes`);
 }

@@ -17,5 +17,4 @@ export {
   type Takeover,
   type TakeoverFraming,
 } from "./takeover.ts";
-export { encodeChunk, LAST_CHUNK } from "./writer.ts";
-export { toBytes } from "./exchange.ts";
+export { encodeChunk, LAST_CHUNK, toBytes } from "./writer.ts";
