@@ -140,3 +140,22 @@ Deno.test("replay: an SSE body whose replay throws ends with the last chunk; the
   const res = await c.readResponse();
   assert.equal(res.body, `hello ${await app.pid()}`, "the same connection serves HTTP again");
 });
+
+Deno.test("replay: an HTTP/1.0 SSE body goes on close-delimited, every id once", async () => {
+  await using app = await startSupervised({ fixture: "replay_probe.ts" });
+  using c = await RawClient.connect(app.port);
+  await c.write("GET /sse-body HTTP/1.0\r\nHost: t\r\n\r\n");
+  const ids = () =>
+    [...new TextDecoder().decode(c.buffered).matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  await c.readUntil(() => ids().length >= 3);
+  const pid = await app.restart();
+  const fromNew = () => new TextDecoder().decode(c.buffered).split(` ${pid}\n\n`).length - 1;
+  await c.readUntil(() => fromNew() >= 5);
+  const text = new TextDecoder().decode(c.buffered);
+  assert.match(text, /^HTTP\/1\.1 200 OK\r\n/); // RFC 9110 §2.5: the server's own version
+  assert.match(text, /\r\nconnection: close\r\n/);
+  assert.doesNotMatch(text, /transfer-encoding/i);
+  const seen = ids();
+  assert.deepEqual(seen, seen.map((_, i) => i + 1), "ids 1, 2, 3, … once each");
+  assert.match(text, /\n\nid: \d+\ndata: \d+ \d+\n\n/, "raw events, no chunk framing");
+});
