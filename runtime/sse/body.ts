@@ -115,6 +115,7 @@ export class BodySource implements SseSource {
         const bytes = toBytes(r.value);
         if (this.#isStopping) {
           // Only the rest of the event under way: the next process sends what follows it.
+          if (scanner.isAtBoundary) return this.#stopped.resolve();
           out.write(bytes.subarray(0, scanner.push(bytes, true)));
           continue;
         }

@@ -14,7 +14,7 @@ import { APPRUN, FIXTURES, type HttpResponse, RawClient, sleep } from "../_helpe
 import { isAvailable, startUserManager } from "../_systemd.ts";
 import { startSupervised } from "../handoff/_util.ts";
 import { installApp } from "../systemd/_app.ts";
-import { SseReader } from "../sessions/_sessions.ts";
+import { type SseEvent, SseReader } from "../sessions/_sessions.ts";
 
 /** Which manager runs apprun. */
 export type ManagerKind = "supervisor" | "systemd";
@@ -247,7 +247,8 @@ export class NumberedWs {
 
 /**
  * Reads `GET path` as an event stream and checks that ids run 1, 2, 3, … without a gap or a
- * repeat. The caller stops it with {@linkcode stop}, which cancels the body.
+ * repeat, and that each event's data is as `isWhole` expects. The caller stops it with
+ * {@linkcode stop}, which cancels the body.
  */
 export class SseCounter {
   readonly problems: string[] = [];
@@ -256,7 +257,10 @@ export class SseCounter {
   readonly #running: Promise<void>;
   #isStopping = false;
 
-  constructor(port: number, path: string) {
+  readonly #isWhole: (ev: SseEvent) => boolean;
+
+  constructor(port: number, path: string, isWhole: (ev: SseEvent) => boolean = () => true) {
+    this.#isWhole = isWhole;
     this.#reader = fetch(`http://127.0.0.1:${port}${path}`).then((res) => {
       assert.equal(res.status, 200);
       assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
@@ -279,6 +283,7 @@ export class SseCounter {
       }
       const id = Number(ev.id);
       if (id !== this.last + 1) this.problems.push(`id ${ev.id} after ${this.last}`);
+      if (!this.#isWhole(ev)) this.problems.push(`event ${ev.id}: data ${JSON.stringify(ev.data)}`);
       this.last = id;
     }
   }

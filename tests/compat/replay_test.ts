@@ -123,6 +123,27 @@ Deno.test("replay: apprun's sse() without hooks goes on from Last-Event-ID, ever
   }
 });
 
+Deno.test("replay: an SSE body written in pieces is stopped after a whole event, never inside one", async () => {
+  await using app = await startSupervised({ fixture: "replay_probe.ts" });
+  const s = new SseCounter(
+    app.port,
+    "/sse-body?split=1",
+    (ev) => /^\d+ \d+$/.test(ev.data) && ev.data.startsWith(`${ev.id} `),
+  );
+  try {
+    await s.reach(5);
+    for (let i = 0; i < 4; i++) {
+      await app.restart();
+      const last = s.last;
+      await s.reach(last + 5);
+      assert.ok(s.last >= last + 5, `events stopped at ${s.last}`);
+    }
+    assert.deepEqual(s.problems, []);
+  } finally {
+    await s.stop();
+  }
+});
+
 Deno.test("replay: an SSE body whose replay throws ends with the last chunk; the connection serves on", async () => {
   await using app = await startSupervised({ fixture: "replay_probe.ts" });
   using c = await RawClient.connect(app.port);
