@@ -1,6 +1,6 @@
 /**
  * `Deno.upgradeWebSocket` under apprun fails as it fails under Deno: the same app
- * (tests/fixtures/deno_apps/upgrade_errors.ts, which answers `String(err)`) runs under
+ * (tests/fixtures/upgrade_errors.ts, which answers `String(err)`) runs under
  * `deno run` and under `apprun serve`, and each bad upgrade gets the same TypeError from both.
  * Before, apprun's engine let Deno's own function fail silently (the client saw "Invalid
  * connection header", the server logged nothing). Where RFC 6455 §4.2.1 refuses what Deno lets
@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { DENO, FIXTURES, RawClient, serveFixture, spawn } from "../_helpers.ts";
 import { upgradeRequest } from "../sessions/_sessions.ts";
 
-const FIXTURE = "deno_apps/upgrade_errors.ts";
+const FIXTURE = "upgrade_errors.ts";
 
 /** One request on a fresh connection: `<status> <body>`. */
 async function answer(port: number, request: string): Promise<string> {
