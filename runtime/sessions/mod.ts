@@ -12,7 +12,6 @@ export {
   checkRequestRecord,
   isResumed,
   othersReplayed,
-  PendingReplay,
   recordHead,
   recordRequest,
   type Replay,
@@ -23,3 +22,4 @@ export {
   type RequestRecord,
   RESUMED_HEADER,
 } from "./replay.ts";
+export { PendingReplay } from "./pending.ts";

@@ -17,7 +17,6 @@ import {
   PendingReplay,
   replayRequest,
   type RequestRecord,
-  RESUMED_HEADER,
   type SessionEnv,
 } from "../sessions/mod.ts";
 import { Socket } from "../io/mod.ts";
@@ -117,7 +116,6 @@ function replay(
     record: request,
     listener: record.listener,
     fd: socket.fd,
-    set: { [RESUMED_HEADER]: "1" },
     kind: "ws",
     carried: () => carried,
   });
