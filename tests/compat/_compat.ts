@@ -174,55 +174,31 @@ export async function restartTimes(app: CompatApp, count: number, gapMs = 250): 
 /**
  * A WebSocket client (Deno's own) that sends numbered messages, `prefix + n` for n = 1, 2, …,
  * and checks that each comes back — as the app answers it, read by `answerOf` — exactly once
- * and in order. Any close or error before {@linkcode close} is recorded. The caller closes it.
+ * and in order. A close or error before {@linkcode close}, or an answer out of order, is a
+ * problem. The caller closes it.
  */
 export class NumberedWs {
-  readonly ws: WebSocket;
-  readonly opened: Promise<void>;
-  readonly closed: Promise<void>;
-  /** Every message received, as text. */
-  readonly received: string[] = [];
-  /** Close and error events during the run, and out-of-order or repeated answers. */
-  readonly problems: string[] = [];
+  readonly client: Client;
   sent = 0;
   answered = 0;
   readonly #prefix: string;
-  readonly #answerOf: (text: string) => number | null;
   #timer: ReturnType<typeof setInterval> | undefined;
-  #isClosing = false;
 
   constructor(url: string, prefix: string, answerOf: (text: string) => number | null) {
     this.#prefix = prefix;
-    this.#answerOf = answerOf;
-    this.ws = new WebSocket(url);
-    const opened = Promise.withResolvers<void>();
-    const closed = Promise.withResolvers<void>();
-    this.opened = opened.promise;
-    this.closed = closed.promise;
-    this.ws.onopen = () => opened.resolve();
-    this.ws.onerror = () => {
-      if (!this.#isClosing) this.problems.push("error event");
-      opened.reject(new Error(`${url}: error before open`));
-    };
-    this.ws.onclose = (ev) => {
-      if (!this.#isClosing) this.problems.push(`closed ${ev.code} ${ev.reason}`);
-      clearInterval(this.#timer);
-      closed.resolve();
-    };
-    this.ws.onmessage = (ev) => {
-      const text = String(ev.data);
-      this.received.push(text);
-      const n = this.#answerOf(text);
+    this.client = new Client(url, (text) => {
+      const n = answerOf(text);
       if (n === null) return;
-      if (n !== this.answered + 1) this.problems.push(`answer ${n} after ${this.answered}`);
+      if (n !== this.answered + 1) this.client.problems.push(`answer ${n} after ${this.answered}`);
       this.answered = Math.max(this.answered, n);
-    };
+    });
+    this.client.closed.then(() => clearInterval(this.#timer));
   }
 
   send(): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.client.ws.readyState !== WebSocket.OPEN) return;
     this.sent++;
-    this.ws.send(`${this.#prefix}${this.sent}`);
+    this.client.ws.send(`${this.#prefix}${this.sent}`);
   }
 
   /** Sends one numbered message every `everyMs`. */
@@ -237,11 +213,9 @@ export class NumberedWs {
     while (this.answered < this.sent && Date.now() < deadline) await sleep(20);
   }
 
-  async close(): Promise<void> {
-    this.#isClosing = true;
+  close(): Promise<void> {
     clearInterval(this.#timer);
-    this.ws.close();
-    await this.closed;
+    return this.client.close();
   }
 }
 
@@ -301,23 +275,37 @@ export class SseCounter {
   }
 }
 
-/** A Deno WebSocket client that keeps every message and its close event. Closed by `close()`. */
+/**
+ * A Deno WebSocket client that keeps every message (and hands each to `onMessage`); a close or
+ * error event before {@linkcode close} is recorded in `problems`. Closed by `close()`.
+ */
 export class Client {
   readonly ws: WebSocket;
   readonly messages: string[] = [];
+  readonly problems: string[] = [];
   readonly opened: Promise<void>;
   readonly closed: Promise<CloseEvent>;
+  #isClosing = false;
 
-  constructor(url: string) {
+  constructor(url: string, onMessage?: (text: string) => void) {
     this.ws = new WebSocket(url);
     const opened = Promise.withResolvers<void>();
     const closed = Promise.withResolvers<CloseEvent>();
     this.opened = opened.promise;
     this.closed = closed.promise;
     this.ws.onopen = () => opened.resolve();
-    this.ws.onmessage = (e) => this.messages.push(String(e.data));
-    this.ws.onclose = (e) => closed.resolve(e);
-    this.ws.onerror = () => opened.reject(new Error(`${url}: error`));
+    this.ws.onmessage = (e) => {
+      this.messages.push(String(e.data));
+      onMessage?.(String(e.data));
+    };
+    this.ws.onclose = (e) => {
+      if (!this.#isClosing) this.problems.push(`closed ${e.code} ${e.reason}`);
+      closed.resolve(e);
+    };
+    this.ws.onerror = () => {
+      if (!this.#isClosing) this.problems.push("error event");
+      opened.reject(new Error(`${url}: error`));
+    };
   }
 
   /** Sends `text` and waits for the echo of it. */
@@ -334,6 +322,7 @@ export class Client {
   }
 
   async close(): Promise<void> {
+    this.#isClosing = true;
     if (this.ws.readyState < WebSocket.CLOSING) this.ws.close();
     await this.closed;
   }

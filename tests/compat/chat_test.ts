@@ -57,6 +57,7 @@ testUnderBoth(
           `client ${i}: each broadcast once`,
         );
         assert.equal(c.ws.readyState, WebSocket.OPEN, `client ${i} still connected`);
+        assert.deepEqual(c.problems, [], `client ${i}: no close or error event`);
       }
       console.log(`  ${app.manager}: ${CLIENTS} clients × ${sent.length} broadcasts, 2 restarts`);
     } finally {

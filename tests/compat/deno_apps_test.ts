@@ -62,7 +62,7 @@ async function restartUnderLoad(
     ? []
     : [0, 1, 2].map(() => new SseCounter(app.port, sessions.ssePath!));
   try {
-    await Promise.all(sockets.map((s) => s.opened));
+    await Promise.all(sockets.map((s) => s.client.opened));
     for (const s of sockets) s.startSending(40);
     for (const s of streams) await s.reach(3);
     const pids = await restartTimes(app, RESTARTS);
@@ -75,7 +75,7 @@ async function restartUnderLoad(
     assert.ok(result.answered >= CLIENTS * 10, `only ${result.answered} requests answered`);
     for (const [i, s] of sockets.entries()) {
       await s.settle();
-      assert.deepEqual(s.problems, [], `WebSocket ${i}: ${s.received.slice(-5)}`);
+      assert.deepEqual(s.client.problems, [], `WebSocket ${i}: ${s.client.messages.slice(-5)}`);
       assert.equal(s.answered, s.sent, `WebSocket ${i}: ${s.sent} sent, ${s.answered} answered`);
       assert.ok(s.sent >= 20, `WebSocket ${i} sent only ${s.sent}`);
     }
