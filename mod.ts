@@ -36,8 +36,25 @@
  * }
  * ```
  *
+ * @example Sessions without hooks: the opening request is replayed after a restart
+ * ```ts
+ * import { isResumed } from "apprun";
+ *
+ * const clients = new Set<WebSocket>();
+ * Deno.serve((req) => {
+ *   const { socket, response } = Deno.upgradeWebSocket(req); // after a restart: the same socket
+ *   socket.onopen = () => {
+ *     clients.add(socket); // `open` fires again in the new process: the set is rebuilt
+ *     if (!isResumed(req)) socket.send("welcome"); // or: req.headers.get("apprun-resumed")
+ *   };
+ *   socket.onmessage = (e) => clients.forEach((c) => c.send(e.data));
+ *   socket.onclose = () => clients.delete(socket);
+ *   return response;
+ * });
+ * ```
+ *
  * Session hooks are named exports of the app's main module (or members of its default export):
- * see {@linkcode SessionHooks}.
+ * see {@linkcode SessionHooks}. With a hook, the hook resumes the session instead of a replay.
  */
 export type { FetchHandler, RemoteAddr, ServeHandlerInfo } from "./runtime/http/mod.ts";
 export {
@@ -50,5 +67,6 @@ export type { UpgradeWebSocketOptions, WebSocketUpgrade } from "./runtime/ws/mod
 export { formatEvent, sse, SSEStream } from "./runtime/sse/mod.ts";
 export type { SSEEvent, SSEInit } from "./runtime/sse/mod.ts";
 export type { SessionHooks } from "./runtime/hooks.ts";
+export { isResumed, RESUMED_HEADER } from "./runtime/sessions/mod.ts";
 export type { SessionMeta } from "./runtime/sessions/mod.ts";
 export { APPRUN_VERSION } from "./runtime/version.ts";

@@ -33,7 +33,7 @@ import {
 import type { SessionHooks } from "./hooks.ts";
 import type { ConnectionRecord } from "./handoff/mod.ts";
 import { resumeWebSocket } from "./ws/mod.ts";
-import { resumeSse } from "./sse/mod.ts";
+import { eventStreamStarter, resumeSse } from "./sse/mod.ts";
 
 /** A handler and the listeners it answers on. */
 export interface ServeBinding {
@@ -129,8 +129,11 @@ export class Server {
       },
       onClosed: (conn) => this.#onClosed(conn),
       onIdle: (conn) => this.#onIdle(conn),
-      takeoverOf: (res, conn) => {
-        const starter = claimSession(res);
+      takeoverOf: (res, conn, eventStream) => {
+        const starter = claimSession(res) ??
+          (eventStream !== undefined && res.body !== null
+            ? eventStreamStarter(res, eventStream)
+            : undefined);
         if (starter === undefined) return undefined;
         const env = sessionEnv();
         return {
@@ -161,6 +164,7 @@ export class Server {
       },
       adoptHttp: (fd, buffered, listener) =>
         void this.adopt(fd, { listenerName: listener ?? "resumed", buffered }),
+      handlerFor: (listener) => this.#handlerFor(listener),
     };
     for (const b of opts.bindings) this.#bind(b);
   }

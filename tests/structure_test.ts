@@ -46,7 +46,7 @@ const ALLOWED: Record<string, string[]> = {
   sessions: ["io", "http", "handoff", "sys"],
   ws: ["sessions", "http", "io", "handoff", "sys"],
   sse: ["sessions", "http", "io", "handoff", "sys"],
-  deno: ["http"],
+  deno: ["http", "ws"],
   supervisor: ["io", "sys"],
   server: ["io", "http", "sessions", "ws", "sse", "handoff", "sys"],
   worker: [

@@ -22,7 +22,7 @@ import type { HttpLimits } from "./limits.ts";
 import { parseRequestHead, type RequestHead } from "./parser.ts";
 import type { FetchHandler, RemoteAddr } from "./types.ts";
 import { CONTINUE_100, errorResponseBytes } from "./writer.ts";
-import type { Takeover, TakeoverFraming } from "./takeover.ts";
+import type { EventStreamOffer, Takeover, TakeoverFraming } from "./takeover.ts";
 
 /** Where a connection is in its life. */
 export type ConnState =
@@ -72,8 +72,15 @@ export interface ConnectionContext {
   /** The process is handing off: a connection that becomes idle stops reading and waits. */
   readonly isHandingOff: boolean;
   onClosed(conn: HttpConnection): void;
-  /** The takeover `response` starts (a WebSocket, an SSE stream), claimed once; else undefined. */
-  takeoverOf(response: Response, conn: HttpConnection): Takeover | undefined;
+  /**
+   * The takeover `response` starts (a WebSocket, an SSE stream), claimed once; else undefined.
+   * `eventStream` is given for a streaming `text/event-stream` body (takeover.ts).
+   */
+  takeoverOf(
+    response: Response,
+    conn: HttpConnection,
+    eventStream?: EventStreamOffer,
+  ): Takeover | undefined;
   /** A takeover got the connection: it is no longer this server's HTTP connection. */
   onUpgraded(conn: HttpConnection): void;
   /** A connection just became idle (no request in progress). */
@@ -242,8 +249,8 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     this.destroy();
   }
 
-  takeoverOf(response: Response): Takeover | undefined {
-    return this.#ctx.takeoverOf(response, this);
+  takeoverOf(response: Response, eventStream?: EventStreamOffer): Takeover | undefined {
+    return this.#ctx.takeoverOf(response, this, eventStream);
   }
 
   onTakeover(takeover: Takeover, head: Uint8Array, framing: TakeoverFraming): void {

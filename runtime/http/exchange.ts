@@ -24,6 +24,7 @@ import {
   type ResponseHeadOptions,
   responseHeadString,
   scanHeaders,
+  toBytes,
 } from "./writer.ts";
 import {
   attachSignal,
@@ -33,7 +34,13 @@ import {
   fixedBody,
   keepMethod,
 } from "./deno_fast.ts";
-import { rememberRequestHead, type Takeover, type TakeoverFraming } from "./takeover.ts";
+import {
+  type EventStreamOffer,
+  isEventStream,
+  rememberRequestHead,
+  type Takeover,
+  type TakeoverFraming,
+} from "./takeover.ts";
 
 /** What an exchange needs from its connection. */
 export interface ExchangeHost extends BodyHost {
@@ -51,8 +58,11 @@ export interface ExchangeHost extends BodyHost {
   onExchangeDone(isClose: boolean): void;
   /** The response could not be completed: the connection must be torn down. */
   onExchangeFailed(): void;
-  /** The takeover `response` starts, claimed once (see takeover.ts); else undefined. */
-  takeoverOf(response: Response): Takeover | undefined;
+  /**
+   * The takeover `response` starts, claimed once (see takeover.ts); else undefined.
+   * `eventStream` is given for a streaming `text/event-stream` body.
+   */
+  takeoverOf(response: Response, eventStream?: EventStreamOffer): Takeover | undefined;
   /** The response starts a session: write `head`, then hand the socket to `takeover`. */
   onTakeover(takeover: Takeover, head: Uint8Array, framing: TakeoverFraming): void;
 }
@@ -111,6 +121,7 @@ export class Exchange {
   readonly #host: ExchangeHost;
   readonly #abort = new AbortController();
   readonly #info: HandlerInfo;
+  #request: Request | null = null;
   #isResponseStarted = false;
   #isFinished = false;
   /** The Request is built with a stand-in method, then given the method as sent. */
@@ -157,6 +168,7 @@ export class Exchange {
       this.#writeError(status);
       return;
     }
+    this.#request = request;
     let result: Response | Promise<Response>;
     try {
       result = handler(request, this.#info);
@@ -281,6 +293,20 @@ export class Exchange {
       isClose,
       isKeepAlive10: h.minor === 0 && !isClose,
     };
+    if (
+      h.method === "GET" && !hasNoBody && fixed === undefined && status === 200 &&
+      scan.contentLength < 0 && this.isBodyDone
+    ) {
+      // An event stream (what EventSource asks for) may go on as a session that a handoff
+      // carries (takeover.ts); a request with a body could not be replayed.
+      const type = fast !== null ? fast.contentType : res.headers.get("content-type");
+      const offer: EventStreamOffer = {
+        request: this.#request!,
+        abortRequest: (reason) => this.signalClientGone(reason),
+      };
+      const stream = isEventStream(type) ? this.#host.takeoverOf(res, offer) : undefined;
+      if (stream !== undefined) return this.#takeOver(stream, res);
+    }
     this.#start();
     if (hasNoBody || fixed !== undefined) {
       if (hasNoBody && fixed === undefined) res.body?.cancel().catch(() => {});
@@ -404,14 +430,4 @@ export class Exchange {
       this.#host.onExchangeFailed();
     }
   }
-}
-
-function toBytes(chunk: unknown): Uint8Array {
-  if (chunk instanceof Uint8Array) return chunk;
-  if (typeof chunk === "string") return new TextEncoder().encode(chunk);
-  if (ArrayBuffer.isView(chunk)) {
-    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  }
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
-  throw new TypeError(`response body chunk is ${typeof chunk}, not bytes`);
 }

@@ -10,5 +10,11 @@ export type { ConnectionContext, ConnState } from "./connection.ts";
 export type { FetchHandler, RemoteAddr, ServeHandlerInfo } from "./types.ts";
 export { DEFAULT_LIMITS, type HttpLimits } from "./limits.ts";
 export { type RequestHead } from "./parser.ts";
-export { requestHeadOf, type Takeover, type TakeoverFraming } from "./takeover.ts";
-export { encodeChunk, LAST_CHUNK } from "./writer.ts";
+export {
+  type EventStreamOffer,
+  isEventStream,
+  requestHeadOf,
+  type Takeover,
+  type TakeoverFraming,
+} from "./takeover.ts";
+export { encodeChunk, LAST_CHUNK, toBytes } from "./writer.ts";

@@ -28,6 +28,24 @@ export interface Takeover {
   abandon(): void;
 }
 
+/**
+ * A streaming `text/event-stream` response the engine offers its host: the host may carry it as
+ * a session (so a handoff can continue it) instead of the engine streaming it as a body.
+ */
+export interface EventStreamOffer {
+  /** The request it answers. */
+  readonly request: Request;
+  /** Aborts `request.signal`: the session calls it when the client goes away. */
+  abortRequest(reason: unknown): void;
+}
+
+/** Whether a Content-Type names `text/event-stream` (RFC 9110 §8.3.1: case-insensitive). */
+export function isEventStream(contentType: string | null): boolean {
+  if (contentType === null) return false;
+  const type = contentType.split(";", 1)[0].trim().toLowerCase();
+  return type === "text/event-stream";
+}
+
 const REQUEST_HEADS = new WeakMap<Request, RequestHead>();
 
 /** Remembers the parsed head behind `request` (only upgrade requests are remembered). */

@@ -179,3 +179,14 @@ export function errorResponseBytes(status: number, isClose = true): Uint8Array {
     (isClose ? "connection: close\r\n\r\n" : "\r\n");
   return joinHeadAndBody(head, body);
 }
+
+/** A chunk of a Response body stream as bytes (Deno accepts any BufferSource, and strings). */
+export function toBytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === "string") return new TextEncoder().encode(chunk);
+  if (ArrayBuffer.isView(chunk)) {
+    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  }
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  throw new TypeError(`response body chunk is ${typeof chunk}, not bytes`);
+}

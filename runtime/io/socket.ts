@@ -87,8 +87,11 @@ export class Socket implements IoHandler {
   onEvent(events: number): void {
     if ((events & EPOLLOUT) !== 0) this.#flush();
     if (!this.#isOpen) return;
-    if ((events & (EPOLLIN | EPOLLRDHUP)) !== 0) this.#handler.onReadable();
-    else if ((events & (EPOLLHUP | EPOLLERR)) !== 0) this.#handler.onHangup();
+    // A batch collected before pauseReading() (the loop waits in another thread) may still
+    // report EPOLLIN: it was not asked for any more, and level-triggered epoll reports it again.
+    if ((events & READ_EVENTS) !== 0 && (this.#interest & EPOLLIN) !== 0) {
+      this.#handler.onReadable();
+    } else if ((events & (EPOLLHUP | EPOLLERR)) !== 0) this.#handler.onHangup();
   }
 
   /** Reads into `buf`: a byte count, READ_EOF, READ_AGAIN, or READ_ERROR (see lastErrno). */

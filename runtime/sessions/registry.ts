@@ -16,14 +16,14 @@ export interface SessionStarter {
   head(request: RequestHead): string | null;
   /**
    * The session now owns `socket`; `leftover` are bytes read after the request; `listener`
-   * names the listener the connection came in on.
+   * names the listener the connection came in on (null when not known: an old record).
    */
   attach(
     socket: Socket,
     leftover: Uint8Array,
     framing: TakeoverFraming,
     env: SessionEnv,
-    listener: string,
+    listener: string | null,
   ): void;
   /** The connection could not be handed over (client gone): release resources. */
   abandon(): void;

@@ -8,6 +8,7 @@
 import type { EventLoop } from "../io/mod.ts";
 import type { Logger } from "../log.ts";
 import type { ConnectionRecord } from "../handoff/mod.ts";
+import type { FetchHandler } from "../http/mod.ts";
 
 /** A session taken out for the next process, with its record. The caller owns `fd`. */
 export interface DetachedSession {
@@ -47,6 +48,8 @@ export interface SessionEnv<H = unknown> {
    * ended on a keep-alive connection).
    */
   adoptHttp(fd: number, buffered: Uint8Array, listener: string | null): void;
+  /** The app's handler for connections of the listener called `listener` (a replay runs it). */
+  handlerFor(listener: string | null): FetchHandler;
 }
 
 /** What a resumed session knows about where it came from. */

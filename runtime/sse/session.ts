@@ -1,108 +1,161 @@
 /**
  * @module
- * One SSE response in progress, after its head: writes each event as one chunk (or raw bytes
- * for HTTP/1.0), notices the client leaving, and at a handoff gives up the fd with the last
- * event id so the next process continues the same response (`resumeSse`). When the app ends the
- * stream on a keep-alive connection, the connection goes back to serving HTTP requests. Owns its
- * socket until it ends or is handed off.
+ * One SSE response in progress, after its head: writes what its source produces — the events
+ * of apprun's `sse()` stream, or the bytes of a `text/event-stream` body the app streams — as
+ * chunks (or raw bytes for HTTP/1.0), notices the client leaving, and at a handoff stops its
+ * source at an event boundary and gives up the fd with the last event id, so the next process
+ * continues the same response (sse/resume.ts). When the source ends on a keep-alive
+ * connection, the connection goes back to serving HTTP requests. Owns its socket until it ends
+ * or is handed off.
+ *
+ *   open ─source ended, client gone, stop→ ended;  open ─handoff→ detached
  */
-import { READ_EOF, READ_ERROR, Socket, type SocketHandler } from "../io/mod.ts";
+import { READ_EOF, READ_ERROR, type Socket, type SocketHandler } from "../io/mod.ts";
 import {
   type CarriedSession,
   carrySession,
   type DetachedSession,
+  type RequestRecord,
   type SessionEnv,
   type SessionMeta,
 } from "../sessions/mod.ts";
-import type { ConnectionRecord } from "../handoff/mod.ts";
 import { describeError } from "../errors.ts";
-import { encodeChunk, LAST_CHUNK } from "../http/mod.ts";
-import { SSEStream, type SseTransport } from "./stream.ts";
+import { encodeChunk, LAST_CHUNK, type TakeoverFraming } from "../http/mod.ts";
+import type { SSEStream } from "./stream.ts";
 
 const encoder = new TextEncoder();
+/** Pipelined request bytes kept while a stream runs; past this, reading pauses. */
+const MAX_PIPELINED = 64 * 1024;
 
 /** The app's SSE hooks (named exports of the handler module); see mod.ts of the project. */
 export interface SseHooks {
-  /** Per SSE stream at handoff: a CBOR-able value carried to the next process. */
+  /** Per `sse()` stream at handoff: a CBOR-able value carried to the next process. */
   onSSEHandoff?(stream: SSEStream): unknown;
-  /** Per SSE stream in the new process: start sending events again. */
+  /** Per `sse()` stream in the new process: start sending events again. */
   onSSEResume?(stream: SSEStream, state: unknown, meta: SessionMeta): void;
 }
 
-/** What an SSE stream carries through a handoff (`ConnectionRecord.proto`), version 1. */
+/**
+ * What an SSE stream carries through a handoff (`ConnectionRecord.proto`), version 2. Version 1
+ * (apprun before replays) had no `source` (it was always "sse") and no `request`; still read.
+ */
 export interface SseProto {
-  v: 1;
+  v: 2;
   url: string;
   lastEventId: string;
-  framing: "chunked" | "close";
+  framing: TakeoverFraming;
   generation: number;
+  /** Where the events came from: apprun's `sse()` (the hooks apply) or a Response body. */
+  source: "sse" | "body";
+  /** The opening request, replayed in the next process when no hook takes the stream. */
+  request: RequestRecord | null;
+}
+
+/** Where an SSE response's bytes come from. */
+export interface SseSource {
+  readonly kind: SseProto["source"];
+  readonly url: string;
+  /** The id a client that read everything written so far would reconnect with. */
+  readonly lastEventId: string;
+  /** The session owns the connection: start writing through `out`. */
+  start(out: SseOutput): void;
+  /** Handoff: resolves once nothing more will be written and what was ends between events. */
+  stop(): Promise<void>;
+  /** The state to carry (the app's hook); throws when the stream cannot be carried. */
+  handoffState(hooks: SseHooks): unknown;
+  /** The session is over (ended, client gone, handed off): let go of the app's side. */
+  release(reason: string): void;
+}
+
+/** What a source writes through. */
+export interface SseOutput {
+  /** Writes bytes (or text, UTF-8) of the body; false when the client is gone. */
+  write(data: Uint8Array | string): boolean;
+  /** The source ended: finish the response. */
+  end(): void;
+  /** The source failed: close without finishing the response (the client sees it cut). */
+  fail(err: unknown): void;
+  readonly bufferedAmount: number;
+  drained(): Promise<void>;
 }
 
 type SseState = "open" | "ended" | "detached";
 
+/** Options for {@linkcode SseSession}. */
+export interface SseSessionOptions {
+  env: SessionEnv<SseHooks>;
+  socket: Socket;
+  source: SseSource;
+  framing: TakeoverFraming;
+  /** Bytes read after the request (a pipelined request, served when the stream ends). */
+  buffered: Uint8Array;
+  generation: number;
+  listener: string | null;
+  request: RequestRecord | null;
+}
+
 /** One SSE response in progress; owns the socket until it ends or is handed off. */
-export class SseSession implements SocketHandler, SseTransport, CarriedSession {
+export class SseSession implements SocketHandler, SseOutput, CarriedSession {
   readonly kind = "sse";
-  readonly #env: SessionEnv<SseHooks>;
+  readonly #o: SseSessionOptions;
   readonly #socket: Socket;
-  readonly #stream: SSEStream;
-  readonly #framing: "chunked" | "close";
-  readonly #generation: number;
-  readonly #listener: string | null;
+  readonly #source: SseSource;
   #buffered: Uint8Array;
   #state: SseState = "open";
 
-  constructor(o: {
-    env: SessionEnv<SseHooks>;
-    socket: Socket;
-    stream: SSEStream;
-    framing: "chunked" | "close";
-    buffered: Uint8Array;
-    generation: number;
-    listener: string | null;
-  }) {
-    this.#env = o.env;
+  constructor(o: SseSessionOptions) {
+    this.#o = o;
     this.#socket = o.socket;
-    this.#stream = o.stream;
-    this.#framing = o.framing;
+    this.#source = o.source;
     this.#buffered = o.buffered;
-    this.#generation = o.generation;
-    this.#listener = o.listener;
   }
 
   start(): void {
     this.#socket.setHandler(this);
-    this.#env.track(this);
-    this.#stream.attach(this);
+    this.#o.env.track(this);
+    this.#source.start(this);
   }
 
-  write(text: string): void {
-    if (this.#state !== "open") return;
-    const bytes = encoder.encode(text);
-    this.#socket.write(this.#framing === "chunked" ? encodeChunk(bytes) : bytes, true);
+  // --- SseOutput ---
+
+  write(data: Uint8Array | string): boolean {
+    if (this.#state !== "open") return false;
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    if (bytes.byteLength === 0) return true; // an empty chunk would end the body
+    if (this.#o.framing === "chunked") return this.#socket.write(encodeChunk(bytes), true);
+    return this.#socket.write(bytes, typeof data === "string");
   }
 
-  /** The app ended the stream: finish the response; a keep-alive connection serves HTTP again. */
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  drained(): Promise<void> {
+    return this.#socket.drained();
+  }
+
+  /** The source ended: finish the response; a keep-alive connection serves HTTP again. */
   end(): void {
     if (this.#state !== "open") return;
     this.#state = "ended";
-    this.#env.untrack(this);
-    this.#stream.markClosed();
-    if (this.#framing === "close") {
-      this.#socket.drained().then(() => this.#socket.close());
-      return;
-    }
-    this.#socket.write(LAST_CHUNK, true);
-    this.#socket.drained().then(() => {
-      if (!this.#socket.isOpen) return;
-      if (this.#socket.isBroken) return this.#socket.close();
-      const fd = this.#socket.detach();
-      this.#env.adoptHttp(fd, this.#buffered, this.#listener);
-    });
+    this.#o.env.untrack(this);
+    this.#source.release("the response ended");
+    endResponse(this.#socket, this.#o.framing, this.#buffered, this.#o.env, this.#o.listener);
   }
 
+  fail(err: unknown): void {
+    if (this.#state !== "open") return;
+    this.#o.env.log.error(`SSE stream ${this.#source.url} failed: ${describeError(err)}`);
+    this.#state = "ended";
+    this.#o.env.untrack(this);
+    this.#source.release("the response failed");
+    this.#socket.close();
+  }
+
+  // --- SocketHandler ---
+
   onReadable(): void {
-    const env = this.#env;
+    const env = this.#o.env;
     const n = this.#socket.read(env.readBuf, env.readLen);
     if (n > 0) {
       // A request pipelined behind the stream: kept for when the stream ends.
@@ -110,7 +163,7 @@ export class SseSession implements SocketHandler, SseTransport, CarriedSession {
       next.set(this.#buffered);
       next.set(env.readBuf.subarray(0, n), this.#buffered.byteLength);
       this.#buffered = next;
-      if (next.byteLength > 64 * 1024) this.#socket.pauseReading();
+      if (next.byteLength > MAX_PIPELINED) this.#socket.pauseReading();
     } else if (n === READ_EOF || n === READ_ERROR) this.#gone();
   }
 
@@ -118,30 +171,38 @@ export class SseSession implements SocketHandler, SseTransport, CarriedSession {
     this.#gone();
   }
 
+  // --- CarriedSession ---
+
   handOff(deadline: number): Promise<DetachedSession | null> {
-    const stream = this.#stream;
+    const o = this.#o;
+    const source = this.#source;
     return carrySession({
       kind: "sse",
       session: this,
       socket: this.#socket,
-      env: this.#env,
+      env: o.env,
       isOpen: () => this.#state === "open",
-      flushed: () => Promise.resolve(),
-      appState: () => this.#env.hooks.onSSEHandoff?.(stream),
+      flushed: () => source.stop(),
+      appState: () => source.handoffState(o.env.hooks),
       proto: (): SseProto => ({
-        v: 1,
-        url: stream.url,
-        lastEventId: stream.lastEventId,
-        framing: this.#framing,
-        generation: this.#generation,
+        v: 2,
+        url: source.url,
+        lastEventId: source.lastEventId,
+        framing: o.framing,
+        generation: o.generation,
+        source: source.kind,
+        request: o.request,
       }),
       buffered: () => this.#buffered,
-      listener: this.#listener,
+      listener: o.listener,
       giveUp: (reason) => {
-        this.#env.log.error(`SSE stream not carried (${reason}): ending it`);
+        o.env.log.error(`SSE stream ${source.url} not carried (${reason}): ending it`);
         this.end();
       },
-      markDetached: () => this.#state = "detached",
+      markDetached: () => {
+        this.#state = "detached";
+        source.release("handed off");
+      },
     }, deadline);
   }
 
@@ -153,53 +214,33 @@ export class SseSession implements SocketHandler, SseTransport, CarriedSession {
     if (this.#state === "detached") return;
     if (this.#state === "open") {
       this.#state = "ended";
-      this.#env.untrack(this);
-      this.#stream.markClosed();
+      this.#o.env.untrack(this);
+      this.#source.release("the client went away");
     }
     this.#socket.close();
   }
 }
 
 /**
- * Continues an SSE response from its handoff record and calls the app's `onSSEResume`. Takes
- * ownership of `fd`. A record that cannot be used ends the response so the client reconnects
- * (with `Last-Event-ID`).
+ * Finishes an SSE response on `socket`: the last chunk, then the connection serves HTTP again
+ * (with the pipelined `buffered` bytes) — or, close-delimited, the connection closes.
  */
-export function resumeSse(
-  fd: number,
-  record: ConnectionRecord,
-  env: SessionEnv<SseHooks>,
+export function endResponse(
+  socket: Socket,
+  framing: TakeoverFraming,
+  buffered: Uint8Array,
+  env: SessionEnv,
+  listener: string | null,
 ): void {
-  const p = record.proto as Partial<SseProto> | null;
-  const socket = new Socket(env.loop, fd, { onReadable() {}, onHangup() {} });
-  if (
-    p === null || typeof p !== "object" || p.v !== 1 || typeof p.url !== "string" ||
-    typeof p.lastEventId !== "string" || (p.framing !== "chunked" && p.framing !== "close")
-  ) {
-    env.log.error(`cannot resume SSE stream on fd ${fd}: unknown record shape: ending it`);
-    socket.close();
+  if (framing === "close") {
+    socket.drained().then(() => socket.close());
     return;
   }
-  const stream = new SSEStream(p.url, p.lastEventId);
-  const session = new SseSession({
-    env,
-    socket,
-    stream,
-    framing: p.framing,
-    buffered: record.buffered,
-    generation: p.generation ?? env.generation,
-    listener: record.listener,
+  socket.write(LAST_CHUNK, true);
+  socket.drained().then(() => {
+    if (!socket.isOpen) return;
+    if (socket.isBroken) return socket.close();
+    const fd = socket.detach();
+    env.adoptHttp(fd, buffered, listener);
   });
-  session.start();
-  try {
-    env.hooks.onSSEResume?.(stream, record.app, {
-      url: p.url,
-      protocol: "",
-      lastEventId: p.lastEventId,
-      generation: p.generation ?? env.generation,
-    });
-  } catch (err) {
-    env.log.error(`onSSEResume failed: ${describeError(err)}: ending the stream`);
-    stream.close();
-  }
 }

@@ -2,10 +2,18 @@
  * @module
  * The app's side of Server-Sent Events (WHATWG HTML §9.2): `sse(req)` returns a stream the app
  * sends events on and a response to return; `formatEvent` writes one event. The engine writes
- * the response head and hands the connection to an `SseSession` (session.ts). Owns no socket.
+ * the response head and hands the connection to an `SseSession` (session.ts), with the stream
+ * as its source. Owns no socket.
  */
-import { registerSession, type SessionEnv } from "../sessions/mod.ts";
-import { type SseHooks, SseSession } from "./session.ts";
+import {
+  recordRequest,
+  registerSession,
+  type RequestRecord,
+  type SessionEnv,
+} from "../sessions/mod.ts";
+import type { Socket } from "../io/mod.ts";
+import type { TakeoverFraming } from "../http/mod.ts";
+import { type SseHooks, type SseOutput, SseSession, type SseSource } from "./session.ts";
 
 /** One event. `data` may span lines; `id` becomes the stream's `lastEventId`. */
 export interface SSEEvent {
@@ -32,17 +40,11 @@ export function formatEvent(ev: SSEEvent): string {
   return s + "\n";
 }
 
-/** What an SSE stream needs from the session behind it. */
-export interface SseTransport {
-  write(text: string): void;
-  end(): void;
-}
-
 /** The app's side of an SSE response. */
 export class SSEStream {
   readonly url: string;
   #lastEventId: string;
-  #transport: SseTransport | null = null;
+  #transport: SseOutput | null = null;
   #queued: string[] = [];
   #isClosed = false;
   #isEndPending = false;
@@ -98,7 +100,7 @@ export class SSEStream {
   }
 
   /** @internal The session took the connection: flush what was sent before. */
-  attach(transport: SseTransport): void {
+  attach(transport: SseOutput): void {
     this.#transport = transport;
     for (const t of this.#queued) transport.write(t);
     this.#queued = [];
@@ -134,25 +136,71 @@ export function sse(req: Request, init: SSEInit = {}): { stream: SSEStream; resp
   if (!headers.has("content-type")) headers.set("content-type", "text/event-stream; charset=utf-8");
   if (!headers.has("cache-control")) headers.set("cache-control", "no-cache");
   const response = new Response(null, { status: 200, headers });
+  const request = recordRequest(req);
   registerSession(response, {
     kind: "sse",
     head: () => null,
     // Method parameters are bivariant: the server's env carries every kind's hooks.
     attach(socket, leftover, framing, env: SessionEnv<SseHooks>, listener) {
-      new SseSession({
-        env,
-        socket,
-        stream,
-        framing,
-        buffered: leftover,
-        generation: env.generation,
-        listener,
-      })
-        .start();
+      startStreamSession(stream, { env, socket, framing, buffered: leftover, listener, request });
     },
     abandon() {
       stream.markClosed();
     },
   });
   return { stream, response };
+}
+
+/** Runs `stream` as the source of an SSE response on a connection (new, or carried over). */
+export function startStreamSession(
+  stream: SSEStream,
+  o: {
+    env: SessionEnv<SseHooks>;
+    socket: Socket;
+    framing: TakeoverFraming;
+    buffered: Uint8Array;
+    listener: string | null;
+    request: RequestRecord | null;
+    generation?: number;
+  },
+): void {
+  new SseSession({
+    ...o,
+    source: new StreamSource(stream),
+    generation: o.generation ?? o.env.generation,
+  }).start();
+}
+
+/** An `sse()` stream as a session's source: its events are whole, so any moment is a boundary. */
+class StreamSource implements SseSource {
+  readonly kind = "sse";
+  readonly #stream: SSEStream;
+
+  constructor(stream: SSEStream) {
+    this.#stream = stream;
+  }
+
+  get url(): string {
+    return this.#stream.url;
+  }
+
+  get lastEventId(): string {
+    return this.#stream.lastEventId;
+  }
+
+  start(out: SseOutput): void {
+    this.#stream.attach(out);
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  handoffState(hooks: SseHooks): unknown {
+    return hooks.onSSEHandoff?.(this.#stream);
+  }
+
+  release(): void {
+    this.#stream.markClosed();
+  }
 }

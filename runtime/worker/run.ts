@@ -8,7 +8,7 @@
  *   1. process duties: stop signals, app errors, following the supervisor, SIGHUP as a reload
  *      request, sd_notify, fd limit
  *   2. sort the passed fds: listeners, the newest handoff bundle, strangers (closed, removed)
- *   3. install `Deno.serve` and let the app's main module run until it is loaded — a failure
+ *   3. install `Deno.serve` (and `Deno.upgradeWebSocket`) and let the app's main module run until it is loaded — a failure
  *      here is one line and exit 1, with the bundle untouched for the rollback
  *   4. read the bundle: the carried connections and their state
  *   5. start the server on the app's listeners and resume what was carried
@@ -23,7 +23,7 @@ import { adoptListener, takeListenFds } from "../listen.ts";
 import { Notifier } from "../notify.ts";
 import { Server } from "../server.ts";
 import { closeFd, raiseFdLimit } from "../sys/mod.ts";
-import { installDenoServe } from "../deno/mod.ts";
+import { installDenoServe, installDenoUpgradeWebSocket } from "../deno/mod.ts";
 import { listenerStoreName } from "../handoff/mod.ts";
 import { embeddedHandler } from "../handler.ts";
 import { explainCapacity, queryFdStoreCapacity } from "../fdstore_capacity.ts";
@@ -115,6 +115,7 @@ function setUp(opts: WorkerOptions, log: Logger): Started {
   });
   keepAliveOnAppErrors(log, app);
   installDenoServe(app);
+  installDenoUpgradeWebSocket();
   const embedded = embeddedHandler();
   if (embedded !== null) app.useModule(embedded.namespace);
   return {

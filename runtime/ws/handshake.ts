@@ -45,7 +45,8 @@ export type HandshakeFailure =
   | "upgrade"
   | "connection"
   | "key"
-  | "version";
+  | "version"
+  | "protocol";
 
 /** The request is not a valid upgrade: answer `status` with `headers`, then stop. */
 export interface HandshakeRejected {
@@ -66,23 +67,34 @@ export type HandshakeResult = HandshakeAccepted | HandshakeRejected;
  */
 export function validateHandshake(options: HandshakeOptions): HandshakeResult {
   const { method, httpVersion, headers } = options;
-  // 1. "An HTTP/1.1 or higher GET request".
-  if (method !== "GET") return reject(400, "method", `method ${method} cannot upgrade`);
-  if (!isHttp11OrHigher(httpVersion)) {
-    return reject(400, "http-version", `${httpVersion} cannot upgrade`);
-  }
-  // 2. A Host header field (RFC 9112 §3.2 already requires it of HTTP/1.1).
-  if (!headers.get("host")?.trim()) return reject(400, "host", "missing Host");
-  // 3. Upgrade: a list containing the "websocket" keyword, case-insensitive.
+  // The three rules Deno checks come first, with Deno's own messages (ext/http, Deno 2.9), so
+  // that an app written for `Deno.upgradeWebSocket` sees the same TypeError for the same
+  // request. 3. Upgrade: a list containing the "websocket" keyword, case-insensitive.
   if (!hasToken(headers.get("upgrade"), "websocket")) {
-    return reject(400, "upgrade", "Upgrade does not name websocket");
+    return reject(400, "upgrade", "Invalid Header: 'upgrade' header must contain 'websocket'");
   }
   // 4. Connection: a list containing the "Upgrade" token, case-insensitive.
   if (!hasToken(headers.get("connection"), "upgrade")) {
-    return reject(400, "connection", "Connection does not contain upgrade");
+    return reject(400, "connection", "Invalid Header: 'connection' header must contain 'Upgrade'");
+  }
+  // 5. (first half) Sec-WebSocket-Key present.
+  const key = headers.get("sec-websocket-key")?.trim() ?? null;
+  if (key === null) {
+    return reject(400, "key", "Invalid Header: 'sec-websocket-key' header must be set");
+  }
+  // What RFC 6455 asks and Deno lets through. 1. "An HTTP/1.1 or higher GET request".
+  if (method !== "GET") {
+    return reject(400, "method", `Invalid WebSocket upgrade: method ${method} cannot upgrade`);
+  }
+  if (!isHttp11OrHigher(httpVersion)) {
+    return reject(400, "http-version", `Invalid WebSocket upgrade: ${httpVersion} cannot upgrade`);
+  }
+  // 2. A Host header field (RFC 9112 §3.2 already requires it of HTTP/1.1).
+  if (!headers.get("host")?.trim()) {
+    return reject(400, "host", "Invalid WebSocket upgrade: missing Host");
   }
   // 6. Sec-WebSocket-Version: 13; otherwise 426 naming the version we speak (§4.4). Checked
-  //    before the key so that a client of another version learns what to retry with.
+  //    before the key's form so that a client of another version learns what to retry with.
   if (headers.get("sec-websocket-version")?.trim() !== WS_VERSION) {
     return {
       ok: false,
@@ -93,8 +105,13 @@ export function validateHandshake(options: HandshakeOptions): HandshakeResult {
     };
   }
   // 5. Sec-WebSocket-Key: base64 of 16 bytes.
-  const key = headers.get("sec-websocket-key")?.trim() ?? "";
-  if (!isValidKey(key)) return reject(400, "key", "Sec-WebSocket-Key is not base64 of 16 bytes");
+  if (!isValidKey(key)) {
+    return reject(
+      400,
+      "key",
+      "Invalid WebSocket upgrade: Sec-WebSocket-Key is not base64 of 16 bytes",
+    );
+  }
   // 7. Origin is the application's to judge (§10.2); 8–9. subprotocol, extensions.
   const protocol = selectSubprotocol({
     offered: parseSubprotocols(headers.get("sec-websocket-protocol")),

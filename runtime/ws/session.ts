@@ -14,6 +14,7 @@ import {
   type CarriedSession,
   carrySession,
   type DetachedSession,
+  type RequestRecord,
   type SessionEnv,
   type SessionMeta,
 } from "../sessions/mod.ts";
@@ -34,9 +35,12 @@ const MOVES: Record<WsState, readonly WsState[]> = {
 /** A peer that does not answer our close frame within this is disconnected. */
 const CLOSE_TIMEOUT_MS = 5000;
 
-/** What a WebSocket carries through a handoff (`ConnectionRecord.proto`), version 1. */
+/**
+ * What a WebSocket carries through a handoff (`ConnectionRecord.proto`), version 2. Version 1
+ * (apprun before replays) had no `request`; it is still read.
+ */
 export interface WsProto {
-  v: 1;
+  v: 2;
   parser: FrameParserState;
   url: string;
   protocol: string;
@@ -44,6 +48,8 @@ export interface WsProto {
   /** The generation whose process accepted the upgrade. */
   generation: number;
   listener: string | null;
+  /** The opening request, replayed in the next process when the app has no resume hook. */
+  request: RequestRecord | null;
 }
 
 /** The app's WebSocket hooks (named exports of the handler module). */
@@ -62,6 +68,8 @@ export interface WsSessionOptions {
   parser: FrameParser;
   generation: number;
   listener: string | null;
+  /** The opening request (null when not known: a version 1 record). */
+  request: RequestRecord | null;
 }
 
 /** One WebSocket connection. */
@@ -73,9 +81,11 @@ export class WsSession implements SocketHandler, WsTransport, CarriedSession {
   readonly #parser: FrameParser;
   readonly #generation: number;
   readonly #listener: string | null;
+  readonly #request: RequestRecord | null;
   #state: WsState = "open";
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #isPeerClosed = false;
+  #isHandingOff = false;
 
   constructor(opts: WsSessionOptions) {
     this.#env = opts.env;
@@ -84,6 +94,7 @@ export class WsSession implements SocketHandler, WsTransport, CarriedSession {
     this.#parser = opts.parser;
     this.#generation = opts.generation;
     this.#listener = opts.listener;
+    this.#request = opts.request;
   }
 
   /** Takes the socket's events, opens the app's socket, and feeds `leftover` bytes. */
@@ -92,6 +103,14 @@ export class WsSession implements SocketHandler, WsTransport, CarriedSession {
     this.#env.track(this);
     this.ws[WS_INTERNAL].open(this, { isResumed });
     if (leftover.byteLength > 0) this.#onBytes(leftover);
+  }
+
+  /**
+   * Reads the client's frames (a replayed session's socket waits, paused, until the app has
+   * it back) — unless the session ended or a handoff stopped its reading since.
+   */
+  readFrames(): void {
+    if (this.#state === "open" && !this.#isHandingOff) this.#socket.resumeReading();
   }
 
   get bufferedAmount(): number {
@@ -124,6 +143,7 @@ export class WsSession implements SocketHandler, WsTransport, CarriedSession {
   // --- CarriedSession ---
 
   handOff(deadline: number): Promise<DetachedSession | null> {
+    this.#isHandingOff = true;
     const ws = this.ws;
     return carrySession({
       kind: "ws",
@@ -134,13 +154,14 @@ export class WsSession implements SocketHandler, WsTransport, CarriedSession {
       flushed: () => ws[WS_INTERNAL].flushed(),
       appState: () => this.#env.hooks.onWebSocketHandoff?.(ws),
       proto: (): WsProto => ({
-        v: 1,
+        v: 2,
         parser: this.#parser.snapshot(),
         url: ws.url,
         protocol: ws.protocol,
         binaryType: ws.binaryType,
         generation: this.#generation,
         listener: this.#listener,
+        request: this.#request,
       }),
       buffered: () => new Uint8Array(0),
       listener: this.#listener,

@@ -1,22 +1,23 @@
 /**
  * @module
- * `upgradeWebSocket(req)`: the app-facing entry point, shaped like `Deno.upgradeWebSocket`.
- * Validates the opening handshake (RFC 6455 §4.2.1), returns the app's socket and a `101`
- * response that the engine recognises and answers by handing the connection to a
- * `WsSession`; and `resumeWebSocket`, which rebuilds a session from a handoff record in the
- * next process. permessage-deflate is never negotiated: its compression context would have to
- * cross the handoff, and RFC 6455 §9.1 lets a server accept no extension.
+ * `upgradeWebSocket(req)`: the app-facing entry point, shaped like `Deno.upgradeWebSocket`
+ * (which apprun's worker replaces with it). Validates the opening handshake (RFC 6455 §4.2.1)
+ * with Deno's errors for what Deno refuses, returns the app's socket and a `101` response that
+ * the engine recognises and answers by handing the connection to a `WsSession`. For a replayed
+ * request (sessions/replay.ts) it returns the carried socket instead: no handshake happens, the
+ * connection is already open. permessage-deflate is never negotiated: its compression context
+ * would have to cross the handoff, and RFC 6455 §9.1 lets a server accept no extension.
  */
-import { registerSession, type SessionEnv } from "../sessions/mod.ts";
+import {
+  recordRequest,
+  registerSession,
+  replayTicketOf,
+  type SessionEnv,
+} from "../sessions/mod.ts";
 import { requestHeadOf } from "../http/mod.ts";
-import { Socket } from "../io/mod.ts";
-import type { ConnectionRecord } from "../handoff/mod.ts";
-import { describeError } from "../errors.ts";
-import { CLOSE_CODE } from "./constants.ts";
-import { encodeClose } from "./encoder.ts";
 import { type HandshakeRejected, validateHandshake } from "./handshake.ts";
 import { FrameParser } from "./parser.ts";
-import { type WsHooks, type WsProto, WsSession } from "./session.ts";
+import { type WsHooks, WsSession } from "./session.ts";
 import { ServerWebSocket } from "./socket.ts";
 
 /** Options for {@linkcode upgradeWebSocket}. */
@@ -40,12 +41,13 @@ export interface WebSocketUpgrade {
  * asks for — 400, or 426 naming the version we speak (§4.4) — so the app can return it.
  */
 export class WebSocketUpgradeError extends TypeError {
-  override name = "WebSocketUpgradeError";
+  /** "TypeError", as Deno names what it throws: logged, it reads the same. */
+  override name = "TypeError";
   readonly status: 400 | 426;
   readonly #headers: [string, string][];
 
   constructor(rejected: HandshakeRejected) {
-    super(`invalid WebSocket upgrade: ${rejected.message}`);
+    super(rejected.message);
     this.status = rejected.status;
     this.#headers = rejected.headers;
   }
@@ -58,12 +60,16 @@ export class WebSocketUpgradeError extends TypeError {
 
 /**
  * Accepts a WebSocket upgrade. Throws {@linkcode WebSocketUpgradeError} (a `TypeError`, as Deno
- * throws) when `req` is not a valid upgrade request; return its `response` (400 or 426).
+ * throws, with Deno's message for what Deno refuses) when `req` is not a valid upgrade request,
+ * or when `options.protocol` is not among those the client offered; return its `response` (400
+ * or 426). For a request apprun replays after a restart, returns the carried, open socket.
  */
 export function upgradeWebSocket(
   req: Request,
   options: UpgradeWebSocketOptions = {},
 ): WebSocketUpgrade {
+  const ticket = replayTicketOf(req);
+  if (ticket?.kind === "ws") return ticket.claim() as WebSocketUpgrade;
   const head = requestHeadOf(req);
   const result = validateHandshake({
     method: req.method,
@@ -72,10 +78,18 @@ export function upgradeWebSocket(
     protocols: options.protocol ? [options.protocol] : [],
   });
   if (!result.ok) throw new WebSocketUpgradeError(result);
+  if (options.protocol && result.protocol === null) {
+    throw new WebSocketUpgradeError({
+      ok: false,
+      status: 400,
+      reason: "protocol",
+      message: `Protocol '${options.protocol}' not in the request's protocol list (non negotiable)`,
+      headers: [],
+    });
+  }
   const socket = new ServerWebSocket(req.url, result.protocol ?? "");
-  const response = new Response(null, { status: 200 });
-  // Response cannot be built with 101; apps (and frameworks) that look see the real status.
-  Object.defineProperty(response, "status", { value: 101 });
+  const response = upgradeResponse();
+  const request = recordRequest(req);
   const headLines = result.headers.map(([k, v]) => `${k}: ${v}\r\n`).join("");
   const limits = {
     maxMessageSize: options.maxMessageSize,
@@ -93,6 +107,7 @@ export function upgradeWebSocket(
         parser: new FrameParser(limits),
         generation: env.generation,
         listener,
+        request,
       });
       session.start(leftover, false);
     },
@@ -103,66 +118,10 @@ export function upgradeWebSocket(
   return { socket, response };
 }
 
-function checkProto(p: unknown): WsProto {
-  const o = p as Record<string, unknown> | null;
-  if (
-    o === null || typeof o !== "object" || o.v !== 1 || typeof o.url !== "string" ||
-    typeof o.protocol !== "string" || (o.binaryType !== "blob" && o.binaryType !== "arraybuffer") ||
-    typeof o.generation !== "number" || typeof o.parser !== "object"
-  ) {
-    throw new TypeError("WebSocket handoff record has an unknown shape");
-  }
-  return o as unknown as WsProto;
-}
-
-/**
- * Rebuilds a WebSocket from its handoff record and calls the app's `onWebSocketResume`. Takes
- * ownership of `fd`. A record that cannot be used closes the connection with 1012 (service
- * restart) so the client reconnects.
- */
-export function resumeWebSocket(
-  fd: number,
-  record: ConnectionRecord,
-  env: SessionEnv<WsHooks>,
-): void {
-  let proto: WsProto;
-  let parser: FrameParser;
-  try {
-    proto = checkProto(record.proto);
-    parser = FrameParser.restore(proto.parser);
-  } catch (err) {
-    env.log.error(`cannot resume WebSocket fd ${fd}: ${describeError(err)}: closing 1012`);
-    refuse(fd, env);
-    return;
-  }
-  const socket = new Socket(env.loop, fd, { onReadable() {}, onHangup() {} });
-  const ws = new ServerWebSocket(proto.url, proto.protocol);
-  ws.binaryType = proto.binaryType;
-  const session = new WsSession({
-    env,
-    socket,
-    ws,
-    parser,
-    generation: proto.generation,
-    listener: record.listener,
-  });
-  session.start(new Uint8Array(0), true);
-  try {
-    env.hooks.onWebSocketResume?.(ws, record.app, {
-      url: proto.url,
-      protocol: proto.protocol,
-      lastEventId: "",
-      generation: proto.generation,
-    });
-  } catch (err) {
-    env.log.error(`onWebSocketResume failed: ${describeError(err)}: closing 1012`);
-    session.close(CLOSE_CODE.SERVICE_RESTART, "service restart");
-  }
-}
-
-/** Sends close 1012 on a connection we cannot resume, and closes it. */
-function refuse(fd: number, env: SessionEnv): void {
-  const socket = new Socket(env.loop, fd, { onReadable() {}, onHangup() {} });
-  socket.write(encodeClose({ code: CLOSE_CODE.SERVICE_RESTART, reason: "service restart" }), true);
-  socket.drained().then(() => socket.close());
+/** The `101` a handler returns. */
+export function upgradeResponse(): Response {
+  const response = new Response(null, { status: 200 });
+  // Response cannot be built with 101; apps (and frameworks) that look see the real status.
+  Object.defineProperty(response, "status", { value: 101 });
+  return response;
 }

@@ -29,7 +29,7 @@ Deno.test("upgradeWebSocket() answers a bad upgrade: no key 400, wrong version 4
   await c.write(upgradeRequest("/ws", { "Sec-WebSocket-Key": null }));
   const noKey = await c.readResponse();
   assert.equal(noKey.status, 400);
-  assert.match(noKey.body, /Sec-WebSocket-Key/);
+  assert.equal(noKey.body, "Invalid Header: 'sec-websocket-key' header must be set\n"); // Deno's
   assert.equal(noKey.headers.get("upgrade"), null);
   // The connection is still plain HTTP: nothing switched.
   await c.write(upgradeRequest("/ws", { "Sec-WebSocket-Version": "8" }));
