@@ -48,6 +48,8 @@ export interface RestartReply {
 export interface ErrorReply {
   ok: false;
   error: string;
+  /** A restart whose worker failed to start: that worker's last `STATUS=`. */
+  status?: string;
 }
 
 /** Every reply. */
@@ -191,7 +193,10 @@ export class ControlServer {
         }
       }
     } catch (err) {
-      return { ok: false, error: (err as Error).message };
+      const status = err instanceof SupervisorError ? err.statusText : undefined;
+      return status === undefined
+        ? { ok: false, error: (err as Error).message }
+        : { ok: false, error: (err as Error).message, status };
     }
   }
 }

@@ -331,8 +331,12 @@ export class WorkerDriver {
 
   /** Waiters for a generation that ended before READY=1, and the rollback of its command. */
   #failWaiters(worker: Worker, result: ServiceResult): void {
+    // Its last STATUS= is its own account of why (apprun's worker sends one before it exits).
+    const statusText = this.#statusText || undefined;
     const err = new SupervisorError(
-      `generation ${worker.generation} (${worker.command.path}) failed to start (${result})`,
+      `generation ${worker.generation} (${worker.command.path}) failed to start (${result})` +
+        (statusText ? `: ${statusText}` : ""),
+      { statusText },
     );
     this.#waiters.failed(worker.generation, err);
     if (this.#pendingCommand === worker.command) {

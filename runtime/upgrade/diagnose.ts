@@ -5,7 +5,8 @@
  * process's last log lines, not "see systemctl status". Under systemd they come from the
  * journal (`journalctl -u NAME.service` since the restart). Where there is no journal — a
  * machine without journald, apprun's supervisor (whose workers log to the supervisor's own
- * stderr) — the failed file is started once more, alone, as the service would run it
+ * stderr) — the failed process's last `STATUS=` is its own account (apprun's worker sends its
+ * one-line error there before it exits); only without that is the failed file started once more, alone, as the service would run it
  * (sandbox.ts) on a free port of 127.0.0.1, and what it prints until it exits, is ready, or
  * the deadline passes is reported; that it was a re-run is said. Reads only.
  */
@@ -32,6 +33,8 @@ export interface DiagnoseOptions {
   file: string;
   /** When the failed start began (the journal is read from there). */
   since: Date;
+  /** The failed process's last `STATUS=` (from the manager), if it said one. */
+  statusText?: string;
   timeoutMs: number;
 }
 
@@ -42,6 +45,9 @@ export async function startFailureLog(opts: DiagnoseOptions): Promise<StartFailu
     if (journal.length) {
       return { source: `journalctl -u ${opts.manifest.name}.service`, lines: journal };
     }
+  }
+  if (opts.statusText) {
+    return { source: "its own last STATUS= (sd_notify)", lines: [opts.statusText] };
   }
   const limit = Math.min(opts.timeoutMs, 10_000);
   try {

@@ -39,9 +39,16 @@ export interface TargetStatus {
 export class RestartFailure extends UpgradeError {
   override name = "RestartFailure";
   readonly isTimeout: boolean;
-  constructor(message: string, isTimeout: boolean, options?: ErrorOptions) {
+  /** The failed process's last `STATUS=`: its own words on why, when it said any. */
+  readonly statusText: string | undefined;
+  constructor(
+    message: string,
+    isTimeout: boolean,
+    options?: ErrorOptions & { statusText?: string },
+  ) {
     super(message, options);
     this.isTimeout = isTimeout;
+    this.statusText = options?.statusText || undefined;
   }
 }
 
@@ -117,7 +124,9 @@ export class SystemdTarget implements RestartTarget {
     const after = await this.status();
     if (r.code !== 0) {
       const result = after.details.find(([k]) => k === "result")?.[1];
-      throw new RestartFailure(`${ctl} failed: ${lastLine(r)} (result: ${result})`, false);
+      throw new RestartFailure(`${ctl} failed: ${lastLine(r)} (result: ${result})`, false, {
+        statusText: after.text,
+      });
     }
     if (after.state !== "ready" || after.pid === null || after.pid === before) {
       throw new RestartFailure(
@@ -169,7 +178,11 @@ export class SupervisorTarget implements RestartTarget {
       const what = isTimeout ? `no READY=1 within ${formatMs(timeoutMs)}` : describeError(err);
       throw new RestartFailure(`${this.label}: ${what}`, isTimeout);
     }
-    if (!reply.ok) throw new RestartFailure(`${this.label}: ${reply.error}`, false);
+    if (!reply.ok) {
+      throw new RestartFailure(`${this.label}: ${reply.error}`, false, {
+        statusText: reply.status,
+      });
+    }
     if (!("pid" in reply) || typeof reply.pid !== "number") {
       throw new RestartFailure(`${this.label}: not a restart reply`, false);
     }

@@ -174,6 +174,7 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeReport> {
       badPid = (await target.status().catch(() => null))?.pid ?? null;
     }
     report.failure = describeError(err);
+    const statusText = err instanceof RestartFailure ? err.statusText : undefined;
     print(`NEW failed: ${report.failure}`);
     await rollBack({ ...opts, health, report, badPid, history, oldSha });
     const failed = report.result === "rollback failed" ? bin : `${bin}.failed`;
@@ -184,6 +185,7 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeReport> {
       file: failed,
       since,
       timeoutMs,
+      statusText,
     });
     print(`why it failed, from ${report.failureLog.source}:`);
     for (const line of report.failureLog.lines) print(`  | ${line}`);

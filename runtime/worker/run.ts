@@ -265,10 +265,20 @@ async function serveUntilStopped(s: Started, server: Server, generation: number)
   return 0;
 }
 
-/** One line (`apprun: …`, as the CLI reports errors) and exit 1; a stack only for a bug. */
+/**
+ * One line (`apprun: …`, as the CLI reports errors) and exit 1; a stack only for a bug. The
+ * line is also this process's last `STATUS=`, so the manager can say why it failed (sd_notify(3):
+ * "Failed to …"), where its log is not at hand (`apprun upgrade` under a supervisor).
+ */
 function exitFatal(err: unknown): never {
-  if (err instanceof AppRunError) writeFatal(err.message);
-  else writeFatal(describeError(err), err instanceof Error ? err.stack ?? "" : "");
+  const message = err instanceof AppRunError ? err.message : describeError(err);
+  if (err instanceof AppRunError) writeFatal(message);
+  else writeFatal(message, err instanceof Error ? err.stack ?? "" : "");
+  try {
+    Notifier.fromEnv()?.status(message.split("\n")[0].slice(0, 1000));
+  } catch {
+    // No manager to tell, or it is gone: the log line is what remains.
+  }
   Deno.exit(1);
 }
 

@@ -78,9 +78,10 @@ const BAD = [
     why: /failed to start \(exit-code\)/,
     timeout: "20s",
     health: false,
-    // The cause, in the failed start's own words (issue 16: not "see systemctl status").
+    // The cause, in the failed start's own words (issue 16: not "see systemctl status"): the
+    // worker's last STATUS= before it exited, which the supervisor keeps.
     log:
-      /^why it failed, from a re-run of `.*\/bad\.failed serve` in this user .*exit 1.*\n( {2}\| .*\n)* {2}\| .*crash\.ts: cannot start \(simulated\)/m,
+      /^why it failed, from its own last STATUS= \(sd_notify\):\n {2}\| .*crash\.ts failed to load: .*crash\.ts: cannot start \(simulated\)/m,
   },
   {
     fixture: "never_ready.sh",

@@ -65,7 +65,7 @@ systemdTest(
     assert.match(String(b.failure), /systemctl --user restart app\.service failed/);
     assert.match(
       bad.stdout,
-      /^why it failed, from a re-run of `.*\/app\.failed serve` in the sandbox of app\.service .*\n( {2}\| .*\n)* {2}\| .*crash\.ts: cannot start \(simulated\)/m,
+      /^why it failed, from (its own last STATUS= \(sd_notify\)|journalctl .*):\n( {2}\| .*\n)* {2}\| .*crash\.ts: cannot start \(simulated\)/m,
       "the cause, not 'see systemctl status'",
     );
     assert.equal(await versionOf(port), "v2");
