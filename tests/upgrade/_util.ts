@@ -173,11 +173,14 @@ export class CountingSocket {
     }, everyMs);
   }
 
-  /** Stops sending and waits until every message was answered. */
+  /**
+   * Stops sending and waits until every message was answered — or the socket was closed (a close
+   * is recorded in `events`, and whoever reads them judges it).
+   */
   async settle(timeoutMs = 10_000): Promise<void> {
     clearInterval(this.#timer);
     await waitUntil(
-      () => this.answered >= this.sent,
+      () => this.answered >= this.sent || this.ws.readyState === WebSocket.CLOSED,
       () => `every WebSocket message answered (${this.answered} of ${this.sent})`,
       { timeoutMs },
     );
