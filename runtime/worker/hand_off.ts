@@ -4,7 +4,8 @@
  * (idle ones at once, busy ones when their response is done), record their state, write one
  * bundle, store it (`FDSTORE=1`, `FDPOLL=0`, a per-generation name) with our own listeners,
  * wait with `BARRIER=1` until the manager has it, and close our copies. Anything that cannot
- * be carried is closed politely instead; nothing is dropped silently.
+ * be carried is closed politely instead; nothing is dropped silently. The state is kept within
+ * the budget the next process reads (state_budget.ts).
  *
  * Test hook: `APPRUN_TEST_HANDOFF_FAULT` injects one failure for the handoff tests —
  * `corrupt-state`, `future-version`, `empty-bundle`, `missing-bundle`, `kill-before-store`,
@@ -32,10 +33,11 @@ import {
   checkPlainData,
   type ConnectionRecord,
   encodeState,
-  type HandoffState,
   listenerStoreName,
+  MAX_STATE_BYTES,
   writeBundle,
 } from "../handoff/mod.ts";
+import { fitStateBudget } from "./state_budget.ts";
 
 /** Options for {@linkcode handOff}. */
 export interface HandOffOptions {
@@ -46,6 +48,8 @@ export interface HandOffOptions {
   /** Listeners we opened (or took back from the store): stored too, so `--port` servers keep them. */
   ownListeners: Listener[];
   drainTimeoutMs: number;
+  /** The largest state the next process reads (default `MAX_STATE_BYTES`). */
+  maxStateBytes?: number;
   log: Logger;
 }
 
@@ -95,25 +99,32 @@ export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
   const next = opts.generation + 1;
   let bundleFd = -1;
   try {
-    const state: HandoffState = {
-      apprunVersion: APPRUN_VERSION,
-      generation: next,
-      createdAt: Date.now(),
-      pid: Deno.pid,
-      connections: detached.map((d) => d.record),
-      app,
-    };
-    const fault = Deno.env.get("APPRUN_TEST_HANDOFF_FAULT") ?? "";
+    const createdAt = Date.now();
     const tRecords = performance.now();
-    const encoded = encodeState(state);
+    const fitted = fitStateBudget({
+      carried: detached,
+      app,
+      maxBytes: opts.maxStateBytes ?? MAX_STATE_BYTES,
+      encode: (connections, app) =>
+        encodeState({
+          apprunVersion: APPRUN_VERSION,
+          generation: next,
+          createdAt,
+          pid: Deno.pid,
+          connections,
+          app,
+        }),
+      log,
+    });
+    const { encoded } = fitted;
     const tEncoded = performance.now();
+    const fault = Deno.env.get("APPRUN_TEST_HANDOFF_FAULT") ?? "";
     if (fault === "corrupt-state") encoded[encoded.length - 1] ^= 0xff;
     if (fault === "future-version") encoded[5] = 99;
-    bundleFd = writeBundle({ generation: next, state: encoded, fds: detached.map((d) => d.fd) });
+    const fds = fitted.carried.map((d) => d.fd);
+    bundleFd = writeBundle({ generation: next, state: encoded, fds });
     log.debug(
-      `handoff: ${detached.length} connections taken out in ${
-        drainMs.toFixed(1)
-      } ms, recorded in ` +
+      `handoff: ${fds.length} connections taken out in ${drainMs.toFixed(1)} ms, recorded in ` +
         `${(tRecords - started - drainMs).toFixed(1)} ms, state of ${encoded.byteLength} bytes ` +
         `encoded in ${(tEncoded - tRecords).toFixed(1)} ms, bundle written in ` +
         `${(performance.now() - tEncoded).toFixed(1)} ms`,
@@ -135,7 +146,7 @@ export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
     if (fault === "kill-after-store") sendSignal(Deno.pid, SIGNALS.SIGKILL);
     if (!notifier.barrier(5000)) log.warn("BARRIER=1 not acknowledged within 5 s");
     return {
-      carried: detached.length,
+      carried: fds.length,
       durationMs: performance.now() - started,
       drainMs,
     };
