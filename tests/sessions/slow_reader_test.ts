@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { sleep, waitUntil, withDeadline } from "../_poll.ts";
 import { heldConnections, serverEnd } from "../_proc_net.ts";
+import { OPCODE } from "../../runtime/ws/constants.ts";
 import {
   clientFrame,
   concatBytes,
@@ -18,9 +19,7 @@ import {
   superviseFixture,
 } from "./_sessions.ts";
 
-const TEXT = 0x1;
-const CLOSE = 0x8;
-const PING = 0x9;
+const { TEXT, CLOSE, PING } = OPCODE;
 const MIB = 1 << 20;
 const APP = fixture("slow_readers.ts");
 
