@@ -6,27 +6,13 @@
  * wait with `BARRIER=1` until the manager has it, and close our copies. Anything that cannot
  * be carried is closed politely instead; nothing is dropped silently. The state is kept within
  * the budget the next process reads (state_budget.ts).
- *
- * Test hook: `APPRUN_TEST_HANDOFF_FAULT` injects one failure for the handoff tests —
- * `corrupt-state`, `future-version`, `empty-bundle`, `missing-bundle`, `kill-before-store`,
- * `kill-after-store` — so the next process's handling of each is proven with real processes.
  */
 import { APPRUN_VERSION } from "../version.ts";
 import type { Listener } from "../listen.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../notify.ts";
 import type { DetachedConnection, Server } from "../server.ts";
-import {
-  closeFd,
-  rawLocalAddr,
-  rawPeerAddr,
-  sendSignal,
-  SHUT_RDWR,
-  shutdown,
-  SIGNALS,
-  SOCK_SEQPACKET,
-  socketPair,
-} from "../sys/mod.ts";
+import { closeFd, rawLocalAddr, rawPeerAddr, SHUT_RDWR, shutdown } from "../sys/mod.ts";
 import { describeError } from "../errors.ts";
 import {
   bundleName,
@@ -118,9 +104,6 @@ export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
     });
     const { encoded } = fitted;
     const tEncoded = performance.now();
-    const fault = Deno.env.get("APPRUN_TEST_HANDOFF_FAULT") ?? "";
-    if (fault === "corrupt-state") encoded[encoded.length - 1] ^= 0xff;
-    if (fault === "future-version") encoded[5] = 99;
     const fds = fitted.carried.map((d) => d.fd);
     bundleFd = writeBundle({ generation: next, state: encoded, fds });
     log.debug(
@@ -129,21 +112,11 @@ export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
         `encoded in ${(tEncoded - tRecords).toFixed(1)} ms, bundle written in ` +
         `${(performance.now() - tEncoded).toFixed(1)} ms`,
     );
-    if (fault === "empty-bundle") {
-      closeFd(bundleFd);
-      const [readEnd, writeEnd] = socketPair(SOCK_SEQPACKET);
-      closeFd(writeEnd);
-      bundleFd = readEnd;
-    }
-    if (fault === "kill-before-store") sendSignal(Deno.pid, SIGNALS.SIGKILL);
     // The bundle first: if the store is too small, the connections matter more than listeners.
-    if (fault !== "missing-bundle") {
-      notifier.fdstore({ name: bundleName(next), fds: [bundleFd], isPollDisabled: true });
-    }
+    notifier.fdstore({ name: bundleName(next), fds: [bundleFd], isPollDisabled: true });
     for (const l of opts.ownListeners) {
       notifier.fdstore({ name: listenerStoreName(l.name), fds: [l.fd] });
     }
-    if (fault === "kill-after-store") sendSignal(Deno.pid, SIGNALS.SIGKILL);
     if (!notifier.barrier(5000)) log.warn("BARRIER=1 not acknowledged within 5 s");
     return {
       carried: fds.length,
