@@ -57,6 +57,8 @@ Options:
   --max-head SIZE       largest request head (default 64k)
   --max-line SIZE       longest request line (default 8k)
   --max-headers N       most header fields (default 100)
+  --max-handoff-state SIZE  largest state a restart carries (default 256M): past it, the
+                        largest sessions are closed (WebSocket 1012) instead of carried
   --log-level LEVEL     error, warn, info or debug (default info; APPRUN_LOG)
   --watch               restart the worker when a file beside the handler changes
   --name NAME           the service's name (default: the handler's file name)
@@ -82,6 +84,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       unix: { type: "string", multiple: true },
       "drain-timeout": { type: "string" },
       ...limitOptions,
+      "max-handoff-state": { type: "string" },
       "log-level": { type: "string" },
       "no-supervisor": { type: "boolean" },
       watch: { type: "boolean" },
@@ -119,6 +122,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       : parseCount(flag, value);
   }
   const drain = str("drain-timeout");
+  const maxState = str("max-handoff-state");
   const handler = parsed.positionals[0];
   return {
     handler: handler === undefined ? undefined : checkAppFile(handler),
@@ -133,6 +137,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
     unix: (v.unix as string[] | undefined) ?? [],
     drainTimeoutMs: drain ? parseDuration("drain-timeout", drain) : DEFAULTS.drainTimeoutMs,
     limits,
+    maxHandoffStateBytes: maxState ? parseBytes("max-handoff-state", maxState) : undefined,
     logLevel: parseLogLevel(logLevel),
   };
 }

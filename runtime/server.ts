@@ -157,6 +157,8 @@ export class Server {
       log: this.log,
       hooks: this.hooks,
       generation: opts.generation ?? 0,
+      // A client that stops reading a session is cut off as one that stops reading a response.
+      writeStallMs: this.limits.bodyTimeoutMs,
       track: (session) => this.sessions.add(session),
       untrack: (session) => {
         this.sessions.delete(session);
@@ -428,9 +430,11 @@ export class Server {
     this.#detached.push({ fd, buffered, listenerName });
   }
 
+  /** Deadlines: every connection's, and every session's stalled writes (sessions/output.ts). */
   #sweep(): void {
     this.#now = performance.now();
     for (const c of this.connections) c.checkDeadline(this.#now);
+    for (const s of this.sessions) s.checkDeadline(this.#now);
   }
 
   #reportStatus(): void {

@@ -115,6 +115,11 @@ function queues(clients: (RawClient | Deno.Conn)[]): string {
   }).join("; ");
 }
 
+/** The server's end of `c`'s connection, as the kernel lists it (undefined once it is gone). */
+export function serverEnd(c: RawClient | Deno.Conn): TcpRow | undefined {
+  return endsOf(connOf(c)).server;
+}
+
 /** Server-side connections on local `port` still open (ESTABLISHED or CLOSE_WAIT), any owner. */
 export function openConnections(port: number): number {
   return tcpTable().filter((r) => r.localPort === port && (r.state === "01" || r.state === "08"))

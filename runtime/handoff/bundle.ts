@@ -70,7 +70,11 @@ const BATCH_MESSAGE_SIZE = 12;
 const SO_SNDBUFFORCE = 32;
 const MAX_SEND_BUFFER = 64 << 20;
 const DEFAULT_TIMEOUT_MS = 2000;
-const DEFAULT_MAX_STATE_BYTES = 256 << 20;
+/**
+ * The default largest state a bundle may carry: the reader's refusal (it would map and decode
+ * all of it) and the writer's budget (worker/state_budget.ts) are the same number.
+ */
+export const MAX_STATE_BYTES = 256 << 20;
 
 /** Options for {@linkcode writeBundle}. */
 export interface WriteBundleOptions {
@@ -223,7 +227,10 @@ export interface ReadBundleOptions {
   expectedGeneration?: number;
   /** Bound on the whole read while the writing end is open but silent (default 2000 ms). */
   timeoutMs?: number;
-  /** Refuse (reason "length", bundle left intact) a larger announced state (default 256 MiB). */
+  /**
+   * Largest state read (default {@linkcode MAX_STATE_BYTES}). A larger one is not read: it is
+   * reported in `stateError` (reason "length") and the connection fds are still returned.
+   */
   maxStateBytes?: number;
 }
 
@@ -243,8 +250,9 @@ export interface BundleContents {
 /**
  * Reads a whole bundle from `fd` (not closed). The header is peeked first: a bundle of an
  * unknown magic, version or generation, or with more fds than this process has room for, is
- * refused with nothing consumed (`isBundleIntact`), so a newer binary could still read it. A bad state memfd is reported in `stateError` with the fds
- * still returned. Anything else (a truncated bundle, out-of-order messages, fds the kernel
+ * refused with nothing consumed (`isBundleIntact`), so a newer binary could still read it. A
+ * bad state memfd, or a state over `maxStateBytes`, is reported in `stateError` with the fds
+ * still returned: the connections are served as plain HTTP rather than lost. Anything else (a truncated bundle, out-of-order messages, fds the kernel
  * dropped, a silent writer past `timeoutMs`) throws {@linkcode HandoffBundleError} after
  * closing every fd received. Throws nothing else.
  */
@@ -262,7 +270,8 @@ export async function readBundle(
     if (consumed.data.byteLength !== HEADER_SIZE || consumed.fds.length) {
       throw sequenceError("the header changed between peek and read");
     }
-    const { state, stateError } = await receiveState(reader, header);
+    const maxStateBytes = options.maxStateBytes ?? MAX_STATE_BYTES;
+    const { state, stateError } = await receiveState(reader, header, maxStateBytes);
     await receiveBatches(reader, header);
     checkEnd(fd, reader);
     return { header, state, stateError, fds: reader.held };
@@ -384,16 +393,13 @@ async function peekHeader(reader: Reader, options: ReadBundleOptions): Promise<B
   if (header.fdCount + 1 > room) {
     refuse("fd-limit", `${header.fdCount} fds announced, room for ${room}: raise LimitNOFILE=`);
   }
-  const maxStateBytes = options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES;
-  if (header.stateLength > maxStateBytes) {
-    refuse("length", `state of ${header.stateLength} bytes, more than ${maxStateBytes}`);
-  }
   return header;
 }
 
 async function receiveState(
   reader: Reader,
   header: BundleHeader,
+  maxStateBytes: number,
 ): Promise<Pick<BundleContents, "state" | "stateError">> {
   const message = await reader.receive("state", STATE_MESSAGE_SIZE + 1);
   checkMessage(message, "the state message");
@@ -412,6 +418,12 @@ async function receiveState(
     stateError: new HandoffBundleError(reason, `handoff state memfd ${problem}`, { cause }),
   });
   try {
+    if (header.stateLength > maxStateBytes) {
+      return fail(
+        "length",
+        `of ${header.stateLength} bytes is more than ${maxStateBytes}: not read`,
+      );
+    }
     const seals = getSeals(memfd);
     if ((seals & FULL_SEALS) !== FULL_SEALS) {
       const want = FULL_SEALS.toString(16);

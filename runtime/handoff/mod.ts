@@ -24,6 +24,7 @@ export {
   type BundleContents,
   type BundleHeader,
   MAX_BUNDLE_FDS,
+  MAX_STATE_BYTES,
   readBundle,
   type ReadBundleOptions,
   writeBundle,

@@ -23,3 +23,11 @@ export {
   RESUMED_HEADER,
 } from "./replay.ts";
 export { PendingReplay } from "./pending.ts";
+export {
+  CLOSE_TIMEOUT_MS,
+  closeWhenDrained,
+  drainedWithin,
+  isWriteStalled,
+  MAX_BUFFERED_BYTES,
+  READ_PAUSE_BYTES,
+} from "./output.ts";

@@ -88,6 +88,10 @@ export class PendingReplay implements CarriedSession, SocketHandler {
     return Promise.resolve({ fd, record: this.#record });
   }
 
+  checkDeadline(_now: number): void {
+    // Nothing is written while the replay runs; the replay has its own deadline.
+  }
+
   closeForShutdown(): void {
     if (this.#state !== "waiting") return;
     this.#state = "gone";

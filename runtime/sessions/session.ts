@@ -27,6 +27,11 @@ export interface CarriedSession {
   handOff(deadline: number): Promise<DetachedSession | null>;
   /** Graceful stop without handoff: WebSocket close 1001, SSE stream ended. */
   closeForShutdown(): void;
+  /**
+   * The server's sweep (every 250 ms, `now` from performance.now()): a session whose client
+   * has taken none of its queued bytes for `SessionEnv.writeStallMs` cuts it off.
+   */
+  checkDeadline(now: number): void;
 }
 
 /**
@@ -41,6 +46,8 @@ export interface SessionEnv<H = unknown> {
   readonly log: Logger;
   readonly hooks: H;
   readonly generation: number;
+  /** How long queued output may wait without the client taking a byte (sessions/output.ts). */
+  readonly writeStallMs: number;
   track(session: CarriedSession): void;
   untrack(session: CarriedSession): void;
   /**

@@ -6,7 +6,10 @@
  * source at an event boundary and gives up the fd with the last event id, so the next process
  * continues the same response (sse/resume.ts). When the source ends on a keep-alive
  * connection, the connection goes back to serving HTTP requests. Owns its socket until it ends
- * or is handed off.
+ * or is handed off. A client that does not read costs a bounded amount (sessions/output.ts):
+ * past the hard cap of queued bytes at a write, or with no write progress for the server's
+ * write-stall time, the connection is closed and the source released; the last chunk of an
+ * ended stream waits at most the close timeout.
  *
  *   open ─source ended, client gone, stop→ ended;  open ─handoff→ detached
  */
@@ -14,7 +17,11 @@ import { READ_EOF, READ_ERROR, type Socket, type SocketHandler } from "../io/mod
 import {
   type CarriedSession,
   carrySession,
+  closeWhenDrained,
   type DetachedSession,
+  drainedWithin,
+  isWriteStalled,
+  MAX_BUFFERED_BYTES,
   type RequestRecord,
   type SessionEnv,
   type SessionMeta,
@@ -120,6 +127,11 @@ export class SseSession implements SocketHandler, SseOutput, CarriedSession {
 
   write(data: Uint8Array | string): boolean {
     if (this.#state !== "open") return false;
+    const queued = this.#socket.bufferedAmount;
+    if (queued > MAX_BUFFERED_BYTES) {
+      this.#cutOff(`the client has not read ${queued} queued bytes`);
+      return false;
+    }
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (bytes.byteLength === 0) return true; // an empty chunk would end the body
     if (this.#o.framing === "chunked") return this.#socket.write(encodeChunk(bytes), true);
@@ -210,6 +222,26 @@ export class SseSession implements SocketHandler, SseOutput, CarriedSession {
     this.end();
   }
 
+  checkDeadline(now: number): void {
+    const stallMs = this.#o.env.writeStallMs;
+    if (this.#state === "open" && isWriteStalled(this.#socket, now, stallMs)) {
+      this.#cutOff(`the client took no byte for ${stallMs} ms`);
+    }
+  }
+
+  /**
+   * The client does not read: close the connection now, what is queued discarded, and release
+   * the app's side at once (an `sse()` stream is closed before the send that brought us here
+   * returns, so the app's loop sees `isClosed`).
+   */
+  #cutOff(why: string): void {
+    this.#o.env.log.warn(`SSE stream ${this.#source.url}: ${why}: closing the connection`);
+    this.#state = "ended";
+    this.#o.env.untrack(this);
+    this.#socket.close();
+    this.#source.release(why);
+  }
+
   #gone(): void {
     if (this.#state === "detached") return;
     if (this.#state === "open") {
@@ -232,14 +264,12 @@ export function endResponse(
   env: SessionEnv,
   listener: string | null,
 ): void {
-  if (framing === "close") {
-    socket.drained().then(() => socket.close());
-    return;
-  }
+  if (framing === "close") return closeWhenDrained(socket);
   socket.write(LAST_CHUNK, true);
-  socket.drained().then(() => {
+  // A client that does not take the rest within the close timeout is cut off.
+  drainedWithin(socket).then((isFlushed) => {
     if (!socket.isOpen) return;
-    if (socket.isBroken) return socket.close();
+    if (!isFlushed || socket.isBroken) return socket.close();
     const fd = socket.detach();
     env.adoptHttp(fd, buffered, listener);
   });

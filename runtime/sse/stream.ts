@@ -15,6 +15,8 @@ import type { Socket } from "../io/mod.ts";
 import type { TakeoverFraming } from "../http/mod.ts";
 import { type SseHooks, type SseOutput, SseSession, type SseSource } from "./session.ts";
 
+const encoder = new TextEncoder();
+
 /** One event. `data` may span lines; `id` becomes the stream's `lastEventId`. */
 export interface SSEEvent {
   data: string;
@@ -46,6 +48,7 @@ export class SSEStream {
   #lastEventId: string;
   #transport: SseOutput | null = null;
   #queued: string[] = [];
+  #queuedBytes = 0;
   #isClosed = false;
   #isEndPending = false;
   #closed = Promise.withResolvers<void>();
@@ -64,6 +67,15 @@ export class SSEStream {
 
   get isClosed(): boolean {
     return this.#isClosed;
+  }
+
+  /**
+   * Bytes sent on this stream that the client has not taken yet, as WebSocket's
+   * `bufferedAmount`: an app that sends faster than a client reads can watch it. Past a hard
+   * cap (16 MiB) the client is deemed gone: the stream closes.
+   */
+  get bufferedAmount(): number {
+    return this.#transport?.bufferedAmount ?? this.#queuedBytes;
   }
 
   /** Resolves when the stream has ended. */
@@ -96,7 +108,10 @@ export class SSEStream {
 
   #emit(text: string): void {
     if (this.#transport) this.#transport.write(text);
-    else this.#queued.push(text);
+    else {
+      this.#queued.push(text);
+      this.#queuedBytes += encoder.encode(text).byteLength;
+    }
   }
 
   /** @internal The session took the connection: flush what was sent before. */
@@ -104,6 +119,7 @@ export class SSEStream {
     this.#transport = transport;
     for (const t of this.#queued) transport.write(t);
     this.#queued = [];
+    this.#queuedBytes = 0;
     if (this.#isEndPending) transport.end();
   }
 

@@ -11,17 +11,12 @@
  * 3. rename(temp, BIN), fsync the directory.
  *
  * Killed anywhere, at most a temp file (`.NAME.new-*`) is left; the next upgrade removes it.
- * Owns nothing beyond the files it names; the caller holds the upgrade lock.
+ * Each step is exported (`stageBeside`, `keepAsPrevious`, `placeNew`; `swapIn` is the last two),
+ * so a test can run them itself and be killed between them. Owns nothing beyond the files it
+ * names; the caller holds the upgrade lock.
  */
 import { syncDirectory } from "../sys/mod.ts";
 import { UpgradeError } from "./errors.ts";
-
-/** Test hook: `APPRUN_TEST_PAUSE_AT=<step>` stops there (printing `paused at <step>`). */
-export async function pauseForTest(step: string): Promise<void> {
-  if (Deno.env.get("APPRUN_TEST_PAUSE_AT") !== step) return;
-  console.log(`paused at ${step}`);
-  await new Promise(() => setInterval(() => {}, 60_000)); // until the test kills us
-}
 
 const dirOf = (p: string) => p.slice(0, p.lastIndexOf("/")) || "/";
 const baseOf = (p: string) => p.slice(p.lastIndexOf("/") + 1);
@@ -34,10 +29,15 @@ function tempName(bin: string, what: string): string {
 /**
  * What to put in place: bytes (a unit, a manifest), or an existing file to copy — opened
  * once, and `accept` (if given) judges that open file's fstat(2) before a byte is copied, so
- * what was judged is what is copied even if the path changes meanwhile.
+ * what was judged is what is copied even if the path changes meanwhile; `onCopied` (if given)
+ * is told the bytes copied so far after each piece, and awaited.
  */
 export type NewContent =
-  | { path: string; accept?(info: Deno.FileInfo): void }
+  | {
+    path: string;
+    accept?(info: Deno.FileInfo): void;
+    onCopied?(bytes: number): void | Promise<void>;
+  }
   | { bytes: Uint8Array };
 
 /**
@@ -51,12 +51,8 @@ export async function stageBeside(bin: string, content: NewContent): Promise<str
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(temp, { write: true, createNew: true, mode: 0o700 });
-    if (source === null) {
-      await writeAll(file, (content as { bytes: Uint8Array }).bytes);
-      await pauseForTest("staged-partial");
-    } else {
-      await copyInto(file, source);
-    }
+    if ("bytes" in content) await writeAll(file, content.bytes);
+    else await copyInto(file, source!, content.onCopied);
     await file.sync();
     await Deno.chmod(temp, 0o755);
   } catch (err) {
@@ -91,19 +87,19 @@ async function openSource(
   }
 }
 
-async function copyInto(file: Deno.FsFile, src: Deno.FsFile): Promise<void> {
+async function copyInto(
+  file: Deno.FsFile,
+  src: Deno.FsFile,
+  onCopied?: (bytes: number) => void | Promise<void>,
+): Promise<void> {
   const buf = new Uint8Array(1 << 20);
   let copied = 0;
-  let isPaused = false;
   for (;;) {
     const n = await src.read(buf);
     if (n === null) break;
     await writeAll(file, buf.subarray(0, n));
     copied += n;
-    if (!isPaused && copied >= 4 << 20) {
-      isPaused = true;
-      await pauseForTest("staged-partial");
-    }
+    await onCopied?.(copied);
   }
 }
 
@@ -112,17 +108,21 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
 }
 
 /** Steps 2 and 3: BIN's current file becomes BIN.prev, `temp` becomes BIN. */
-export async function swapIn(bin: string, temp: string): Promise<void> {
-  await pauseForTest("staged");
+export function swapIn(bin: string, temp: string): Promise<void> {
   keepAsPrevious(bin);
-  await pauseForTest("kept-previous");
-  Deno.renameSync(temp, bin);
-  syncDirectory(dirOf(bin));
+  placeNew(bin, temp);
+  return Promise.resolve();
 }
 
-/** link(BIN, temp) + rename(temp, BIN.prev): BIN.prev is replaced whole, never missing. */
-function keepAsPrevious(bin: string): void {
+/** Step 2: link(BIN, temp) + rename(temp, BIN.prev): BIN.prev is replaced whole, never missing. */
+export function keepAsPrevious(bin: string): void {
   setPrevious(bin, bin);
+}
+
+/** Step 3: rename(temp, BIN), then fsync the directory. */
+export function placeNew(bin: string, temp: string): void {
+  Deno.renameSync(temp, bin);
+  syncDirectory(dirOf(bin));
 }
 
 /**

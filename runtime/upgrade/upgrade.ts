@@ -34,7 +34,6 @@ import { type ServiceRunner, serviceRunner } from "./sandbox.ts";
 import { settle } from "./settle.ts";
 import {
   isFile,
-  pauseForTest,
   removeLeftovers,
   restorePrevious,
   setPrevious,
@@ -131,7 +130,6 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeReport> {
   await swapIn(bin, staged);
   const swapMs = performance.now() - tSwap;
   print(`swapped ${bin} in ${formatMs(swapMs)} (the previous one is ${name}.prev)`);
-  await pauseForTest("swapped");
 
   const report: UpgradeReport = {
     name,

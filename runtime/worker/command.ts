@@ -92,6 +92,9 @@ export function serveFlags(opts: ServeOptions): string[] {
     const value = opts.limits[key];
     if (value !== undefined) out.push(`--${flag}`, kind === "duration" ? `${value}ms` : `${value}`);
   }
+  if (opts.maxHandoffStateBytes !== undefined) {
+    out.push("--max-handoff-state", String(opts.maxHandoffStateBytes));
+  }
   if (opts.logLevel !== undefined) out.push("--log-level", opts.logLevel);
   if (opts.appArgs.length > 0) out.push("--", ...opts.appArgs);
   return out;

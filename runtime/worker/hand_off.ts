@@ -4,38 +4,26 @@
  * (idle ones at once, busy ones when their response is done), record their state, write one
  * bundle, store it (`FDSTORE=1`, `FDPOLL=0`, a per-generation name) with our own listeners,
  * wait with `BARRIER=1` until the manager has it, and close our copies. Anything that cannot
- * be carried is closed politely instead; nothing is dropped silently.
- *
- * Test hook: `APPRUN_TEST_HANDOFF_FAULT` injects one failure for the handoff tests —
- * `corrupt-state`, `future-version`, `empty-bundle`, `missing-bundle`, `kill-before-store`,
- * `kill-after-store` — so the next process's handling of each is proven with real processes.
+ * be carried is closed politely instead; nothing is dropped silently. The state is kept within
+ * the budget the next process reads (state_budget.ts).
  */
 import { APPRUN_VERSION } from "../version.ts";
 import type { Listener } from "../listen.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../notify.ts";
 import type { DetachedConnection, Server } from "../server.ts";
-import {
-  closeFd,
-  rawLocalAddr,
-  rawPeerAddr,
-  sendSignal,
-  SHUT_RDWR,
-  shutdown,
-  SIGNALS,
-  SOCK_SEQPACKET,
-  socketPair,
-} from "../sys/mod.ts";
+import { closeFd, rawLocalAddr, rawPeerAddr, SHUT_RDWR, shutdown } from "../sys/mod.ts";
 import { describeError } from "../errors.ts";
 import {
   bundleName,
   checkPlainData,
   type ConnectionRecord,
   encodeState,
-  type HandoffState,
   listenerStoreName,
+  MAX_STATE_BYTES,
   writeBundle,
 } from "../handoff/mod.ts";
+import { fitStateBudget } from "./state_budget.ts";
 
 /** Options for {@linkcode handOff}. */
 export interface HandOffOptions {
@@ -46,6 +34,8 @@ export interface HandOffOptions {
   /** Listeners we opened (or took back from the store): stored too, so `--port` servers keep them. */
   ownListeners: Listener[];
   drainTimeoutMs: number;
+  /** The largest state the next process reads (default `MAX_STATE_BYTES`). */
+  maxStateBytes?: number;
   log: Logger;
 }
 
@@ -95,47 +85,41 @@ export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
   const next = opts.generation + 1;
   let bundleFd = -1;
   try {
-    const state: HandoffState = {
-      apprunVersion: APPRUN_VERSION,
-      generation: next,
-      createdAt: Date.now(),
-      pid: Deno.pid,
-      connections: detached.map((d) => d.record),
-      app,
-    };
-    const fault = Deno.env.get("APPRUN_TEST_HANDOFF_FAULT") ?? "";
+    const createdAt = Date.now();
     const tRecords = performance.now();
-    const encoded = encodeState(state);
+    const fitted = fitStateBudget({
+      carried: detached,
+      app,
+      maxBytes: opts.maxStateBytes ?? MAX_STATE_BYTES,
+      encode: (connections, app) =>
+        encodeState({
+          apprunVersion: APPRUN_VERSION,
+          generation: next,
+          createdAt,
+          pid: Deno.pid,
+          connections,
+          app,
+        }),
+      log,
+    });
+    const { encoded } = fitted;
     const tEncoded = performance.now();
-    if (fault === "corrupt-state") encoded[encoded.length - 1] ^= 0xff;
-    if (fault === "future-version") encoded[5] = 99;
-    bundleFd = writeBundle({ generation: next, state: encoded, fds: detached.map((d) => d.fd) });
+    const fds = fitted.carried.map((d) => d.fd);
+    bundleFd = writeBundle({ generation: next, state: encoded, fds });
     log.debug(
-      `handoff: ${detached.length} connections taken out in ${
-        drainMs.toFixed(1)
-      } ms, recorded in ` +
+      `handoff: ${fds.length} connections taken out in ${drainMs.toFixed(1)} ms, recorded in ` +
         `${(tRecords - started - drainMs).toFixed(1)} ms, state of ${encoded.byteLength} bytes ` +
         `encoded in ${(tEncoded - tRecords).toFixed(1)} ms, bundle written in ` +
         `${(performance.now() - tEncoded).toFixed(1)} ms`,
     );
-    if (fault === "empty-bundle") {
-      closeFd(bundleFd);
-      const [readEnd, writeEnd] = socketPair(SOCK_SEQPACKET);
-      closeFd(writeEnd);
-      bundleFd = readEnd;
-    }
-    if (fault === "kill-before-store") sendSignal(Deno.pid, SIGNALS.SIGKILL);
     // The bundle first: if the store is too small, the connections matter more than listeners.
-    if (fault !== "missing-bundle") {
-      notifier.fdstore({ name: bundleName(next), fds: [bundleFd], isPollDisabled: true });
-    }
+    notifier.fdstore({ name: bundleName(next), fds: [bundleFd], isPollDisabled: true });
     for (const l of opts.ownListeners) {
       notifier.fdstore({ name: listenerStoreName(l.name), fds: [l.fd] });
     }
-    if (fault === "kill-after-store") sendSignal(Deno.pid, SIGNALS.SIGKILL);
     if (!notifier.barrier(5000)) log.warn("BARRIER=1 not acknowledged within 5 s");
     return {
-      carried: detached.length,
+      carried: fds.length,
       durationMs: performance.now() - started,
       drainMs,
     };

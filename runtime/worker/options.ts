@@ -27,6 +27,8 @@ export interface ServeOptions {
   unix: string[];
   drainTimeoutMs: number;
   limits: Partial<HttpLimits>;
+  /** The largest handoff state written and read (`--max-handoff-state`; default 256 MiB). */
+  maxHandoffStateBytes?: number;
   logLevel?: LogLevel;
 }
 
@@ -62,6 +64,8 @@ export interface WorkerOptions {
   unix: string[];
   drainTimeoutMs: number;
   limits: Partial<HttpLimits>;
+  /** The largest handoff state written and read (docs/design.md, "The handoff protocol"). */
+  maxHandoffStateBytes?: number;
   logLevel?: LogLevel;
   /** Variables set for Deno itself, removed before the app runs (so its children do not get them). */
   unsetEnv?: string[];
@@ -83,6 +87,7 @@ export function workerOptionsOf(
     unix: opts.unix,
     drainTimeoutMs: opts.drainTimeoutMs,
     limits: opts.limits,
+    maxHandoffStateBytes: opts.maxHandoffStateBytes,
     logLevel: opts.logLevel,
   };
 }
@@ -105,7 +110,8 @@ export function takeWorkerOptions(): WorkerOptions | null {
     (o.mode === "serve" || o.mode === "check") && typeof o.handler === "string" &&
     Array.isArray(o.unix) && typeof o.drainTimeoutMs === "number" &&
     typeof o.limits === "object" && o.limits !== null &&
-    (o.logLevel === undefined || parseLogLevel(o.logLevel) !== undefined);
+    (o.logLevel === undefined || parseLogLevel(o.logLevel) !== undefined) &&
+    (o.maxHandoffStateBytes === undefined || Number.isSafeInteger(o.maxHandoffStateBytes));
   if (!isValid) throw new AppRunError("ERR_USAGE", `${WORKER_ENV} is not what apprun writes`);
   for (const name of o.unsetEnv ?? []) Deno.env.delete(name);
   return o as WorkerOptions;

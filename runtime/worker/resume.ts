@@ -56,9 +56,14 @@ function sameAddr(now: Uint8Array | null, recorded: Uint8Array | null): boolean 
  * Reads the bundle on `fd` stored as `generation`. Throws only when not even the fds could be
  * recovered (a truncated or foreign bundle: nothing to resume; the caller logs and goes on).
  */
-export async function readHandoff(fd: number, generation: number, log: Logger): Promise<Resumed> {
+export async function readHandoff(
+  fd: number,
+  generation: number,
+  log: Logger,
+  maxStateBytes?: number,
+): Promise<Resumed> {
   const t0 = performance.now();
-  const contents = await readBundle(fd, { expectedGeneration: generation });
+  const contents = await readBundle(fd, { expectedGeneration: generation, maxStateBytes });
   const t1 = performance.now();
   const fds = contents.fds;
   let records: ConnectionRecord[] | null = null;

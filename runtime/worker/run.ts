@@ -148,7 +148,7 @@ async function serveApp(s: Started): Promise<number> {
   if (bundle !== null) {
     s.hold();
     try {
-      resumed = await readHandoff(bundle.fd, bundle.generation, log);
+      resumed = await readHandoff(bundle.fd, bundle.generation, log, opts.maxHandoffStateBytes);
     } catch (err) {
       log.error(
         `handoff bundle ${bundle.name} unreadable, starting without it: ${describeError(err)}`,
@@ -244,6 +244,7 @@ async function serveUntilStopped(s: Started, server: Server, generation: number)
       generation,
       ownListeners,
       drainTimeoutMs: opts.drainTimeoutMs,
+      maxStateBytes: opts.maxHandoffStateBytes,
       log,
     });
     log.info(

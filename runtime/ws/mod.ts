@@ -9,3 +9,4 @@ export type { UpgradeWebSocketOptions, WebSocketUpgrade } from "./upgrade.ts";
 export { ServerWebSocket } from "./socket.ts";
 export type { WsHooks } from "./session.ts";
 export { CLOSE_CODE } from "./constants.ts";
+export { encodeClose } from "./encoder.ts";

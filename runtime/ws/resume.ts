@@ -13,6 +13,7 @@
  */
 import {
   checkRequestRecord,
+  closeWhenDrained,
   othersReplayed,
   PendingReplay,
   replayRequest,
@@ -126,7 +127,7 @@ function replay(
       return;
     }
     if (outcome.ok && outcome.response === response) {
-      session.start(new Uint8Array(0), false); // `open`: the app fills its registries
+      session.start(new Uint8Array(0), false, true); // `open`: the app fills its registries
       ws.addEventListener("close", () => run.abort(new Error("WebSocket closed")), { once: true });
       run.complete();
       await othersReplayed();
@@ -161,12 +162,15 @@ function notResumed(
   if (socket.isOpen) socket.resumeReading();
 }
 
-/** Sends a close frame on a connection we cannot resume, and closes it once it is written. */
+/**
+ * Sends a close frame on a connection we cannot resume, and closes it once it is written (or
+ * after the close timeout, when the client does not read).
+ */
 function refuse(
   socket: Socket,
   code: number = CLOSE_CODE.SERVICE_RESTART,
   reason = "service restart",
 ): void {
   socket.write(encodeClose({ code, reason }), true);
-  socket.drained().then(() => socket.close());
+  closeWhenDrained(socket);
 }

@@ -26,6 +26,11 @@ export interface UpgradeWebSocketOptions {
   protocol?: string;
   /** Largest message accepted (default 16 MiB); bigger ones close the connection with 1009. */
   maxMessageSize?: number;
+  /**
+   * Most bytes that may wait for a client that does not read when the app sends more (default
+   * 16 MiB): past it the connection is closed and the socket gets `error`, then `close` 1006.
+   */
+  maxBufferedAmount?: number;
 }
 
 /** What {@linkcode upgradeWebSocket} returns. */
@@ -108,6 +113,7 @@ export function upgradeWebSocket(
         generation: env.generation,
         listener,
         request,
+        maxBufferedAmount: options.maxBufferedAmount,
       });
       session.start(leftover, false);
     },

@@ -8,21 +8,20 @@
  * temp dir it started; nothing is mocked. Sockets and /proc views are `_net.ts`'s.
  */
 import assert from "node:assert/strict";
-import { APPRUN, FIXTURES, type Proc, spawn } from "../_proc.ts";
+import { APPRUN, DENO, FIXTURES, type Proc, spawn } from "../_proc.ts";
 import { GET, type HttpResponse, RawClient } from "../_net.ts";
 import { waitUntil } from "../_poll.ts";
 import { skipWithoutSystemd, startUserManager, type UserManager } from "../_systemd.ts";
 import { installApp } from "../_systemd_app.ts";
 import { supervisorRequest } from "../../runtime/supervisor/mod.ts";
 
-/** The old process's test faults (`APPRUN_TEST_HANDOFF_FAULT`, runtime/handoff/hand_off.ts). */
-export type Fault =
+/** The spoiled bundles tests/fixtures/planter.ts leaves (its module comment says how). */
+export type Plant =
   | "corrupt-state"
   | "future-version"
+  | "oversize-state"
   | "empty-bundle"
-  | "missing-bundle"
-  | "kill-before-store"
-  | "kill-after-store";
+  | "missing-bundle";
 
 /** Which manager runs apprun. */
 export type ManagerKind = "supervisor" | "systemd";
@@ -31,8 +30,16 @@ export type ManagerKind = "supervisor" | "systemd";
 export interface AppOptions {
   /** A file in tests/fixtures (default `handoff.ts`: answers `<id> <pid>`). */
   fixture?: string;
-  /** Set in every worker's environment (only the old process acts on it). */
-  fault?: Fault;
+  /**
+   * The first process is not apprun but planter.ts, an old process that leaves this spoiled
+   * bundle (through tests/fixtures/planted_app.sh, the service's command); apprun serves the
+   * fixture from the first restart on.
+   */
+  plant?: Plant;
+  /** More `apprun serve` arguments. */
+  args?: string[];
+  /** Set in the environment of every process of the service. */
+  env?: Record<string, string>;
 }
 
 /** apprun serving a fixture under a manager that can restart it. */
@@ -47,6 +54,10 @@ export interface App extends AsyncDisposable {
   storedCount(): Promise<number>;
   /** Everything apprun logged so far (every worker; the supervisor's own lines too). */
   log(): Promise<string>;
+  /** The manager's pid: the supervisor, or the systemd user manager. */
+  readonly managerPid: number;
+  /** A directory every process of the service may write (`$APP_FILES`: what fixtures leave). */
+  readonly dir: string;
 }
 
 /** Starts apprun on `manager` (the caller checks `skipWithoutSystemd()` for systemd). */
@@ -56,12 +67,30 @@ export function startApp(manager: ManagerKind, opts: AppOptions = {}): Promise<A
 
 const READY_RE = /generation (\d+) ready: pid (\d+)/g;
 
+/** What runs the service: `apprun`, or the planter's command line for `plant`. */
+function serviceCommand(opts: AppOptions, dir: string) {
+  if (opts.plant === undefined) return { exe: APPRUN, env: { ...opts.env, APP_FILES: dir } };
+  return {
+    exe: `${FIXTURES}/planted_app.sh`,
+    env: {
+      ...opts.env,
+      APP_FILES: dir,
+      PLANT: opts.plant,
+      PLANT_MARK: `${dir}/planted`,
+      APPRUN,
+      DENO,
+    },
+  };
+}
+
 /** `apprun serve FIXTURE --port 0` by hand: the embedded supervisor and its worker. */
 export async function startSupervised(opts: AppOptions = {}): Promise<App & { proc: Proc }> {
   const dir = await Deno.makeTempDir({ prefix: "apprun-handoff-" });
   const control = `${dir}/control.sock`;
-  const env: Record<string, string> = { APPRUN_LOG: "info" };
-  if (opts.fault) env.APPRUN_TEST_HANDOFF_FAULT = opts.fault;
+  const service = serviceCommand(opts, dir);
+  const env: Record<string, string> = { APPRUN_LOG: "info", ...service.env };
+  // With a plant, the supervisor (apprun itself) runs planted_app.sh as its worker.
+  const bin = opts.plant === undefined ? [] : ["--bin", service.exe];
   const proc = spawn(APPRUN, [
     "serve",
     `${FIXTURES}/${opts.fixture ?? "handoff.ts"}`,
@@ -73,6 +102,8 @@ export async function startSupervised(opts: AppOptions = {}): Promise<App & { pr
     "120s",
     "--control",
     control,
+    ...bin,
+    ...(opts.args ?? []),
   ], { env });
   let isExited = false;
   proc.status.then(() => isExited = true);
@@ -96,6 +127,8 @@ export async function startSupervised(opts: AppOptions = {}): Promise<App & { pr
       manager: "supervisor",
       port,
       proc,
+      managerPid: proc.pid,
+      dir,
       pid: () => Promise.resolve(Number(readyLines().at(-1)![2])),
       async restart() {
         const count = readyLines().length;
@@ -125,15 +158,30 @@ export async function startSupervised(opts: AppOptions = {}): Promise<App & { pr
 export async function startSystemd(opts: AppOptions = {}): Promise<App & { m: UserManager }> {
   const m = await startUserManager();
   try {
-    const environment: Record<string, string> = { APPRUN_LOG: "info" };
-    if (opts.fault) environment.APPRUN_TEST_HANDOFF_FAULT = opts.fault;
-    const app = await installApp(m, { fixture: opts.fixture ?? "handoff.ts", environment });
+    const dir = `${m.runtimeDir}/app-files`; // outside PrivateTmp=, writable by the service
+    await Deno.mkdir(dir);
+    const service = serviceCommand(opts, dir);
+    const fixture = opts.fixture ?? "handoff.ts";
+    const app = await installApp(m, {
+      fixture,
+      args: opts.args,
+      environment: { APPRUN_LOG: "info", ...service.env },
+      readWritePaths: [dir],
+      ...(opts.plant === undefined ? {} : {
+        execStart: [
+          service.exe,
+          ...["serve", `${FIXTURES}/${fixture}`, "--idle-timeout", "300s", ...opts.args ?? []],
+        ],
+      }),
+    });
     await m.start("app.service");
     const pid = async () => Number(await m.show("app.service", "MainPID"));
     return {
       manager: "systemd",
       port: app.port,
       m,
+      managerPid: m.pid,
+      dir,
       pid,
       async restart() {
         const r = await m.systemctl("restart", "app.service");

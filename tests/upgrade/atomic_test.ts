@@ -3,10 +3,12 @@
  * refused at once; a killed upgrade's lock dies with it), and an upgrade SIGKILLed at every
  * step of the swap — and at random moments while copying and checking a 32 MiB NEW — leaves
  * BIN the old or the new complete file, with NAME.prev complete, and the next upgrade cleans
- * up after it.
+ * up after it. A kill at a given step is a kill of swap_driver.ts, which runs the swap's steps
+ * (runtime/upgrade/swap.ts, under the upgrade lock) itself and stops after the one asked for;
+ * the random kills, the refusals and the clean-ups are real `apprun upgrade` runs.
  */
 import assert from "node:assert/strict";
-import { APPRUN, spawn } from "../_proc.ts";
+import { APPRUN, DENO, spawn } from "../_proc.ts";
 import { sha256Of } from "../../runtime/upgrade/mod.ts";
 import { sleep } from "../_poll.ts";
 import { apprun, installAndServe, privateHome, UPGRADE_FIXTURES, versionOf } from "./_util.ts";
@@ -35,11 +37,9 @@ Deno.test("upgrade: two at once → exactly one refused; a killed upgrade's lock
   assert.doesNotMatch(refused.stdout, /swapped/, "the refused one touched nothing");
   assert.equal(await versionOf(app.port), "v2");
 
-  // Hold the lock (paused mid-upgrade), be refused, SIGKILL the holder: the lock is free.
-  const held = spawn(APPRUN, ["upgrade", `${UPGRADE_FIXTURES}/v1.ts`, "--name", "lock", "--user"], {
-    env: { ...h.env, APPRUN_TEST_PAUSE_AT: "staged" },
-  });
-  await held.waitFor(/paused at staged/, 120_000); // after building and checking NEW
+  // Hold the lock (paused mid-swap), be refused, SIGKILL the holder: the lock is free.
+  const held = swapDriver(app.bin, "lock", `${UPGRADE_FIXTURES}/v1.ts`, "staged", h.env);
+  await held.waitFor(/paused at staged/, 60_000);
   const second = await apprun(
     ["upgrade", `${UPGRADE_FIXTURES}/v1.ts`, "--name", "lock", "--user"],
     h.env,
@@ -56,6 +56,19 @@ Deno.test("upgrade: two at once → exactly one refused; a killed upgrade's lock
   assert.match(third.stdout, /removed what an interrupted upgrade left: \.lock\.new-/);
   assert.equal(await versionOf(app.port), "v1");
 });
+
+/** The swap's steps run by swap_driver.ts on `bin`, stopping after `step` until killed. */
+function swapDriver(
+  bin: string,
+  name: string,
+  newPath: string,
+  step: string,
+  env: Record<string, string>,
+) {
+  return spawn(DENO, ["run", "-A", "--quiet", DRIVER, bin, name, newPath, step], { env });
+}
+
+const DRIVER = new URL("./swap_driver.ts", import.meta.url).pathname;
 
 /** A NEW of `mib` MiB that runs the artifact of `handler` (sh never reads past `exec`). */
 async function bigNew(path: string, handler: string, mib: number, env: Record<string, string>) {
@@ -82,9 +95,10 @@ Deno.test("upgrade: SIGKILLed at every step and at random, BIN is always a compl
   async function killed(at: { step: string } | { afterMs: number }) {
     const target = news[round++ % 2];
     const before = await sha256Of(app.bin);
-    const env = "step" in at ? { ...h.env, APPRUN_TEST_PAUSE_AT: at.step } : h.env;
-    const p = spawn(APPRUN, ["upgrade", target.path, "--name", "atomic", "--user"], { env });
-    if ("step" in at) await p.waitFor(new RegExp(`paused at ${at.step}`), 120_000);
+    const p = "step" in at
+      ? swapDriver(app.bin, "atomic", target.path, at.step, h.env)
+      : spawn(APPRUN, ["upgrade", target.path, "--name", "atomic", "--user"], { env: h.env });
+    if ("step" in at) await p.waitFor(new RegExp(`paused at ${at.step}`), 60_000);
     else {
       await p.waitFor(/copying NEW/, 120_000);
       await sleep(at.afterMs); // a kill at a random moment of the copy: the point of the test
