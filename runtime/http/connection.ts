@@ -48,6 +48,8 @@ const TRANSITIONS: Record<ConnState, readonly ConnState[]> = {
   closed: [],
 };
 
+/** `performance.now()`'s origin in wall-clock ms. */
+const TIME_ORIGIN = performance.timeOrigin;
 /** After our FIN, how long we keep reading (and dropping) before closing. */
 const LINGER_MS = 2000;
 /**
@@ -151,6 +153,11 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
 
   get mustClose(): boolean {
     return this.#ctx.isClosingAll;
+  }
+
+  /** Wall-clock ms from the server's coarse clock (updated by its sweep): the Date field. */
+  get wallClockMs(): number {
+    return TIME_ORIGIN + this.#ctx.now();
   }
 
   /** The peer, formatted on first use. Never asks the fd: it may be closed and reused. */

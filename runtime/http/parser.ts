@@ -9,27 +9,9 @@
 import { HttpError } from "./errors.ts";
 import { IS_FIELD_CHAR, IS_TARGET_CHAR, IS_TCHAR } from "./chars.ts";
 import type { HttpLimits } from "./limits.ts";
+import { RequestHead } from "./head.ts";
 
-/** A parsed request head. */
-export interface RequestHead {
-  method: string;
-  /** The request-target exactly as sent. */
-  target: string;
-  /** HTTP minor version: 0 or 1. */
-  minor: number;
-  /** Field lines in order: names lowercased, values without surrounding whitespace. */
-  headers: [string, string][];
-  host: string | null;
-  /** -1 when the request has no Content-Length. */
-  contentLength: number;
-  isChunked: boolean;
-  /** Whether the connection may carry another request after this one. */
-  isKeepAlive: boolean;
-  /** `Expect` value, lowercased, or null. */
-  expect: string | null;
-  /** `Connection: upgrade` with an `Upgrade` field: the Upgrade value, else null. */
-  upgrade: string | null;
-}
+export { RequestHead };
 
 /** The outcome of {@linkcode parseRequestHead}. */
 export type HeadParse =
@@ -102,6 +84,55 @@ function latin1(buf: Uint8Array, from: number, to: number, isAscii: boolean): st
   return s;
 }
 
+/** The methods most requests use, as constants: no string is cut for them. */
+const COMMON_METHODS = ["GET", "POST", "PUT", "HEAD", "DELETE", "PATCH", "OPTIONS"].map((m) => ({
+  method: m,
+  bytes: Array.from(m, (c) => c.charCodeAt(0)),
+}));
+
+function methodOf(buf: Uint8Array, start: number, end: number, text: string, at: number): string {
+  for (const { method, bytes } of COMMON_METHODS) {
+    if (bytes.length !== end - start) continue;
+    let i = 0;
+    while (i < bytes.length && buf[start + i] === bytes[i]) i++;
+    if (i === bytes.length) return method;
+  }
+  return text.slice(at, at + end - start);
+}
+
+/**
+ * The fields the engine acts on, by name (any case), told apart by length and bytes before any
+ * string is made: 0 for a field it only passes on.
+ */
+const HOST = 1, CONTENT_LENGTH = 2, TRANSFER_ENCODING = 3, CONNECTION = 4, EXPECT = 5, UPGRADE = 6;
+const KNOWN_FIELDS = new Map<number, { kind: number; bytes: number[] }[]>();
+for (
+  const [name, kind] of [
+    ["host", HOST],
+    ["content-length", CONTENT_LENGTH],
+    ["transfer-encoding", TRANSFER_ENCODING],
+    ["connection", CONNECTION],
+    ["expect", EXPECT],
+    ["upgrade", UPGRADE],
+  ] as const
+) {
+  const list = KNOWN_FIELDS.get(name.length) ?? [];
+  list.push({ kind, bytes: Array.from(name, (c) => c.charCodeAt(0)) });
+  KNOWN_FIELDS.set(name.length, list);
+}
+
+function fieldKind(buf: Uint8Array, start: number, end: number): number {
+  const candidates = KNOWN_FIELDS.get(end - start);
+  if (candidates === undefined) return 0;
+  for (const { kind, bytes } of candidates) {
+    let i = 0;
+    // Field names are tokens: OR-ing 0x20 folds ASCII letters and leaves "-" (0x2d) as is.
+    while (i < bytes.length && (buf[start + i] | 0x20) === bytes[i]) i++;
+    if (i === bytes.length) return kind;
+  }
+  return 0;
+}
+
 function parseLines(buf: Uint8Array, start: number, end: number, limits: HttpLimits): RequestHead {
   // Request line: method SP request-target SP HTTP-version CRLF (RFC 9112 §3).
   let i = start;
@@ -120,27 +151,13 @@ function parseLines(buf: Uint8Array, start: number, end: number, limits: HttpLim
   // RFC 9112 §2.2: a CR not followed by LF is an error; skipping two bytes would hide the
   // byte after it and read what follows as a field (request smuggling).
   if (buf[i + 1] !== LF) throw new HttpError("bad-request-line", "bare CR");
-  const method = decoder.decode(buf.subarray(start, methodEnd));
-  const target = decoder.decode(buf.subarray(targetStart, targetEnd));
   i += 2;
 
-  const head: RequestHead = {
-    method,
-    target,
-    minor,
-    headers: [],
-    host: null,
-    contentLength: -1,
-    isChunked: false,
-    isKeepAlive: minor === 1,
-    expect: null,
-    upgrade: null,
-  };
-  let hostCount = 0;
-  let transferEncoding: string | null = null;
-  let connection = "";
-  let upgrade: string | null = null;
-  // Field lines: field-name ":" OWS field-value OWS CRLF (RFC 9112 §5).
+  // Field lines: field-name ":" OWS field-value OWS CRLF (RFC 9112 §5). Offsets only: the
+  // strings are cut from one decoded copy of the head, on demand (head.ts).
+  const fields: number[] = [];
+  const known: number[] = []; // [kind, field index] of the fields the engine acts on
+  let isAscii = true;
   const last = end - 2;
   while (i < last) {
     if (buf[i] === SP || buf[i] === HTAB) throw new HttpError("obs-fold", "line folding");
@@ -152,7 +169,6 @@ function parseLines(buf: Uint8Array, start: number, end: number, limits: HttpLim
     const nameEnd = i++;
     while (buf[i] === SP || buf[i] === HTAB) i++;
     const valueStart = i;
-    let isAscii = true;
     for (;; i++) {
       const c = buf[i];
       if (IS_FIELD_CHAR[c] === 0) break;
@@ -165,40 +181,70 @@ function parseLines(buf: Uint8Array, start: number, end: number, limits: HttpLim
       valueEnd--;
     }
     i += 2;
-    if (head.headers.length === limits.maxHeaderCount) {
+    if (fields.length === limits.maxHeaderCount * 4) {
       throw new HttpError("too-many-headers", `more than ${limits.maxHeaderCount} fields`);
     }
-    const name = decoder.decode(buf.subarray(nameStart, nameEnd)).toLowerCase();
-    const value = latin1(buf, valueStart, valueEnd, isAscii);
-    head.headers.push([name, value]);
-    switch (name) {
-      case "host":
-        hostCount++;
-        head.host = value;
-        break;
-      case "content-length":
+    const kind = fieldKind(buf, nameStart, nameEnd);
+    if (kind !== 0) known.push(kind, fields.length >> 2);
+    fields.push(nameStart - start, nameEnd - start, valueStart - start, valueEnd - start);
+  }
+  const text = latin1(buf, start, last, isAscii);
+  const method = methodOf(buf, start, methodEnd, text, 0);
+  let hostIndex = -1, hostCount = 0;
+  for (let k = 0; k < known.length; k += 2) {
+    if (known[k] === HOST) {
+      hostCount++;
+      hostIndex = known[k + 1];
+    }
+  }
+  const head = new RequestHead(
+    text,
+    method,
+    minor,
+    [targetStart - start, targetEnd - start],
+    fields,
+    hostIndex,
+  );
+  if (known.length > 0) applyKnownFields(head, known, hostCount);
+  else if (minor === 1) throw new HttpError("missing-host", "HTTP/1.1 without Host");
+  return head;
+}
+
+/** Checks and applies the fields that frame the message and steer the connection. */
+function applyKnownFields(head: RequestHead, known: number[], hostCount: number): void {
+  const minor = head.minor;
+  let transferEncoding: string | null = null;
+  let connection = "";
+  let upgrade: string | null = null;
+  for (let k = 0; k < known.length; k += 2) {
+    const i = known[k + 1];
+    switch (known[k]) {
+      case CONTENT_LENGTH:
         if (head.contentLength !== -1) {
           throw new HttpError("duplicate-content-length", "more than one Content-Length");
         }
-        head.contentLength = parseContentLength(value);
+        head.contentLength = parseContentLength(head.value(i));
         break;
-      case "transfer-encoding":
-        transferEncoding = transferEncoding === null ? value : `${transferEncoding},${value}`;
+      case TRANSFER_ENCODING:
+        transferEncoding = transferEncoding === null
+          ? head.value(i)
+          : `${transferEncoding},${head.value(i)}`;
         break;
-      case "connection":
-        connection = connection ? `${connection},${value}` : value;
+      case CONNECTION:
+        connection = connection ? `${connection},${head.value(i)}` : head.value(i);
         break;
-      case "expect":
-        head.expect = value.toLowerCase();
+      case EXPECT:
+        head.expect = head.value(i).toLowerCase();
         break;
-      case "upgrade":
-        upgrade = value;
+      case UPGRADE:
+        upgrade = head.value(i);
         break;
     }
   }
   if (hostCount > 1) throw new HttpError("duplicate-host", "more than one Host");
   if (minor === 1 && hostCount === 0) throw new HttpError("missing-host", "HTTP/1.1 without Host");
-  if (head.host !== null && !isValidHost(head.host)) {
+  const host = head.host;
+  if (host !== null && !isValidHost(host)) {
     throw new HttpError("bad-header", "invalid Host");
   }
   if (transferEncoding !== null) {
@@ -222,7 +268,6 @@ function parseLines(buf: Uint8Array, start: number, end: number, limits: HttpLim
       else if (t === "upgrade" && upgrade !== null) head.upgrade = upgrade;
     }
   }
-  return head;
 }
 
 /** "HTTP/1.y" → 0 or 1; another major version → 505; anything else → 400. */
