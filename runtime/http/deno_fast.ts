@@ -35,7 +35,7 @@ const HEADERS_GUARD = findSymbol(probeRequest, "headers guard");
 const InnerBody = REQUEST
   ? ((new Request("http://probe/", { method: "POST", body: "x" }) as unknown as Bag)[REQUEST] as {
     body?: { constructor?: unknown };
-  })?.body?.constructor as (new (stream: ReadableStream<Uint8Array>) => { length: number | null })
+  })?.body?.constructor as (new (stream?: ReadableStream<Uint8Array>) => { length: number | null })
   : undefined;
 
 /**
@@ -216,6 +216,7 @@ function lazyRequestWorks(): boolean {
     }
     const clone = req.clone();
     const copy = new Request(lazyRequest(inner(null)), { method: "PUT", body: "b" });
+    const empty = lazyRequest(inner(innerBody(null, 0)));
     const unread = lazyRequest(inner(null));
     cancelUnread(unread);
     // The clone made req.signal (onCancel), and made its own on it; new Request(x) made x's.
@@ -229,15 +230,18 @@ function lazyRequestWorks(): boolean {
       clone.headers.get("x-a") === "1, 2" && copy.method === "PUT" &&
       copy.url === "http://h/p?q" && copy.headers.get("x-a") === "1, 2" && req.signal.aborted &&
       clone.signal.aborted && (req.signal.reason as Error)?.name === "AbortError" &&
-      unread.signal.aborted;
+      unread.signal.aborted && empty.body instanceof ReadableStream && !empty.bodyUsed;
   } catch {
     return false;
   }
 }
 
-/** An inner body over `stream`; `length` is the Content-Length, when the request has one. */
-function innerBody(stream: ReadableStream<Uint8Array>, length: number): unknown {
-  const body = new InnerBody!(stream);
+/**
+ * An inner body over `stream` (null: an empty body); `length` is the Content-Length, when the
+ * request has one.
+ */
+function innerBody(stream: ReadableStream<Uint8Array> | null, length: number): unknown {
+  const body = stream === null ? new InnerBody!() : new InnerBody!(stream);
   if (length >= 0) body.length = length;
   return body;
 }
@@ -286,8 +290,14 @@ export function requestOf(inner: InnerRequest): Request {
   return lazyRequest(inner);
 }
 
-/** The body for an {@linkcode InnerRequest}: `stream`, with its Content-Length (or -1). */
-export function innerBodyOf(stream: ReadableStream<Uint8Array>, contentLength: number): unknown {
+/**
+ * The body for an {@linkcode InnerRequest}: `stream` (null: empty), with its Content-Length
+ * (or -1).
+ */
+export function innerBodyOf(
+  stream: ReadableStream<Uint8Array> | null,
+  contentLength: number,
+): unknown {
   return innerBody(stream, contentLength);
 }
 

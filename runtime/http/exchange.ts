@@ -149,12 +149,24 @@ export class Exchange {
         ? (handler as () => Response | Promise<Response>)()
         : handler(request, this.#info);
     } catch (err) {
-      return this.#handlerFailed(err);
+      this.#handlerFailed(err);
+      return this.#freezeHead(request);
     }
     if (result instanceof Response) this.#respond(result);
-    else {Promise.resolve(result).then((res) =>
-        this.#respond(res), (err) =>
-        this.#handlerFailed(err));}
+    else this.#respondWhenSettled(result);
+    this.#freezeHead(request);
+  }
+
+  #respondWhenSettled(result: Promise<Response>): void {
+    Promise.resolve(result).then((res) => this.#respond(res), (err) => this.#handlerFailed(err));
+  }
+
+  /**
+   * The head's strings are cut from the connection's read buffer, which its next read reuses:
+   * what outlives this turn — the app's Request, an exchange still running — gets a copy now.
+   */
+  #freezeHead(request: Request | null): void {
+    if (request !== null || !this.#isFinished) this.head.freeze();
   }
 
   /** The connection is gone: abort `request.signal`, error the body, write nothing more. */

@@ -1,10 +1,13 @@
 /**
  * @module
  * A parsed request head (parser.ts makes it): the facts the engine acts on (method, version,
- * framing, keep-alive) as fields, and everything else cut on demand from one latin-1 copy of
- * the head's bytes — the target, the Host, each field line — so a handler that reads two
- * headers pays for two, not for all of them. Pure data: no sockets, no Request.
+ * framing, keep-alive) as fields; the target, the Host and each field line as offsets, cut
+ * into strings only when asked. Until `freeze()` the offsets point into the bytes the head
+ * was parsed from, which the connection reuses at its next read: whoever keeps the head past
+ * that (a Request handed to the app) freezes it first — one latin-1 copy of the head, as text.
+ * Pure data: no sockets, no Request.
  */
+const decoder = new TextDecoder();
 
 /** A parsed request head. */
 export class RequestHead {
@@ -20,8 +23,12 @@ export class RequestHead {
   expect: string | null = null;
   /** `Connection: upgrade` with an `Upgrade` field: the Upgrade value, else null. */
   upgrade: string | null = null;
-  /** The head as latin-1 text (one character per byte), request line to last field CRLF. */
-  readonly #text: string;
+  /** The bytes parsed, until frozen; then null. */
+  #buf: Uint8Array | null;
+  readonly #start: number;
+  readonly #end: number;
+  /** Once frozen: the head as latin-1 text, request line to last field CRLF. */
+  #text: string | null = null;
   readonly #targetStart: number;
   readonly #targetEnd: number;
   /** Per field line, offsets into #text: name start, name end, value start, value end. */
@@ -30,32 +37,54 @@ export class RequestHead {
   readonly #hostIndex: number;
   #list: [string, string][] | null = null;
 
+  /**
+   * A head over `buf` [start, end); `target` and `fields` offsets are relative to `start`.
+   * `buf` must not change until the head is frozen.
+   */
   constructor(
-    text: string,
+    buf: Uint8Array,
+    start: number,
+    end: number,
     method: string,
     minor: number,
-    target: [start: number, end: number],
+    targetStart: number,
+    targetEnd: number,
     fields: number[],
     hostIndex: number,
   ) {
-    this.#text = text;
+    this.#buf = buf;
+    this.#start = start;
+    this.#end = end;
     this.method = method;
     this.minor = minor;
     this.isKeepAlive = minor === 1;
-    this.#targetStart = target[0];
-    this.#targetEnd = target[1];
+    this.#targetStart = targetStart;
+    this.#targetEnd = targetEnd;
     this.#fields = fields;
     this.#hostIndex = hostIndex;
+    // The first byte of the target (`/` for origin-form), read while the bytes are there.
+    this.targetFirstChar = buf[start + targetStart];
+  }
+
+  /** The first byte of the target: `/` (0x2f) for origin-form. */
+  readonly targetFirstChar: number;
+
+  /** Makes the head independent of the bytes it was parsed from (they are about to change). */
+  freeze(): void {
+    this.#textOf();
+  }
+
+  #textOf(): string {
+    if (this.#text === null) {
+      this.#text = latin1(this.#buf!, this.#start, this.#end);
+      this.#buf = null;
+    }
+    return this.#text;
   }
 
   /** The request-target exactly as sent. */
   get target(): string {
-    return this.#text.slice(this.#targetStart, this.#targetEnd);
-  }
-
-  /** The first byte of the target (`/` for origin-form), without cutting the string. */
-  get targetFirstChar(): number {
-    return this.#text.charCodeAt(this.#targetStart);
+    return this.#textOf().slice(this.#targetStart, this.#targetEnd);
   }
 
   /** The Host field's value, or null. */
@@ -71,13 +100,13 @@ export class RequestHead {
   /** Field line `i`'s name, lowercased. */
   name(i: number): string {
     const f = this.#fields;
-    return this.#text.slice(f[i * 4], f[i * 4 + 1]).toLowerCase();
+    return this.#textOf().slice(f[i * 4], f[i * 4 + 1]).toLowerCase();
   }
 
   /** Field line `i`'s value, without surrounding whitespace. */
   value(i: number): string {
     const f = this.#fields;
-    return this.#text.slice(f[i * 4 + 2], f[i * 4 + 3]);
+    return this.#textOf().slice(f[i * 4 + 2], f[i * 4 + 3]);
   }
 
   /**
@@ -85,7 +114,7 @@ export class RequestHead {
    * ", " (RFC 9110 §5.3), or null when there is none. Names are compared without cutting them.
    */
   get(name: string): string | null {
-    const f = this.#fields, text = this.#text, n = name.length;
+    const f = this.#fields, text = this.#textOf(), n = name.length;
     let out: string | null = null;
     for (let i = 0; i < f.length; i += 4) {
       const start = f[i];
@@ -114,4 +143,21 @@ function sameName(text: string, start: number, name: string): boolean {
     }
   }
   return true;
+}
+
+/** Bytes [from, to) as latin-1 text (RFC 9110 §5.5: field values are octets). */
+export function latin1(buf: Uint8Array, from: number, to: number): string {
+  let isAscii = true;
+  for (let i = from; i < to; i++) {
+    if (buf[i] > 0x7f) {
+      isAscii = false;
+      break;
+    }
+  }
+  if (isAscii) return decoder.decode(buf.subarray(from, to));
+  let s = "";
+  for (let i = from; i < to; i += 4096) {
+    s += String.fromCharCode(...buf.subarray(i, Math.min(to, i + 4096)));
+  }
+  return s;
 }

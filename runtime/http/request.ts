@@ -116,9 +116,21 @@ export class EngineRequest implements InnerRequest {
     return this.#head.get(name);
   }
 
+  /**
+   * As Deno.serve: no body for GET, HEAD and CONNECT (content sent with them is read and
+   * dropped); an empty one for any other method that sent none.
+   */
   get body(): unknown {
-    if (this.#stream === null) return null;
-    return this.#body ??= innerBodyOf(this.#stream, this.#head.contentLength);
+    if (this.#body !== undefined) return this.#body;
+    const method = this.#head.method;
+    if (this.#stream !== null) {
+      this.#body = innerBodyOf(this.#stream, this.#head.contentLength);
+    } else if (method === "GET" || method === "HEAD" || method === "CONNECT") {
+      this.#body = null;
+    } else {
+      this.#body = innerBodyOf(null, 0);
+    }
+    return this.#body;
   }
 
   onCancel(abort: () => void): void {
