@@ -89,15 +89,15 @@ export class Exchange {
   readonly head: RequestHead;
   readonly body: RequestBody | null;
   readonly #host: ExchangeHost;
-  readonly #request: EngineRequest;
-  readonly #info: HandlerInfo;
+  /** The handler's Request and info: made only for a handler that takes arguments. */
+  #request: EngineRequest | null = null;
+  #info: HandlerInfo | null = null;
   #isResponseStarted = false;
   #isFinished = false;
 
   constructor(host: ExchangeHost, head: RequestHead) {
     this.head = head;
     this.#host = host;
-    this.#info = new HandlerInfo(host);
     const method = requestMethod(head);
     const hasBody = head.isChunked || head.contentLength > 0;
     this.body = hasBody
@@ -111,7 +111,6 @@ export class Exchange {
         limits: host.limits,
       })
       : null;
-    this.#request = new EngineRequest(head, host.defaultHost, this.body?.stream ?? null);
   }
 
   get isBodyDone(): boolean {
@@ -136,6 +135,8 @@ export class Exchange {
     let request: Request | null = null;
     if (handler.length !== 0) {
       try {
+        this.#info = new HandlerInfo(this.#host);
+        this.#request = new EngineRequest(h, this.#host.defaultHost, this.body?.stream ?? null);
         request = this.#request.request;
       } catch (err) {
         // Only the public path (deno_fast.ts off) builds in full, and can refuse.
@@ -147,7 +148,7 @@ export class Exchange {
     try {
       result = request === null
         ? (handler as () => Response | Promise<Response>)()
-        : handler(request, this.#info);
+        : handler(request, this.#info!);
     } catch (err) {
       this.#handlerFailed(err);
       return this.#freezeHead(request);
@@ -178,7 +179,7 @@ export class Exchange {
   /** The client sent FIN: abort `request.signal` but still write the response. */
   signalClientGone(reason: unknown): void {
     this.body?.fail(reason);
-    this.#request.cancel(reason);
+    this.#request?.cancel(reason);
   }
 
   /**
@@ -219,14 +220,14 @@ export class Exchange {
 
   #finish(isClose: boolean): void {
     this.#isFinished = true;
-    this.#info.settle();
+    this.#info?.settle();
     this.#host.onExchangeDone(isClose);
   }
 
   #finishQuietly(): void {
     if (this.#isFinished) return;
     this.#isFinished = true;
-    this.#info.settle();
+    this.#info?.settle();
   }
 
   #respond(res: Response): void {
@@ -321,7 +322,7 @@ export class Exchange {
     });
     this.#start();
     this.#isFinished = true;
-    this.#info.settle();
+    this.#info?.settle();
     this.#host.onTakeover(takeover, encodeMessage(head, null), framing);
   }
 }

@@ -135,6 +135,19 @@ interface Known {
   isUpgrade: boolean;
 }
 
+/** Reset at each parse (parsing is synchronous): one object for all of them. */
+const KNOWN: Known = {
+  hostCount: 0,
+  hostIndex: -1,
+  contentLength: -1,
+  transferEncoding: null,
+  expect: null,
+  upgrade: null,
+  isClose: false,
+  isKeepAlive: false,
+  isUpgrade: false,
+};
+
 function parseLines(buf: Uint8Array, start: number, end: number, limits: HttpLimits): RequestHead {
   // Request line: method SP request-target SP HTTP-version CRLF (RFC 9112 §3).
   let i = start;
@@ -158,17 +171,16 @@ function parseLines(buf: Uint8Array, start: number, end: number, limits: HttpLim
   // Field lines: field-name ":" OWS field-value OWS CRLF (RFC 9112 §5). Only offsets are
   // kept: the head cuts strings from the bytes when asked (head.ts).
   const fields: number[] = [];
-  const known: Known = {
-    hostCount: 0,
-    hostIndex: -1,
-    contentLength: -1,
-    transferEncoding: null,
-    expect: null,
-    upgrade: null,
-    isClose: false,
-    isKeepAlive: false,
-    isUpgrade: false,
-  };
+  const known = KNOWN;
+  known.hostCount = 0;
+  known.hostIndex = -1;
+  known.contentLength = -1;
+  known.transferEncoding = null;
+  known.expect = null;
+  known.upgrade = null;
+  known.isClose = false;
+  known.isKeepAlive = false;
+  known.isUpgrade = false;
   const last = end - 2;
   while (i < last) {
     if (buf[i] === SP || buf[i] === HTAB) throw new HttpError("obs-fold", "line folding");
