@@ -3,7 +3,7 @@
  * Plain fd calls: read, write, pipes, eventfds, fcntl flags, duplication, fstat type. Each
  * function that returns an fd gives ownership to the caller.
  */
-import { errno, libc } from "./libc.ts";
+import { errno, libc, libcMore } from "./libc.ts";
 import { E, SysError } from "./errno.ts";
 import {
   EFD_CLOEXEC,
@@ -143,7 +143,7 @@ export function isSameFile(a: number, b: number): boolean {
   if (a === b) return true;
   const pid = BigInt(libc.getpid());
   const rc = Number(
-    libc.syscall5(BigInt(SYS_KCMP), pid, pid, BigInt(KCMP_FILE), BigInt(a), BigInt(b)),
+    libcMore().syscall5(BigInt(SYS_KCMP), pid, pid, BigInt(KCMP_FILE), BigInt(a), BigInt(b)),
   );
   if (rc >= 0) return rc === 0;
   const code = errno();

@@ -10,7 +10,12 @@
 import type { Logger } from "../log.ts";
 import { closeFd, rawLocalAddr, rawPeerAddr } from "../sys/mod.ts";
 import { describeError } from "../errors.ts";
-import { type ConnectionRecord, decodeState, readBundle } from "../handoff/mod.ts";
+import {
+  type ConnectionRecord,
+  decodeState,
+  loadStateDecoder,
+  readBundle,
+} from "../handoff/mod.ts";
 
 /** A connection to resume. The caller owns `fd`. */
 export interface ResumedConnection {
@@ -58,7 +63,9 @@ function sameAddr(now: Uint8Array | null, recorded: Uint8Array | null): boolean 
  */
 export async function readHandoff(fd: number, generation: number, log: Logger): Promise<Resumed> {
   const t0 = performance.now();
+  const decoder = loadStateDecoder(); // while the bundle is read
   const contents = await readBundle(fd, { expectedGeneration: generation });
+  await decoder;
   const t1 = performance.now();
   const fds = contents.fds;
   let records: ConnectionRecord[] | null = null;

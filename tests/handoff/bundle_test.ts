@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { readBundle, writeBundle } from "../../runtime/handoff/bundle.ts";
-import { decodeState, encodeState } from "../../runtime/handoff/codec.ts";
+import { decodeState, encodeState, loadStateCodec } from "../../runtime/handoff/codec.ts";
 import { HandoffBundleError, type HandoffBundleReason } from "../../runtime/handoff/errors.ts";
 import type { ConnectionRecord, HandoffState } from "../../runtime/handoff/state.ts";
 import {
@@ -31,6 +31,9 @@ import {
   spawnProcess,
   writeAll,
 } from "../../runtime/sys/mod.ts";
+
+// The codec loads cbor-x on first need (runtime/handoff/codec.ts).
+await loadStateCodec();
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const DENO = `${ROOT}node_modules/.bin/deno`;
