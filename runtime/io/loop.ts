@@ -150,13 +150,13 @@ export class EventLoop {
   async #runLoop(): Promise<void> {
     const events = this.#events;
     while (!this.#isStopping) {
-      let n = libc.epoll_wait(this.#epfd, events, MAX_EVENTS, 0);
-      if (n === 0 && this.#isBusy) {
-        // Under load the next event is microseconds away: wait for it here rather than pay
-        // the thread hop of the nonblocking wait below (epoll_pwait2 takes a ns timeout).
-        n = libc.epoll_pwait2(this.#epfd, events, MAX_EVENTS, SPIN_TIMEOUT, null);
-        this.#isBusy = n > 0;
-      }
+      // Under load the next event is microseconds away: wait for it here rather than pay the
+      // thread hop of the nonblocking wait below (epoll_pwait2 takes a ns timeout, and returns
+      // at once when events are ready: one syscall a batch).
+      let n = this.#isBusy
+        ? libc.epoll_pwait2(this.#epfd, events, MAX_EVENTS, SPIN_TIMEOUT, null)
+        : libc.epoll_wait(this.#epfd, events, MAX_EVENTS, 0);
+      if (this.#isBusy && n === 0) this.#isBusy = false;
       if (n === 0) {
         this.#isWaiting = true;
         n = await libc.epoll_wait_async(this.#epfd, events, MAX_EVENTS, -1);
