@@ -94,7 +94,8 @@ export class Server {
   #ctx: ConnectionContext;
   #now = performance.now();
   #isClosingAll = false;
-  #timers: ReturnType<typeof setInterval>[] = [];
+  /** Stop the sweep and status timers (on the loop: see EventLoop.every). */
+  #timers: (() => void)[] = [];
   #lastStatus = "";
   #accepted = 0;
   #served = 0;
@@ -182,8 +183,8 @@ export class Server {
       this.log.error(`event loop failed: ${describeError(err)}`);
       throw err;
     });
-    this.#timers.push(setInterval(() => this.#sweep(), SWEEP_MS));
-    this.#timers.push(setInterval(() => this.#reportStatus(), STATUS_MS));
+    this.#timers.push(this.loop.every(SWEEP_MS, () => this.#sweep()));
+    this.#timers.push(this.loop.every(STATUS_MS, () => this.#reportStatus()));
     this.#state = "serving";
   }
 
@@ -345,7 +346,7 @@ export class Server {
     if (this.#state === "stopped") return;
     this.#state = "stopped";
     this.stopAccepting();
-    for (const t of this.#timers) clearInterval(t);
+    for (const stopTimer of this.#timers) stopTimer();
     this.#timers = [];
     this.loop.stop();
     await this.#loopDone?.catch(() => {});

@@ -18,6 +18,7 @@ import {
   EPOLLIN,
   errno,
   eventFd,
+  intervalTimerFd,
   libc,
   signalEventFd,
   SysError,
@@ -108,6 +109,26 @@ export class EventLoop {
     this.remove(fd);
     if (this.#isDispatching) this.#pendingClose.push(fd);
     else libc.close(fd);
+  }
+
+  /**
+   * Calls `fn` every `ms` from the loop itself (a timerfd among the fds it watches), not from
+   * Deno's timers: the first setTimeout/setInterval of a Deno 2.9 process loads its Node timers
+   * (~10–40 ms of a start, measured), which the engine does not need to serve. Returns the
+   * function that stops it (and closes the timerfd). What `fn` throws goes to `onError`.
+   */
+  every(ms: number, fn: () => void): () => void {
+    const fd = intervalTimerFd(ms);
+    this.add(fd, EPOLLIN, {
+      onEvent: () => {
+        drainEventFd(fd);
+        fn();
+      },
+    });
+    return () => {
+      if (!this.has(fd)) return;
+      this.close(fd);
+    };
   }
 
   /** Whether the loop is watching `fd`. */

@@ -220,12 +220,20 @@ async function serveUntilStopped(s: Started, server: Server, generation: number)
     explainCapacity(c, 1 + ownListeners.length, log);
     return c;
   });
-  // The state encoder, loaded once serving has settled, so a handoff does not wait for it.
-  const warmUp = notifier === null ? undefined : setTimeout(() => {
-    loadStateCodec().catch((err) => log.warn(`cannot load the state codec: ${describeError(err)}`));
-  }, CODEC_WARM_UP_MS);
+  // The state encoder, loaded once serving has settled, so a handoff does not wait for it (a
+  // loop timer: Deno's first setTimeout would load its Node timers, ~10–40 ms, right now).
+  let stopWarmUp: (() => void) | null = notifier === null ? null : server.loop.every(
+    CODEC_WARM_UP_MS,
+    () => {
+      stopWarmUp?.();
+      stopWarmUp = null;
+      loadStateCodec().catch((err) =>
+        log.warn(`cannot load the state codec: ${describeError(err)}`)
+      );
+    },
+  );
   const signal = await s.stopSignal;
-  clearTimeout(warmUp);
+  stopWarmUp?.();
   stopWatchdog();
   try {
     notifier?.stopping();
