@@ -80,6 +80,8 @@ export interface ConnectionContext {
   onUpgraded(conn: HttpConnection): void;
   /** A connection just became idle (no request in progress). */
   onIdle(conn: HttpConnection): void;
+  /** An exchange starts (+1) or stops (-1) waiting outside its turn (ExchangeHost). */
+  notePending(delta: 1 | -1): void;
 }
 
 /** One client connection. */
@@ -153,6 +155,10 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
 
   get mustClose(): boolean {
     return this.#ctx.isClosingAll;
+  }
+
+  notePending(delta: 1 | -1): void {
+    this.#ctx.notePending(delta);
   }
 
   /** Wall-clock ms from the server's coarse clock (updated by its sweep): the Date field. */

@@ -46,6 +46,11 @@ export interface ExchangeHost extends BodyHost {
   readonly mustClose: boolean;
   /** Wall-clock time in ms, coarse (for the Date field). */
   readonly wallClockMs: number;
+  /**
+   * An exchange starts (+1) or stops (-1) waiting on something outside its turn — an async
+   * handler, a streamed body: what it waits for may be in Deno's event loop (io/loop.ts spins).
+   */
+  notePending(delta: 1 | -1): void;
   onResponseStart(): void;
   /** The response is fully queued; `isClose` says the connection must close. */
   onExchangeDone(isClose: boolean): void;
@@ -94,6 +99,8 @@ export class Exchange {
   #info: HandlerInfo | null = null;
   #isResponseStarted = false;
   #isFinished = false;
+  /** Counted by the host as pending (see ExchangeHost.notePending). */
+  #isPending = false;
 
   constructor(host: ExchangeHost, head: RequestHead) {
     this.head = head;
@@ -168,6 +175,19 @@ export class Exchange {
    */
   #freezeHead(request: Request | null): void {
     if (request !== null || !this.#isFinished) this.head.freeze();
+    if (!this.#isFinished && !this.#isPending) {
+      this.#isPending = true;
+      this.#host.notePending(1);
+    }
+  }
+
+  /** The exchange is over: whatever it waited on no longer counts. */
+  #markFinished(): void {
+    this.#isFinished = true;
+    if (this.#isPending) {
+      this.#isPending = false;
+      this.#host.notePending(-1);
+    }
   }
 
   /** The connection is gone: abort `request.signal`, error the body, write nothing more. */
@@ -219,14 +239,14 @@ export class Exchange {
   }
 
   #finish(isClose: boolean): void {
-    this.#isFinished = true;
+    this.#markFinished();
     this.#info?.settle();
     this.#host.onExchangeDone(isClose);
   }
 
   #finishQuietly(): void {
     if (this.#isFinished) return;
-    this.#isFinished = true;
+    this.#markFinished();
     this.#info?.settle();
   }
 
@@ -321,7 +341,7 @@ export class Exchange {
       isClose: framing === "close",
     });
     this.#start();
-    this.#isFinished = true;
+    this.#markFinished();
     this.#info?.settle();
     this.#host.onTakeover(takeover, encodeMessage(head, null), framing);
   }
