@@ -11,7 +11,7 @@
  * connections, the sessions and the loop; listeners belong to whoever passed them in (it stops
  * accepting on them but does not close them).
  */
-import { Acceptor, EventLoop } from "./io/mod.ts";
+import { Acceptor, EventLoop, SPIN_LONG, SPIN_NONE, SPIN_SHORT } from "./io/mod.ts";
 import {
   type ConnectionContext,
   DEFAULT_LIMITS,
@@ -94,7 +94,8 @@ export class Server {
   #ctx: ConnectionContext;
   #now = performance.now();
   #isClosingAll = false;
-  #timers: ReturnType<typeof setInterval>[] = [];
+  /** Stop the sweep and status timers (on the loop: see EventLoop.every). */
+  #timers: (() => void)[] = [];
   #lastStatus = "";
   #accepted = 0;
   #served = 0;
@@ -103,6 +104,8 @@ export class Server {
   #sessionHandoffs: Promise<DetachedSession | null>[] = [];
   #sessionEnv: SessionEnv<SessionHooks>;
   #loopDone: Promise<void> | null = null;
+  /** Exchanges waiting outside their turn (an async handler, a streamed body). */
+  #pendingExchanges = 0;
 
   constructor(opts: ServerOptions) {
     this.log = opts.log;
@@ -111,6 +114,10 @@ export class Server {
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs;
     this.loop = EventLoop.create();
     this.loop.onError = (err) => this.log.error(`event handler failed: ${describeError(err)}`);
+    // A busy loop out of events waits in epoll for the next one (fewer thread hops) unless
+    // something may wait in Deno's own loop: an exchange's async work, a session's app code.
+    this.loop.spinFor = () =>
+      this.#pendingExchanges > 0 ? SPIN_NONE : this.sessions.size > 0 ? SPIN_SHORT : SPIN_LONG;
     const readBuf = new Uint8Array(READ_BUF_SIZE);
     const isClosingAll = () => this.#isClosingAll;
     const isHandingOff = () => this.#state === "handing-off";
@@ -129,6 +136,7 @@ export class Server {
       },
       onClosed: (conn) => this.#onClosed(conn),
       onIdle: (conn) => this.#onIdle(conn),
+      notePending: (delta) => this.#pendingExchanges += delta,
       takeoverOf: (res, conn, eventStream) => {
         const starter = claimSession(res) ??
           (eventStream !== undefined && res.body !== null
@@ -188,8 +196,8 @@ export class Server {
       this.log.error(`event loop failed: ${describeError(err)}`);
       throw err;
     });
-    this.#timers.push(setInterval(() => this.#sweep(), SWEEP_MS));
-    this.#timers.push(setInterval(() => this.#reportStatus(), STATUS_MS));
+    this.#timers.push(this.loop.every(SWEEP_MS, () => this.#sweep()));
+    this.#timers.push(this.loop.every(STATUS_MS, () => this.#reportStatus()));
     this.#state = "serving";
   }
 
@@ -351,7 +359,7 @@ export class Server {
     if (this.#state === "stopped") return;
     this.#state = "stopped";
     this.stopAccepting();
-    for (const t of this.#timers) clearInterval(t);
+    for (const stopTimer of this.#timers) stopTimer();
     this.#timers = [];
     this.loop.stop();
     await this.#loopDone?.catch(() => {});

@@ -19,13 +19,13 @@
  * binary can always refuse a newer state by its version number instead of misreading it.
  *
  * `decodeState` throws only {@linkcode HandoffStateError}, whatever the input.
+ *
+ * The CBOR library (cbor-x) is loaded on first need, not at import: a worker that starts
+ * without a bundle never reads nor writes a state, and the library costs ~20–30 ms to load
+ * (its encoder pulls in Deno's node:buffer). `loadStateDecoder()` (resume: the decoder alone,
+ * ~5 ms) and `loadStateCodec()` (both) must have settled before the first decode or encode.
  */
-// cbor-x by path, not by package name: the worker runs under the APP's deno.json/package.json
-// (docs/design.md, "Running the app"), which need not list cbor-x; a path resolves under any.
-// @ts-types="../../node_modules/cbor-x/index.d.ts"
-import { Encoder } from "../../node_modules/cbor-x/encode.js";
-// @ts-types="../../node_modules/cbor-x/index.d.ts"
-import { Decoder } from "../../node_modules/cbor-x/decode.js";
+import type { Decoder, Encoder } from "../../node_modules/cbor-x/index.d.ts";
 import { HandoffStateError } from "./errors.ts";
 import {
   checkHandoffState,
@@ -35,6 +35,23 @@ import {
   toWireRecord,
 } from "./state.ts";
 
+let DecoderClass: typeof Decoder | null = null;
+let EncoderClass: typeof Encoder | null = null;
+
+/** Loads the CBOR decoder, once: before the first {@linkcode decodeState}. */
+export async function loadStateDecoder(): Promise<void> {
+  // cbor-x by path, not by package name: the worker runs under the APP's deno.json or
+  // package.json (docs/design.md, "Running the app"), which need not list cbor-x; a path
+  // resolves under any. Literal specifiers, so `deno compile` and `deno bundle` see them.
+  DecoderClass ??= (await import("../../node_modules/cbor-x/decode.js")).Decoder as typeof Decoder;
+}
+
+/** Loads the CBOR encoder and decoder, once: before the first {@linkcode encodeState}. */
+export async function loadStateCodec(): Promise<void> {
+  await loadStateDecoder();
+  EncoderClass ??= (await import("../../node_modules/cbor-x/encode.js")).Encoder as typeof Encoder;
+}
+
 /** `APRS`: the first four bytes of every encoded state. */
 export const STATE_MAGIC = new Uint8Array([0x41, 0x50, 0x52, 0x53]);
 /** Bytes before the CBOR payload. */
@@ -43,7 +60,7 @@ const MAX_PAYLOAD = 0xffffffff;
 
 // CRC-32C, reflected polynomial 0x82F63B78 (RFC 3720 §B.4): detects every error burst of up to
 // 32 bits, so any single corrupted payload byte.
-const CRC32C_TABLE = makeCrc32cTable();
+let crcTable: Uint32Array | null = null;
 
 function makeCrc32cTable(): Uint32Array {
   const table = new Uint32Array(256);
@@ -57,8 +74,9 @@ function makeCrc32cTable(): Uint32Array {
 
 /** CRC-32C of `bytes` (check value: "123456789" → 0xE3069283). */
 export function crc32c(bytes: Uint8Array): number {
+  const table = crcTable ??= makeCrc32cTable();
   let crc = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) crc = CRC32C_TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+  for (let i = 0; i < bytes.length; i++) crc = table[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
 
@@ -79,7 +97,8 @@ export function encodeState(state: HandoffState): Uint8Array {
   let payload: Uint8Array;
   try {
     // useRecords: false → plain CBOR maps; tagUint8Array: false → plain byte strings.
-    payload = new Encoder({ useRecords: false, tagUint8Array: false }).encode(wire);
+    if (EncoderClass === null) throw new Error("loadStateCodec() has not settled");
+    payload = new EncoderClass({ useRecords: false, tagUint8Array: false }).encode(wire);
   } catch (err) {
     throw new HandoffStateError("shape", "handoff state cannot be encoded as CBOR", { cause: err });
   }
@@ -196,7 +215,8 @@ function decodeCbor(payload: Uint8Array): unknown {
   try {
     // A fresh decoder per call: cbor-x keeps per-decoder flags that a failed decode can leave
     // half-changed (tag 259 flips mapsAsObjects).
-    return new Decoder({ useRecords: false, mapsAsObjects: true }).decode(payload);
+    if (DecoderClass === null) throw new Error("loadStateDecoder() has not settled");
+    return new DecoderClass({ useRecords: false, mapsAsObjects: true }).decode(payload);
   } catch (err) {
     const detail = err instanceof Error ? `: ${err.message}` : "";
     throw new HandoffStateError("cbor", `handoff state payload is not valid CBOR${detail}`, {

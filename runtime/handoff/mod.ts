@@ -18,7 +18,14 @@ export {
   MAX_PLAIN_DEPTH,
   type PlainData,
 } from "./state.ts";
-export { crc32c, decodeState, type DecodeStateOptions, encodeState } from "./codec.ts";
+export {
+  crc32c,
+  decodeState,
+  type DecodeStateOptions,
+  encodeState,
+  loadStateCodec,
+  loadStateDecoder,
+} from "./codec.ts";
 export {
   BUNDLE_VERSION,
   type BundleContents,

@@ -24,6 +24,15 @@ export const IS_FIELD_CHAR = table((c) => c === 0x09 || (c >= 0x20 && c !== 0x7f
 /** request-target bytes: visible ASCII, no space or CTL (RFC 9112 §3.2). obs-text is refused. */
 export const IS_TARGET_CHAR = table((c) => c > 0x20 && c < 0x7f);
 
+/**
+ * Host field bytes: uri-host [ ":" port ] (RFC 9110 §7.2) — a reg-name (unreserved,
+ * sub-delims, pct-encoded), an IPv4 address, or an IP-literal in brackets.
+ */
+export const IS_HOST_CHAR = table((c) =>
+  (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) ||
+  "-._~!$&'()*+,;=:%[]".includes(String.fromCharCode(c))
+);
+
 /** Whether `s` is a non-empty token. */
 export function isToken(s: string): boolean {
   if (s.length === 0) return false;

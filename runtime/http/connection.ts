@@ -48,6 +48,8 @@ const TRANSITIONS: Record<ConnState, readonly ConnState[]> = {
   closed: [],
 };
 
+/** `performance.now()`'s origin in wall-clock ms. */
+const TIME_ORIGIN = performance.timeOrigin;
 /** After our FIN, how long we keep reading (and dropping) before closing. */
 const LINGER_MS = 2000;
 /**
@@ -85,6 +87,8 @@ export interface ConnectionContext {
   onUpgraded(conn: HttpConnection): void;
   /** A connection just became idle (no request in progress). */
   onIdle(conn: HttpConnection): void;
+  /** An exchange starts (+1) or stops (-1) waiting outside its turn (ExchangeHost). */
+  notePending(delta: 1 | -1): void;
 }
 
 /** One client connection. */
@@ -158,6 +162,15 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
 
   get mustClose(): boolean {
     return this.#ctx.isClosingAll;
+  }
+
+  notePending(delta: 1 | -1): void {
+    this.#ctx.notePending(delta);
+  }
+
+  /** Wall-clock ms from the server's coarse clock (updated by its sweep): the Date field. */
+  get wallClockMs(): number {
+    return TIME_ORIGIN + this.#ctx.now();
   }
 
   /** The peer, formatted on first use. Never asks the fd: it may be closed and reused. */

@@ -1,43 +1,39 @@
 /**
  * @module
- * One request/response exchange on a connection: builds the `Request` (with a streaming body
- * and an abort signal), runs the handler, and writes its `Response` — in one send with
- * Content-Length when the body is a single chunk, chunked (or close-delimited for HTTP/1.0)
- * with backpressure when it streams. Owns no fd: it writes through its host's socket and
- * reports the end of the exchange to its host, which decides what the connection does next.
+ * One request/response exchange on a connection: makes the handler's `Request` (request.ts:
+ * built only as far as the handler reads it), runs the handler, and writes its `Response` —
+ * in one send when Deno holds its body whole (a string, bytes, none), streamed otherwise
+ * (response_stream.ts). A synchronous handler costs no promise and no closure. Owns no fd: it
+ * writes through its host's socket and reports the end of the exchange to its host, which
+ * decides what the connection does next.
  */
 import type { Socket } from "../io/mod.ts";
 import type { Logger } from "../log.ts";
 import { describeError } from "../errors.ts";
-import type { RequestHead } from "./parser.ts";
+import type { RequestHead } from "./head.ts";
 import type { FetchHandler, RemoteAddr, ServeHandlerInfo } from "./types.ts";
 import { type BodyHost, RequestBody } from "./request_body.ts";
 import type { HttpLimits } from "./limits.ts";
 import {
   bodyBytes,
   contentTypeOnly,
-  encodeChunk,
   encodeMessage,
   errorResponseBytes,
-  type Framing,
-  LAST_CHUNK,
+  HEAD_ONLY,
+  NO_BODY,
+  RESPONSE_OUT,
   type ResponseHeadOptions,
   responseHeadString,
   scanHeaders,
-  toBytes,
+  WITH_BODY,
+  writeSimpleResponse,
 } from "./writer.ts";
-import {
-  attachSignal,
-  canAttachSignal,
-  canKeepMethod,
-  fastHead,
-  fixedBody,
-  keepMethod,
-} from "./deno_fast.ts";
+import { fastContentType, fixedBody } from "./deno_fast.ts";
+import { EngineRequest, requestMethod, targetStatus } from "./request.ts";
+import { writeStreamedResponse } from "./response_stream.ts";
 import {
   type EventStreamOffer,
   isEventStream,
-  rememberRequestHead,
   type Takeover,
   type TakeoverFraming,
 } from "./takeover.ts";
@@ -53,6 +49,13 @@ export interface ExchangeHost extends BodyHost {
   readonly limits: HttpLimits;
   /** The connection will close after this exchange whatever the request says (graceful stop). */
   readonly mustClose: boolean;
+  /** Wall-clock time in ms, coarse (for the Date field). */
+  readonly wallClockMs: number;
+  /**
+   * An exchange starts (+1) or stops (-1) waiting on something outside its turn — an async
+   * handler, a streamed body: what it waits for may be in Deno's event loop (io/loop.ts spins).
+   */
+  notePending(delta: 1 | -1): void;
   onResponseStart(): void;
   /** The response is fully queued; `isClose` says the connection must close. */
   onExchangeDone(isClose: boolean): void;
@@ -65,26 +68,6 @@ export interface ExchangeHost extends BodyHost {
   takeoverOf(response: Response, eventStream?: EventStreamOffer): Takeover | undefined;
   /** The response starts a session: write `head`, then hand the socket to `takeover`. */
   onTakeover(takeover: Takeover, head: Uint8Array, framing: TakeoverFraming): void;
-}
-
-/** Write-queue size past which a streaming response waits for the socket to drain. */
-const WRITE_HWM = 64 * 1024;
-const NOT_YET: unique symbol = Symbol("not yet");
-type ReadResult = ReadableStreamReadResult<Uint8Array>;
-const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
-/** The methods `new Request()` upper-cases (Fetch standard, "normalize a method"). */
-const NORMALIZED_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
-
-/**
- * Whether `new Request()` would not keep `method` as sent: a case variant of a normalized
- * method ("get" is not GET: RFC 9110 §9.1, methods are case-sensitive tokens), or TRACE and
- * TRACK, which it refuses. Deno.serve gives all of them to the handler unchanged, as we do.
- */
-function isAlteredByRequest(method: string): boolean {
-  if (method === "GET" || method === "POST") return false;
-  const upper = method.toUpperCase();
-  return upper === "TRACE" || upper === "TRACK" ||
-    (upper !== method && NORMALIZED_METHODS.has(upper));
 }
 
 class HandlerInfo implements ServeHandlerInfo {
@@ -119,21 +102,18 @@ export class Exchange {
   readonly head: RequestHead;
   readonly body: RequestBody | null;
   readonly #host: ExchangeHost;
-  readonly #abort = new AbortController();
-  readonly #info: HandlerInfo;
-  #request: Request | null = null;
+  /** The handler's Request and info: made only for a handler that takes arguments. */
+  #request: EngineRequest | null = null;
+  #info: HandlerInfo | null = null;
   #isResponseStarted = false;
   #isFinished = false;
-  /** The Request is built with a stand-in method, then given the method as sent. */
-  readonly #isMethodKept: boolean;
+  /** Counted by the host as pending (see ExchangeHost.notePending). */
+  #isPending = false;
 
   constructor(host: ExchangeHost, head: RequestHead) {
     this.head = head;
     this.#host = host;
-    this.#info = new HandlerInfo(host);
-    const isAltered = isAlteredByRequest(head.method);
-    this.#isMethodKept = isAltered && canKeepMethod;
-    const method = isAltered && !canKeepMethod ? head.method.toUpperCase() : head.method;
+    const method = requestMethod(head);
     const hasBody = head.isChunked || head.contentLength > 0;
     this.body = hasBody
       ? new RequestBody(host, {
@@ -156,30 +136,65 @@ export class Exchange {
     return this.#isResponseStarted;
   }
 
-  /** Builds the Request and runs the handler; the response is written when it settles. */
+  /**
+   * Runs the handler; the response is written when it settles (at once when it returns a
+   * Response). A handler that takes no argument gets no Request made, as with Deno.serve.
+   */
   run(handler: FetchHandler): void {
-    let request: Request;
-    try {
-      request = this.#buildRequest();
-    } catch (err) {
-      const h = this.head;
-      const status = FORBIDDEN_METHODS.has(h.method.toUpperCase()) ? 501 : 400;
-      this.#host.log.debug(`refused ${h.method} ${h.target}: ${describeError(err)}`);
-      this.#writeError(status);
-      return;
+    const h = this.head;
+    const refusal = targetStatus(h);
+    if (refusal !== 0) {
+      this.#host.log.debug(`refused ${h.method} ${h.target.slice(0, 64)}: ${refusal}`);
+      return this.#writeError(refusal);
     }
-    this.#request = request;
+    let request: Request | null = null;
+    if (handler.length !== 0) {
+      try {
+        this.#info = new HandlerInfo(this.#host);
+        this.#request = new EngineRequest(h, this.#host.defaultHost, this.body?.stream ?? null);
+        request = this.#request.request;
+      } catch (err) {
+        // Only the public path (deno_fast.ts off) builds in full, and can refuse.
+        this.#host.log.debug(`refused ${h.method} ${h.target}: ${describeError(err)}`);
+        return this.#writeError(400);
+      }
+    }
     let result: Response | Promise<Response>;
     try {
-      result = handler(request, this.#info);
+      result = request === null
+        ? (handler as () => Response | Promise<Response>)()
+        : handler(request, this.#info!);
     } catch (err) {
       this.#handlerFailed(err);
-      return;
+      return this.#freezeHead(request);
     }
-    if (result instanceof Response) {
-      this.#respond(result);
-    } else {
-      Promise.resolve(result).then((res) => this.#respond(res), (err) => this.#handlerFailed(err));
+    if (result instanceof Response) this.#respond(result);
+    else this.#respondWhenSettled(result);
+    this.#freezeHead(request);
+  }
+
+  #respondWhenSettled(result: Promise<Response>): void {
+    Promise.resolve(result).then((res) => this.#respond(res), (err) => this.#handlerFailed(err));
+  }
+
+  /**
+   * The head's strings are cut from the connection's read buffer, which its next read reuses:
+   * what outlives this turn — the app's Request, an exchange still running — gets a copy now.
+   */
+  #freezeHead(request: Request | null): void {
+    if (request !== null || !this.#isFinished) this.head.freeze();
+    if (!this.#isFinished && !this.#isPending) {
+      this.#isPending = true;
+      this.#host.notePending(1);
+    }
+  }
+
+  /** The exchange is over: whatever it waited on no longer counts. */
+  #markFinished(): void {
+    this.#isFinished = true;
+    if (this.#isPending) {
+      this.#isPending = false;
+      this.#host.notePending(-1);
     }
   }
 
@@ -192,7 +207,7 @@ export class Exchange {
   /** The client sent FIN: abort `request.signal` but still write the response. */
   signalClientGone(reason: unknown): void {
     this.body?.fail(reason);
-    if (!this.#abort.signal.aborted) this.#abort.abort(reason);
+    this.#request?.cancel(reason);
   }
 
   /**
@@ -203,29 +218,6 @@ export class Exchange {
     if (this.#isResponseStarted) return false;
     this.#writeError(status, true);
     return true;
-  }
-
-  #buildRequest(): Request {
-    const h = this.head;
-    let url: string;
-    if (h.target.charCodeAt(0) === 0x2f) {
-      url = `http://${h.host || this.#host.defaultHost}${h.target}`;
-    } else if (/^https?:\/\//i.test(h.target)) url = h.target; // absolute-form, RFC 9112 §3.2.2
-    else if (h.target === "*" && h.method === "OPTIONS") {
-      url = `http://${h.host || this.#host.defaultHost}/*`;
-    } else throw new TypeError(`unsupported request-target form: ${h.target.slice(0, 64)}`);
-    const stream = this.body?.stream ?? null;
-    const init: RequestInit = {
-      method: this.#isMethodKept ? "POST" : h.method,
-      headers: h.headers,
-    };
-    if (stream !== null) init.body = stream;
-    if (!canAttachSignal) init.signal = this.#abort.signal;
-    const req = new Request(url, init);
-    if (this.#isMethodKept) keepMethod(req, h.method);
-    if (canAttachSignal) attachSignal(req, this.#abort.signal);
-    if (h.upgrade !== null) rememberRequestHead(req, h);
-    return req;
   }
 
   #handlerFailed(err: unknown): void {
@@ -255,18 +247,18 @@ export class Exchange {
   }
 
   #finish(isClose: boolean): void {
-    this.#isFinished = true;
-    this.#info.settle();
+    this.#markFinished();
+    this.#info?.settle();
     this.#host.onExchangeDone(isClose);
   }
 
   #finishQuietly(): void {
     if (this.#isFinished) return;
-    this.#isFinished = true;
-    this.#info.settle();
+    this.#markFinished();
+    this.#info?.settle();
   }
 
-  async #respond(res: Response): Promise<void> {
+  #respond(res: Response): void {
     if (!(res instanceof Response)) {
       return this.#handlerFailed(new TypeError(`handler returned ${typeof res}, not a Response`));
     }
@@ -280,11 +272,32 @@ export class Exchange {
     if (takeover !== undefined) return this.#takeOver(takeover, res);
     const h = this.head;
     const status = res.status;
-    // Read Deno's fixed body before touching headers or body (see deno_fast.ts).
-    const fixed = fixedBody(res);
-    const fast = fastHead(res);
-    const scan = fast !== null ? contentTypeOnly(fast.contentType) : scanHeaders(res.headers);
     const hasNoBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+    // Read Deno's fixed body and its only header before touching headers or body (deno_fast.ts).
+    const fixed = fixedBody(res);
+    const contentType = fastContentType(res);
+    if (fixed !== undefined && contentType !== undefined) {
+      // The common answer: one buffer, one send, no header object read (writer.ts).
+      const isClose = this.#mustClose(false);
+      const length = writeSimpleResponse(
+        status,
+        res.statusText,
+        contentType,
+        fixed,
+        hasNoBody ? NO_BODY : h.method === "HEAD" ? HEAD_ONLY : WITH_BODY,
+        isClose,
+        h.minor === 0 && !isClose,
+        this.#host.wallClockMs,
+      );
+      if (length >= 0) {
+        this.#start();
+        socket.write(RESPONSE_OUT, false, length);
+        return this.#finish(isClose);
+      }
+    }
+    const scan = contentType !== undefined
+      ? contentTypeOnly(contentType)
+      : scanHeaders(res.headers);
     const isClose = this.#mustClose(scan.isClose);
     const head: Omit<ResponseHeadOptions, "framing"> = {
       status,
@@ -299,26 +312,51 @@ export class Exchange {
     ) {
       // An event stream (what EventSource asks for) may go on as a session that a handoff
       // carries (takeover.ts); a request with a body could not be replayed.
-      const type = fast !== null ? fast.contentType : res.headers.get("content-type");
-      const offer: EventStreamOffer = {
-        request: this.#request!,
-        abortRequest: (reason) => this.signalClientGone(reason),
-      };
-      const stream = isEventStream(type) ? this.#host.takeoverOf(res, offer) : undefined;
-      if (stream !== undefined) return this.#takeOver(stream, res);
+      const type = contentType !== undefined ? contentType : res.headers.get("content-type");
+      if (isEventStream(type)) {
+        const stream = this.#host.takeoverOf(res, this.#eventStreamOffer());
+        if (stream !== undefined) return this.#takeOver(stream, res);
+      }
     }
     this.#start();
     if (hasNoBody || fixed !== undefined) {
       if (hasNoBody && fixed === undefined) res.body?.cancel().catch(() => {});
-      const bytes = hasNoBody || fixed == null ? null : bodyBytes(fixed);
-      const framing: Framing = hasNoBody
-        ? { kind: "none" }
-        : { kind: "length", length: bytes?.byteLength ?? 0 };
-      const text = responseHeadString({ ...head, framing });
+      const bytes = hasNoBody || fixed === null || fixed === undefined ? null : bodyBytes(fixed);
+      const text = responseHeadString({
+        ...head,
+        framing: hasNoBody ? { kind: "none" } : { kind: "length", length: bytes?.byteLength ?? 0 },
+      });
       socket.write(encodeMessage(text, h.method === "HEAD" ? null : bytes));
       return this.#finish(isClose);
     }
-    await this.#respondStream(res.body!, head, scan.contentLength);
+    writeStreamedResponse(socket, res.body!, {
+      head,
+      userLength: scan.contentLength,
+      isHead: h.method === "HEAD",
+      minor: h.minor,
+      describe: () => `${h.method} ${h.target}`,
+      log: this.#host.log,
+    }).then(
+      (isCloseAfter) => this.#finish(isCloseAfter),
+      () => {
+        this.#finishQuietly();
+        this.#host.onExchangeFailed();
+      },
+    );
+  }
+
+  /** What a session carrying an event stream needs of its request (made now if it was not). */
+  #eventStreamOffer(): EventStreamOffer {
+    this.head.freeze(); // the session keeps the Request past this turn
+    this.#request ??= new EngineRequest(
+      this.head,
+      this.#host.defaultHost,
+      this.body?.stream ?? null,
+    );
+    return {
+      request: this.#request.request,
+      abortRequest: (reason) => this.signalClientGone(reason),
+    };
   }
 
   /** A WebSocket or SSE response: write its head and give the connection to the session. */
@@ -337,97 +375,8 @@ export class Exchange {
       isClose: framing === "close",
     });
     this.#start();
-    this.#isFinished = true;
-    this.#info.settle();
+    this.#markFinished();
+    this.#info?.settle();
     this.#host.onTakeover(takeover, encodeMessage(head, null), framing);
-  }
-
-  /** Writes a body we must read as a stream: chunked, fixed-length or close-delimited. */
-  async #respondStream(
-    body: ReadableStream<Uint8Array>,
-    head: Omit<ResponseHeadOptions, "framing">,
-    userLength: number,
-  ): Promise<void> {
-    const socket = this.#host.socket;
-    const h = this.head;
-    const isHead = h.method === "HEAD";
-    let isClose = head.isClose;
-    const reader = body.getReader();
-    try {
-      const first = await reader.read();
-      // A second read that is already settled tells a fixed body from a live stream.
-      let pending: Promise<ReadResult> | null = null;
-      let second: ReadResult | null = null;
-      if (!first.done) {
-        pending = reader.read();
-        const raced = await Promise.race<ReadResult | typeof NOT_YET>([pending, NOT_YET]);
-        if (raced !== NOT_YET) {
-          second = raced;
-          pending = null;
-        }
-      }
-      if (first.done || second?.done) {
-        // The whole body is known: one send with Content-Length (RFC 9112 §6.2).
-        const bytes = first.done ? null : toBytes(first.value);
-        const text = responseHeadString({
-          ...head,
-          framing: { kind: "length", length: bytes?.byteLength ?? 0 },
-        });
-        socket.write(encodeMessage(text, isHead ? null : bytes));
-        return this.#finish(isClose);
-      }
-      // A stream: chunked for HTTP/1.1, close-delimited for HTTP/1.0 (RFC 9112 §6.3 (8)).
-      let framing: Framing;
-      if (userLength >= 0) framing = { kind: "length", length: userLength };
-      else if (isHead) framing = { kind: "none" };
-      else if (h.minor === 0) framing = { kind: "close" };
-      else framing = { kind: "chunked" };
-      if (framing.kind === "close") isClose = true;
-      const text = responseHeadString({
-        ...head,
-        framing,
-        isClose,
-        isKeepAlive10: head.isKeepAlive10 && !isClose,
-      });
-      if (isHead) {
-        reader.cancel().catch(() => {});
-        socket.write(encodeMessage(text, null));
-        return this.#finish(isClose);
-      }
-      const isChunked = framing.kind === "chunked";
-      const firstBytes = toBytes(first.value!);
-      socket.write(encodeMessage(text, isChunked ? encodeChunk(firstBytes) : firstBytes));
-      let sent = firstBytes.byteLength;
-      let ready = second;
-      for (;;) {
-        const r = ready ?? await pending!;
-        ready = null;
-        if (r.done) break;
-        const bytes = toBytes(r.value);
-        if (bytes.byteLength > 0) {
-          if (!socket.write(isChunked ? encodeChunk(bytes) : bytes, isChunked)) {
-            throw new Error("peer went away");
-          }
-          sent += bytes.byteLength;
-        }
-        if (socket.bufferedAmount > WRITE_HWM) await socket.drained();
-        if (!socket.isOpen || socket.isBroken) throw new Error("peer went away");
-        pending = reader.read();
-      }
-      if (framing.kind === "length" && sent !== framing.length) {
-        throw new Error(`body was ${sent} bytes, Content-Length said ${framing.length}`);
-      }
-      if (isChunked) socket.write(LAST_CHUNK, true);
-      this.#finish(isClose);
-    } catch (err) {
-      reader.cancel(err).catch(() => {});
-      if (socket.isOpen && !socket.isBroken) {
-        this.#host.log.error(
-          `response body failed for ${h.method} ${h.target}: ${describeError(err)}`,
-        );
-      }
-      this.#finishQuietly();
-      this.#host.onExchangeFailed();
-    }
   }
 }

@@ -103,6 +103,154 @@ const scratch = new Uint8Array(SCRATCH_SIZE);
 const bodyScratch = new Uint8Array(SCRATCH_SIZE);
 const NON_ASCII = /[\u0080-\uffff]/;
 
+// --- simple responses: a status, at most a Content-Type, a body held whole ---
+
+/** The shared buffer {@linkcode writeSimpleResponse} writes into: send it at once. */
+export const RESPONSE_OUT: Uint8Array = scratch;
+
+/** How {@linkcode writeSimpleResponse} treats the body. */
+export const WITH_BODY = 0, HEAD_ONLY = 1, NO_BODY = 2;
+
+/** "HTTP/1.1 NNN Reason\r\n" for each status with its standard reason, made on first use. */
+const statusLines: (Uint8Array | undefined)[] = [];
+/** "content-type: …\r\n" for the content types in use (bounded). */
+const typeLines = new Map<string, Uint8Array>();
+const MAX_TYPE_LINES = 64;
+let dateLineSecond = -1;
+let dateLine = encoder.encode("date: \r\n");
+const CONTENT_LENGTH = encoder.encode("content-length: ");
+const CLOSE_LINE = encoder.encode("connection: close\r\n");
+const KEEP_ALIVE_LINE = encoder.encode("connection: keep-alive\r\n");
+
+function statusLine(status: number, statusText: string): Uint8Array {
+  const standard = REASON_PHRASES[status] ?? "";
+  if (statusText !== "" && statusText !== standard) {
+    return latin1Bytes(`HTTP/1.1 ${status} ${statusText}\r\n`);
+  }
+  return statusLines[status] ??= encoder.encode(`HTTP/1.1 ${status} ${standard}\r\n`);
+}
+
+function typeLine(contentType: string): Uint8Array {
+  let line = typeLines.get(contentType);
+  if (line === undefined) {
+    if (typeLines.size >= MAX_TYPE_LINES) typeLines.clear();
+    line = latin1Bytes(`content-type: ${contentType}\r\n`);
+    typeLines.set(contentType, line);
+  }
+  return line;
+}
+
+/** "date: <IMF-fixdate>\r\n" for wall-clock time `ms` (RFC 9110 §6.6.1), made once a second. */
+function dateLineAt(ms: number): Uint8Array {
+  const second = Math.floor(ms / 1000);
+  if (second !== dateLineSecond) {
+    dateLineSecond = second;
+    dateLine = encoder.encode(`date: ${new Date(second * 1000).toUTCString()}\r\n`);
+  }
+  return dateLine;
+}
+
+/** Writes `n` in decimal at `pos`; returns the position after it. */
+function putDecimal(out: Uint8Array, n: number, pos: number): number {
+  if (n < 10) {
+    out[pos] = 0x30 + n;
+    return pos + 1;
+  }
+  const digits = n.toString();
+  for (let i = 0; i < digits.length; i++) out[pos + i] = digits.charCodeAt(i);
+  return pos + digits.length;
+}
+
+/** Copies the ASCII string `s` to `pos`; returns false (having written part) at a non-ASCII char. */
+function putAscii(out: Uint8Array, s: string, pos: number): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return false;
+    out[pos + i] = c;
+  }
+  return true;
+}
+
+/**
+ * Writes a whole response into {@linkcode RESPONSE_OUT}: the status line, `contentType` (when
+ * not null), Date (of wall-clock time `nowMs`), the framing, then `body` — for responses whose
+ * head is nothing more (what Deno.serve sends without reading `res.headers`). `mode`: send the
+ * body ({@linkcode WITH_BODY}), its length only (HEAD), or neither (1xx, 204, 304). Returns the
+ * length written, or -1 when it does not fit (build it with the general path).
+ */
+export function writeSimpleResponse(
+  status: number,
+  statusText: string,
+  contentType: string | null,
+  body: string | Uint8Array | null,
+  mode: number,
+  isClose: boolean,
+  isKeepAlive10: boolean,
+  nowMs: number,
+): number {
+  const out = scratch;
+  const line = statusLine(status, statusText);
+  out.set(line, 0);
+  let pos = line.byteLength;
+  if (contentType !== null) {
+    const type = typeLine(contentType);
+    if (pos + type.byteLength > 1024) return -1;
+    out.set(type, pos);
+    pos += type.byteLength;
+  }
+  const date = dateLineAt(nowMs);
+  out.set(date, pos);
+  pos += date.byteLength;
+  // Body bytes: an ASCII string is copied as is; other strings are encoded first.
+  let bodyBytes: Uint8Array | null = null;
+  let length = 0;
+  if (typeof body === "string") {
+    length = mode === HEAD_ONLY ? utf8Length(body) : body.length;
+  } else if (body !== null) {
+    bodyBytes = body;
+    length = body.byteLength;
+  }
+  if (mode !== NO_BODY) {
+    for (let attempt = 0;; attempt++) {
+      let p = pos;
+      out.set(CONTENT_LENGTH, p);
+      p = putDecimal(out, length, p + CONTENT_LENGTH.byteLength);
+      out[p++] = 0x0d;
+      out[p++] = 0x0a;
+      p = putConnection(out, p, isClose, isKeepAlive10);
+      if (mode === HEAD_ONLY || length === 0) return p;
+      if (p + length > SCRATCH_SIZE) return -1;
+      if (bodyBytes !== null) {
+        out.set(bodyBytes, p);
+        return p + length;
+      }
+      if (putAscii(out, body as string, p)) return p + length;
+      if (attempt > 0 || (body as string).length * 3 > SCRATCH_SIZE) return -1;
+      length = encoder.encodeInto(body as string, bodyScratch).written;
+      bodyBytes = bodyScratch.subarray(0, length);
+    }
+  }
+  return putConnection(out, pos, isClose, isKeepAlive10);
+}
+
+function utf8Length(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) > 0x7f) return encoder.encode(s).byteLength;
+  }
+  return s.length;
+}
+
+function putConnection(out: Uint8Array, pos: number, isClose: boolean, isKeepAlive10: boolean) {
+  const line = isClose ? CLOSE_LINE : isKeepAlive10 ? KEEP_ALIVE_LINE : null;
+  if (line !== null) {
+    out.set(line, pos);
+    pos += line.byteLength;
+  }
+  out[pos] = 0x0d;
+  out[pos + 1] = 0x0a;
+  return pos + 2;
+}
+
 /** The UTF-8 bytes of a string body (a view of a shared buffer when small: use at once). */
 export function bodyBytes(body: string | Uint8Array): Uint8Array {
   if (typeof body !== "string") return body;

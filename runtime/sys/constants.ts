@@ -55,6 +55,9 @@ export const EPOLL_CTL_MOD = 3;
 export const EPOLL_CLOEXEC = 0o2000000;
 
 export const EFD_CLOEXEC = 0o2000000;
+export const TFD_CLOEXEC = 0o2000000;
+export const TFD_NONBLOCK = 0o4000;
+export const CLOCK_MONOTONIC = 1;
 export const EFD_NONBLOCK = 0o4000;
 
 export const F_DUPFD_CLOEXEC = 1030;

@@ -3,9 +3,10 @@
  * Plain fd calls: read, write, pipes, eventfds, fcntl flags, duplication, fstat type. Each
  * function that returns an fd gives ownership to the caller.
  */
-import { errno, libc } from "./libc.ts";
+import { errno, libc, libcMore } from "./libc.ts";
 import { E, SysError } from "./errno.ts";
 import {
+  CLOCK_MONOTONIC,
   EFD_CLOEXEC,
   EFD_NONBLOCK,
   F_DUPFD_CLOEXEC,
@@ -19,6 +20,8 @@ import {
   O_CLOEXEC,
   O_NONBLOCK,
   SYS_KCMP,
+  TFD_CLOEXEC,
+  TFD_NONBLOCK,
 } from "./constants.ts";
 
 function check(call: string, rc: number, detail?: string): number {
@@ -75,6 +78,27 @@ export function signalEventFd(fd: number): void {
 /** Resets an eventfd to 0. */
 export function drainEventFd(fd: number): void {
   libc.read(fd, drainBytes, 8n);
+}
+
+/**
+ * A nonblocking, close-on-exec timerfd (CLOCK_MONOTONIC) that becomes readable every
+ * `intervalMs`. Caller owns it; {@linkcode drainEventFd} acknowledges the expirations.
+ */
+export function intervalTimerFd(intervalMs: number): number {
+  const fd = check(
+    "timerfd_create",
+    libc.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
+  );
+  // struct itimerspec { it_interval, it_value }, each { tv_sec, tv_nsec }
+  const sec = BigInt(Math.floor(intervalMs / 1000));
+  const nsec = BigInt(Math.round((intervalMs % 1000) * 1e6));
+  const spec = new BigInt64Array([sec, nsec, sec, nsec]);
+  if (libc.timerfd_settime(fd, 0, new Uint8Array(spec.buffer), null) < 0) {
+    const code = errno();
+    libc.close(fd);
+    throw new SysError("timerfd_settime", code);
+  }
+  return fd;
 }
 
 /** Whether `fd` is open in this process. */
@@ -143,7 +167,7 @@ export function isSameFile(a: number, b: number): boolean {
   if (a === b) return true;
   const pid = BigInt(libc.getpid());
   const rc = Number(
-    libc.syscall5(BigInt(SYS_KCMP), pid, pid, BigInt(KCMP_FILE), BigInt(a), BigInt(b)),
+    libcMore().syscall5(BigInt(SYS_KCMP), pid, pid, BigInt(KCMP_FILE), BigInt(a), BigInt(b)),
   );
   if (rc >= 0) return rc === 0;
   const code = errno();

@@ -6,7 +6,7 @@
  * the process that held it (also on SIGKILL). Each function that returns an fd gives it to
  * the caller, who closes it with `closeFd` (which also releases the lock).
  */
-import { errno, libc } from "./libc.ts";
+import { errno, libc, libcMore } from "./libc.ts";
 import { E, SysError } from "./errno.ts";
 import { O_CLOEXEC } from "./constants.ts";
 
@@ -27,7 +27,7 @@ function cPath(path: string): Uint8Array {
 
 /** Opens (creating it with `mode`) a lock file for reading and writing. Caller owns the fd. */
 export function openLockFile(path: string, mode = 0o600): number {
-  const fd = libc.open(cPath(path), O_RDWR | O_CREAT | O_CLOEXEC, mode);
+  const fd = libcMore().open(cPath(path), O_RDWR | O_CREAT | O_CLOEXEC, mode);
   if (fd < 0) throw new SysError("open", errno(), path);
   return fd;
 }
@@ -38,7 +38,7 @@ export function openLockFile(path: string, mode = 0o600): number {
  */
 export function tryLockExclusive(fd: number): boolean {
   for (;;) {
-    if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+    if (libcMore().flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
     const code = errno();
     if (code === E.EINTR) continue;
     if (code === E.EAGAIN) return false; // EWOULDBLOCK
@@ -48,10 +48,10 @@ export function tryLockExclusive(fd: number): boolean {
 
 /** `fsync(2)` on a directory, so renames and links inside it are on disk. */
 export function syncDirectory(path: string): void {
-  const fd = libc.open(cPath(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  const fd = libcMore().open(cPath(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   if (fd < 0) throw new SysError("open", errno(), path);
   try {
-    if (libc.fsync(fd) < 0) throw new SysError("fsync", errno(), path);
+    if (libcMore().fsync(fd) < 0) throw new SysError("fsync", errno(), path);
   } finally {
     libc.close(fd);
   }

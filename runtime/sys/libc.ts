@@ -6,23 +6,17 @@
  * imports this file.
  */
 
+/** What a serving process calls: I/O, epoll, sockets, sd_notify, limits, errno. */
 const SYMBOLS = {
-  // fds and I/O
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
-  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
   fstat: { parameters: ["i32", "buffer"], result: "i32" },
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
-  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
-  // files: lock files and durable renames (file_lock.ts)
-  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
-  flock: { parameters: ["i32", "i32"], result: "i32" },
-  fsync: { parameters: ["i32"], result: "i32" },
-  // epoll
+  timerfd_create: { parameters: ["i32", "i32"], result: "i32" },
+  timerfd_settime: { parameters: ["i32", "i32", "buffer", "pointer"], result: "i32" },
   epoll_create1: { parameters: ["i32"], result: "i32" },
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
@@ -34,9 +28,7 @@ const SYMBOLS = {
   },
   epoll_pwait2: { parameters: ["i32", "buffer", "i32", "buffer", "pointer"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
-  // sockets
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   listen: { parameters: ["i32", "i32"], result: "i32" },
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
@@ -50,17 +42,32 @@ const SYMBOLS = {
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  // processes and limits
   getpid: { parameters: [], result: "i32" },
   getppid: { parameters: [], result: "i32" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * What only some processes call — spawning and exec, memfds, file locks, kcmp, pidfds — in a
+ * second handle opened on first use: each symbol costs Deno.dlopen ~0.25–1 ms, and a worker
+ * that starts, serves and stops calls none of these (the handoff's memfd and socketpair, the
+ * supervisor, `apprun upgrade` do).
+ */
+const MORE_SYMBOLS = {
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "i32" },
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  flock: { parameters: ["i32", "i32"], result: "i32" },
+  fsync: { parameters: ["i32"], result: "i32" },
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   getuid: { parameters: [], result: "u32" },
   getgid: { parameters: [], result: "u32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
-  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   syscall: { parameters: ["i64", "i64", "i64"], result: "i64" },
-  // syscall(2) with five arguments (kcmp).
   syscall5: {
     name: "syscall",
     parameters: ["i64", "i64", "i64", "i64", "i64", "i64"],
@@ -82,13 +89,20 @@ const SYMBOLS = {
   posix_spawnattr_setpgroup: { parameters: ["buffer", "i32"], result: "i32" },
   execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const library = Deno.dlopen("libc.so.6", SYMBOLS);
 
-/** The raw libc symbols. Only `runtime/sys/*.ts` use these. */
+/** The raw libc symbols a serving process needs. Only `runtime/sys/*.ts`, `io/` and sd_notify use these. */
 export const libc = library.symbols;
+
+let moreLibrary: Deno.DynamicLibrary<typeof MORE_SYMBOLS> | null = null;
+
+/** The other libc symbols (see MORE_SYMBOLS), opened on first use. Only `runtime/sys/*.ts` use these. */
+export function libcMore(): Deno.DynamicLibrary<typeof MORE_SYMBOLS>["symbols"] {
+  moreLibrary ??= Deno.dlopen("libc.so.6", MORE_SYMBOLS);
+  return moreLibrary.symbols;
+}
 
 const errnoView = new Deno.UnsafePointerView(libc.__errno_location()!);
 

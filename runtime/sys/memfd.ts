@@ -3,7 +3,7 @@
  * Sealed memory files: create a memfd, fill it, seal it against change (F_SEAL_WRITE, GROW,
  * SHRINK, SEAL), and read one back after checking its seals. The caller owns every fd.
  */
-import { errno, libc } from "./libc.ts";
+import { errno, libc, libcMore } from "./libc.ts";
 import { E, SysError } from "./errno.ts";
 import {
   F_ADD_SEALS,
@@ -23,7 +23,7 @@ export const FULL_SEALS = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SE
 /** Creates a memfd holding `bytes`, sealed read-only. The caller owns the fd. */
 export function createSealedMemfd(name: string, bytes: Uint8Array): number {
   const cname = new TextEncoder().encode(name + "\0");
-  const fd = libc.memfd_create(cname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  const fd = libcMore().memfd_create(cname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) throw new SysError("memfd_create", errno(), name);
   try {
     writeAll(fd, bytes);
@@ -49,7 +49,7 @@ export function readMemfd(fd: number, maxBytes: number): Uint8Array {
   let total = 0;
   for (;;) {
     const buf = new Uint8Array(Math.min(1 << 20, maxBytes - total + 1));
-    const rc = libc.pread(fd, buf, BigInt(buf.byteLength), BigInt(total));
+    const rc = libcMore().pread(fd, buf, BigInt(buf.byteLength), BigInt(total));
     if (rc < 0) throw new SysError("pread", errno(), `memfd ${fd}`);
     if (rc === 0) break;
     chunks.push(buf.subarray(0, rc));

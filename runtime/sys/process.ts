@@ -5,7 +5,7 @@
  * inherited fds (execve), watch a child through a pidfd, reap it with waitid, signal it, and
  * raise RLIMIT_NOFILE. Callers own the pidfd they get back; the fds they pass stay theirs.
  */
-import { addressOf, errno, libc } from "./libc.ts";
+import { addressOf, errno, libc, libcMore } from "./libc.ts";
 import { E, SysError } from "./errno.ts";
 import {
   CLD_EXITED,
@@ -54,30 +54,30 @@ export function spawnProcess(opts: SpawnOptions): number {
   const passFds = opts.passFds ?? [];
   const fa = new Uint8Array(256);
   const attr = new Uint8Array(512);
-  libc.posix_spawn_file_actions_init(fa);
-  libc.posix_spawnattr_init(attr);
+  libcMore().posix_spawn_file_actions_init(fa);
+  libcMore().posix_spawnattr_init(attr);
   // Move every source fd above the target range first, so dup2 into 3.. never clobbers one.
   const staged = passFds.map((fd) => dupFd(fd, 3 + passFds.length));
   try {
     staged.forEach((fd, i) => {
-      const rc = libc.posix_spawn_file_actions_adddup2(fa, fd, 3 + i);
+      const rc = libcMore().posix_spawn_file_actions_adddup2(fa, fd, 3 + i);
       if (rc !== 0) throw new SysError("posix_spawn_file_actions_adddup2", rc);
     });
     // Deno's runtime ignores SIGPIPE and may block signals: the child starts with defaults.
     const all = new Uint8Array(128).fill(0xff);
     const none = new Uint8Array(128);
-    libc.posix_spawnattr_setsigdefault(attr, all);
-    libc.posix_spawnattr_setsigmask(attr, none);
+    libcMore().posix_spawnattr_setsigdefault(attr, all);
+    libcMore().posix_spawnattr_setsigmask(attr, none);
     let flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
     if (opts.isNewProcessGroup) {
       flags |= POSIX_SPAWN_SETPGROUP;
-      libc.posix_spawnattr_setpgroup(attr, 0);
+      libcMore().posix_spawnattr_setpgroup(attr, 0);
     }
-    libc.posix_spawnattr_setflags(attr, flags);
+    libcMore().posix_spawnattr_setflags(attr, flags);
     const argv = cstrArray(opts.args, keep);
     const envp = cstrArray(Object.entries(opts.env).map(([k, v]) => `${k}=${v}`), keep);
     const pidBuf = new Int32Array(1);
-    const rc = libc.posix_spawn(
+    const rc = libcMore().posix_spawn(
       new Uint8Array(pidBuf.buffer),
       cstr(opts.path),
       fa,
@@ -89,8 +89,8 @@ export function spawnProcess(opts: SpawnOptions): number {
     return pidBuf[0];
   } finally {
     for (const fd of staged) closeFd(fd);
-    libc.posix_spawn_file_actions_destroy(fa);
-    libc.posix_spawnattr_destroy(attr);
+    libcMore().posix_spawn_file_actions_destroy(fa);
+    libcMore().posix_spawnattr_destroy(attr);
   }
 }
 
@@ -109,14 +109,14 @@ export function execProcess(
   const keep: Uint8Array[] = [];
   const argv = cstrArray(args, keep);
   const envp = cstrArray(Object.entries(env).map(([k, v]) => `${k}=${v}`), keep);
-  libc.sigprocmask(SIG_SETMASK, new Uint8Array(128), null);
-  libc.execve(cstr(path), argv, envp);
+  libcMore().sigprocmask(SIG_SETMASK, new Uint8Array(128), null);
+  libcMore().execve(cstr(path), argv, envp);
   throw new SysError("execve", errno(), path);
 }
 
 /** A pidfd for `pid` (readable when it exits). The caller owns it. */
 export function pidfdOpen(pid: number): number {
-  const rc = Number(libc.syscall(BigInt(SYS_PIDFD_OPEN), BigInt(pid), 0n));
+  const rc = Number(libcMore().syscall(BigInt(SYS_PIDFD_OPEN), BigInt(pid), 0n));
   if (rc < 0) throw new SysError("pidfd_open", errno(), `pid ${pid}`);
   return rc;
 }
@@ -127,7 +127,7 @@ export type ExitStatus = { code: number; signal: null } | { code: null; signal: 
 /** Reaps the child behind `pidfd` if it has exited; `null` while it still runs. */
 export function reapPidfd(pidfd: number): ExitStatus | null {
   const info = new Uint8Array(128);
-  if (libc.waitid(P_PIDFD, pidfd, info, WEXITED | WNOHANG) < 0) {
+  if (libcMore().waitid(P_PIDFD, pidfd, info, WEXITED | WNOHANG) < 0) {
     const code = errno();
     if (code === E.ECHILD) return { code: null, signal: 0 };
     throw new SysError("waitid", code);
@@ -141,7 +141,7 @@ export function reapPidfd(pidfd: number): ExitStatus | null {
 
 /** Sends `signal` to `pid`. Returns false when the process is gone (ESRCH). */
 export function sendSignal(pid: number, signal: number): boolean {
-  if (libc.kill(pid, signal) === 0) return true;
+  if (libcMore().kill(pid, signal) === 0) return true;
   const code = errno();
   if (code === E.ESRCH) return false;
   throw new SysError("kill", code, `pid ${pid} signal ${signal}`);

@@ -4,7 +4,7 @@
  * socket addresses, shutdown and close. Every function that returns an fd hands its ownership
  * to the caller; nothing here keeps an fd.
  */
-import { errno, libc } from "./libc.ts";
+import { errno, libc, libcMore } from "./libc.ts";
 import { E, SysError } from "./errno.ts";
 import {
   AF_INET,
@@ -346,6 +346,9 @@ export function bindTo(fd: number, addr: SockAddr): void {
 /** A connected pair of AF_UNIX sockets of `type`. The caller owns both fds. */
 export function socketPair(type: number): [number, number] {
   const fds = new Int32Array(2);
-  check("socketpair", libc.socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)));
+  check(
+    "socketpair",
+    libcMore().socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)),
+  );
   return [fds[0], fds[1]];
 }

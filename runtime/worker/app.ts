@@ -102,7 +102,7 @@ export class WorkerApp implements ServeHost {
     if (!this.#isLoaded && !this.#isSettling) {
       // Servers asked for in the same turn (several Deno.serve calls in a row) start together.
       this.#isSettling = true;
-      setTimeout(() => this.#settle(), 0);
+      nextTurn(() => this.#settle());
     }
     return {
       addr: toServeAddr(entry.binding.listeners[0]),
@@ -197,6 +197,20 @@ export class WorkerApp implements ServeHost {
     }
     return entry.stopped.promise;
   }
+}
+
+/**
+ * Runs `fn` in a later turn of the event loop, as `setTimeout(fn, 0)` would, without Deno's
+ * timers: the first timer of a Deno 2.9 process loads its Node timers (~10–40 ms of a start).
+ */
+function nextTurn(fn: () => void): void {
+  const channel = new MessageChannel();
+  channel.port1.onmessage = () => {
+    channel.port1.close();
+    fn();
+  };
+  channel.port2.postMessage(null);
+  channel.port2.close();
 }
 
 /** Deno's address shape of a listener. */

@@ -20,6 +20,7 @@ import {
   type ConnectionRecord,
   encodeState,
   listenerStoreName,
+  loadStateCodec,
   MAX_STATE_BYTES,
   writeBundle,
 } from "../handoff/mod.ts";
@@ -69,8 +70,10 @@ export function recordConnection(d: DetachedConnection): ConnectionRecord {
 export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
   const { server, notifier, log } = opts;
   const started = performance.now();
+  const codec = loadStateCodec(); // loaded already, unless the handoff came early
   server.beginHandoff(opts.drainTimeoutMs);
   const harvest = await server.finishHandoff(opts.drainTimeoutMs);
+  await codec;
   const drainMs = performance.now() - started;
   const detached = [
     ...harvest.http.map((d) => ({ fd: d.fd, record: recordConnection(d) })),

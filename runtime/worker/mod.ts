@@ -3,8 +3,25 @@
  * The worker: the apprun process that serves (under systemd, a socket activator, or apprun's
  * own supervisor), and how one is started: its command line (command.ts), its options, and the
  * supervised launch for `apprun serve` started by hand. Other areas import only from here.
+ *
+ * `startWorker` and `runSupervised` load their modules when called, not with this one: the
+ * CLI imports this to build a worker's command line and exec it (what every start under a
+ * manager does), and the server or the supervisor behind those two would cost that exec their
+ * whole module graph (~100 ms of a start, measured).
  */
-export { startWorker } from "./run.ts";
+import type { Logger } from "../log.ts";
+import type { ServeOptions, WorkerOptions } from "./options.ts";
+
+/** Sets the worker up in this process (worker/run.ts); it ends the process when done. */
+export async function startWorker(opts: WorkerOptions): Promise<void> {
+  (await import("./run.ts")).startWorker(opts);
+}
+
+/** Runs the embedded supervisor until it stops (worker/supervised.ts). Returns the exit status. */
+export async function runSupervised(opts: ServeOptions, log: Logger): Promise<number> {
+  return await (await import("./supervised.ts")).runSupervised(opts, log);
+}
+
 export { serveFlags, WORKER_ENTRY, workerCommand } from "./command.ts";
 export {
   LIMIT_FLAGS,
@@ -13,4 +30,4 @@ export {
   type WorkerOptions,
   workerOptionsOf,
 } from "./options.ts";
-export { controlSocketPath, defaultName, runSupervised } from "./supervised.ts";
+export { controlSocketPath, defaultName } from "./names.ts";

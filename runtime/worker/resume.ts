@@ -10,7 +10,12 @@
 import type { Logger } from "../log.ts";
 import { closeFd, rawLocalAddr, rawPeerAddr } from "../sys/mod.ts";
 import { describeError } from "../errors.ts";
-import { type ConnectionRecord, decodeState, readBundle } from "../handoff/mod.ts";
+import {
+  type ConnectionRecord,
+  decodeState,
+  loadStateDecoder,
+  readBundle,
+} from "../handoff/mod.ts";
 
 /** A connection to resume. The caller owns `fd`. */
 export interface ResumedConnection {
@@ -63,7 +68,9 @@ export async function readHandoff(
   maxStateBytes?: number,
 ): Promise<Resumed> {
   const t0 = performance.now();
+  const decoder = loadStateDecoder(); // while the bundle is read
   const contents = await readBundle(fd, { expectedGeneration: generation, maxStateBytes });
+  await decoder;
   const t1 = performance.now();
   const fds = contents.fds;
   let records: ConnectionRecord[] | null = null;

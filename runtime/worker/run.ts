@@ -24,7 +24,7 @@ import { Notifier } from "../notify.ts";
 import { Server } from "../server.ts";
 import { closeFd, raiseFdLimit } from "../sys/mod.ts";
 import { installDenoServe, installDenoUpgradeWebSocket } from "../deno/mod.ts";
-import { listenerStoreName } from "../handoff/mod.ts";
+import { listenerStoreName, loadStateCodec } from "../handoff/mod.ts";
 import { embeddedHandler } from "../handler.ts";
 import { explainCapacity, queryFdStoreCapacity } from "../fdstore_capacity.ts";
 import { handOff } from "./hand_off.ts";
@@ -41,6 +41,9 @@ import {
   startWatchdog,
   waitForStopSignal,
 } from "./process.ts";
+
+/** How long after READY=1 the handoff's state encoder is loaded (not on the start's path). */
+const CODEC_WARM_UP_MS = 1000;
 
 /** What the start-up steps pass on. */
 interface Started {
@@ -175,6 +178,7 @@ async function serveApp(s: Started): Promise<number> {
   } catch (err) {
     // We drained the bundle; dying now would lose its connections: put them back.
     if (resumed !== null && notifier !== null && bundle !== null) {
+      await loadStateCodec();
       putBack(resumed, bundle, notifier, log);
     }
     throw err;
@@ -223,7 +227,20 @@ async function serveUntilStopped(s: Started, server: Server, generation: number)
     explainCapacity(c, 1 + ownListeners.length, log);
     return c;
   });
+  // The state encoder, loaded once serving has settled, so a handoff does not wait for it (a
+  // loop timer: Deno's first setTimeout would load its Node timers, ~10–40 ms, right now).
+  let stopWarmUp: (() => void) | null = notifier === null ? null : server.loop.every(
+    CODEC_WARM_UP_MS,
+    () => {
+      stopWarmUp?.();
+      stopWarmUp = null;
+      loadStateCodec().catch((err) =>
+        log.warn(`cannot load the state codec: ${describeError(err)}`)
+      );
+    },
+  );
   const signal = await s.stopSignal;
+  stopWarmUp?.();
   stopWatchdog();
   try {
     notifier?.stopping();

@@ -21,19 +21,7 @@ import { workerCommand } from "./command.ts";
 import { checkLoads } from "./load_check.ts";
 import { ModuleGraph } from "./module_graph.ts";
 import type { ServeOptions } from "./options.ts";
-
-/** The control socket of the supervisor called `name` (what `apprun status|upgrade` use). */
-export function controlSocketPath(name: string): string {
-  const runtimeDir = Deno.env.get("XDG_RUNTIME_DIR");
-  const dir = runtimeDir ? `${runtimeDir}/apprun` : `/tmp/apprun-${Deno.uid()}`;
-  return `${dir}/${name}.sock`;
-}
-
-/** The default name of a service: the handler's (or binary's) file name without extension. */
-export function defaultName(handler: string | undefined): string {
-  const base = (handler ?? Deno.execPath()).split("/").pop() ?? "apprun";
-  return base.replace(/\.[cm]?[jt]sx?$/, "") || "apprun";
-}
+import { controlSocketPath, defaultName } from "./names.ts";
 
 /** Runs the supervisor until it stops. Returns the exit status. */
 export async function runSupervised(opts: ServeOptions, log: Logger): Promise<number> {

@@ -1,11 +1,12 @@
 /**
- * @module
- * Shared bench plumbing: free ports, starting servers and waiting for them, wrk runs, and
+ * Shared bench plumbing: free ports, the servers compared (apprun, Deno.serve, node:http) and
+ * the apps they serve, wrk runs with their latency and the server's CPU time per request, and
  * percentile/summary helpers. Benchmarks print figures; they never pass or fail.
  */
 export const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 export const DENO = `${ROOT}/node_modules/.bin/deno`;
 export const APPRUN = `${ROOT}/bin/apprun`;
+const SERVERS = `${ROOT}/scripts/bench/servers`;
 
 export function freePort(): number {
   const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
@@ -69,18 +70,105 @@ export function has(cmd: string): boolean {
   });
 }
 
-/** Requests per second from one wrk run. */
-export async function wrk(port: number, seconds: number, connections: number): Promise<number> {
+/**
+ * The apps every server serves: `hello` (hello world) and `hono` (a Hono route returning JSON
+ * from a path parameter and a header). apprun and Deno.serve run the very same file.
+ */
+export const APPS = {
+  hello: { file: `${SERVERS}/hello.ts`, path: "/" },
+  hono: { file: `${SERVERS}/hono.ts`, path: "/users/42" },
+} as const;
+export type AppName = keyof typeof APPS;
+
+/** A server to compare, able to serve each app. */
+export interface BenchServer {
+  name: "apprun" | "Deno.serve" | "node:http";
+  start(port: number, app: AppName): Promise<Started>;
+}
+
+/** apprun (the worker alone, no supervisor), Deno.serve, and node:http when Node is here. */
+export function benchServers(): BenchServer[] {
+  const apprun: BenchServer = {
+    name: "apprun",
+    start: (p, app) =>
+      start(APPRUN, [...apprunServeArgs(APPS[app].file, p), "--", String(p)], p, {
+        APPRUN_LOG: "error",
+      }),
+  };
+  const deno: BenchServer = {
+    name: "Deno.serve",
+    start: (p, app) => start(DENO, ["run", "-A", APPS[app].file, String(p)], p),
+  };
+  const node: BenchServer = {
+    name: "node:http",
+    start: (p, app) => start("node", [`${SERVERS}/node_http.mjs`, String(p), app], p),
+  };
+  return has("node") ? [apprun, deno, node] : [apprun, deno];
+}
+
+/** `apprun serve FILE` as the worker alone (what systemd runs), on 127.0.0.1:`port`. */
+export function apprunServeArgs(file: string, port: number): string[] {
+  return [
+    "serve",
+    file,
+    "--no-supervisor",
+    "--port",
+    String(port),
+    "--host",
+    "127.0.0.1",
+    "--idle-timeout",
+    "600s",
+  ];
+}
+
+/** CPU time (user + system, all threads) a process has used so far, in µs. */
+export function cpuMicros(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks * 10_000; // USER_HZ is 100 on Linux
+}
+
+/** One wrk run against a server. */
+export interface WrkResult {
+  rps: number;
+  requests: number;
+  /** 99th percentile latency, ms. */
+  p99Ms: number;
+  /** Server CPU time per request, µs (NaN without a pid). */
+  cpuPerRequestUs: number;
+  errors: string | null;
+}
+
+/** Runs wrk (one thread) on `path`, measuring the server process `pid`'s CPU meanwhile. */
+export async function wrk(opts: {
+  port: number;
+  path?: string;
+  seconds: number;
+  connections: number;
+  pid?: number;
+}): Promise<WrkResult> {
+  const cpu0 = opts.pid === undefined ? NaN : cpuMicros(opts.pid);
   const out = await new Deno.Command("wrk", {
-    args: ["-t1", `-c${connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`],
+    args: [
+      "-t1",
+      `-c${opts.connections}`,
+      `-d${opts.seconds}s`,
+      "--latency",
+      `http://127.0.0.1:${opts.port}${opts.path ?? "/"}`,
+    ],
     stdout: "piped",
     stderr: "null",
   }).output();
+  const cpu = opts.pid === undefined ? NaN : cpuMicros(opts.pid) - cpu0;
   const text = new TextDecoder().decode(out.stdout);
-  const m = /Requests\/sec:\s+([\d.]+)/.exec(text);
-  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(text);
-  if (errors) console.error(`  wrk: ${errors[0]}`);
-  return m ? Number(m[1]) : NaN;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? NaN);
+  const p99 = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(text);
+  const p99Ms = p99 ? Number(p99[1]) * { us: 0.001, ms: 1, s: 1000 }[p99[2] as "us"] : NaN;
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(text)?.[0] ?? null;
+  return { rps, requests, p99Ms, cpuPerRequestUs: cpu / requests, errors };
 }
 
 export function median(xs: number[]): number {
@@ -94,43 +182,3 @@ export function pct(xs: number[], p: number): number {
 }
 
 export const fmt = (n: number, digits = 0) => Number.isFinite(n) ? n.toFixed(digits) : "n/a";
-
-/** A hello-world server to compare: apprun's engine or a baseline. */
-export interface HelloServer {
-  name: string;
-  start(port: number): Promise<Started>;
-}
-
-/** apprun (the worker alone, no supervisor), Deno.serve, and node:http when Node is here. */
-export function helloServers(): HelloServer[] {
-  const apprun: HelloServer = {
-    name: "apprun",
-    start: (p) =>
-      start(
-        APPRUN,
-        [
-          "serve",
-          `${ROOT}/examples/hello.ts`,
-          "--no-supervisor",
-          "--port",
-          String(p),
-          "--host",
-          "127.0.0.1",
-          "--idle-timeout",
-          "600s",
-        ],
-        p,
-        { APPRUN_LOG: "error" },
-      ),
-  };
-  const deno: HelloServer = {
-    name: "Deno.serve",
-    start: (p) =>
-      start(DENO, ["run", "-A", `${ROOT}/scripts/bench/servers/deno_serve.ts`, String(p)], p),
-  };
-  const node: HelloServer = {
-    name: "node:http",
-    start: (p) => start("node", [`${ROOT}/scripts/bench/servers/node_http.mjs`, String(p)], p),
-  };
-  return has("node") ? [apprun, deno, node] : [apprun, deno];
-}

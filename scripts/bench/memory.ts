@@ -1,12 +1,12 @@
 /**
  * Memory per idle keep-alive connection: opens N connections (default 10 000) to apprun,
- * Deno.serve and node:http, one request each, and prints the growth of the server's resident
+ * Deno.serve and node:http serving hello world, one request each, and prints the growth of the server's resident
  * set size per connection.
  *
  *   deno run -A scripts/bench/memory.ts [--connections 10000]
  */
 import { parseArgs } from "node:util";
-import { fmt, freePort, helloServers, start } from "./_lib.ts";
+import { benchServers, fmt, freePort, start } from "./_lib.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -59,4 +59,4 @@ async function measure(name: string, startIt: (port: number) => ReturnType<typeo
 }
 
 console.log(`memory with ${n} idle keep-alive connections:`);
-for (const s of helloServers()) await measure(s.name, (p) => s.start(p));
+for (const s of benchServers()) await measure(s.name, (p) => s.start(p, "hello"));

@@ -11,7 +11,7 @@
  * after, and the error reason if writing failed.
  */
 import { readBundle, writeBundle } from "../../runtime/handoff/bundle.ts";
-import { decodeState } from "../../runtime/handoff/codec.ts";
+import { decodeState, loadStateDecoder } from "../../runtime/handoff/codec.ts";
 import { HandoffBundleError } from "../../runtime/handoff/errors.ts";
 import {
   closeFd,
@@ -26,6 +26,9 @@ import {
   shutdown,
   writeAll,
 } from "../../runtime/sys/mod.ts";
+
+// The codec loads cbor-x on first need (runtime/handoff/codec.ts).
+await loadStateDecoder();
 
 const BUNDLE_FD = 3;
 

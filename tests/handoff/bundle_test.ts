@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { readBundle, writeBundle } from "../../runtime/handoff/bundle.ts";
-import { decodeState, encodeState } from "../../runtime/handoff/codec.ts";
+import { decodeState, encodeState, loadStateCodec } from "../../runtime/handoff/codec.ts";
 import { HandoffBundleError, type HandoffBundleReason } from "../../runtime/handoff/errors.ts";
 import type { ConnectionRecord, HandoffState } from "../../runtime/handoff/state.ts";
 import {
@@ -34,6 +34,8 @@ import {
 import { DENO, ROOT, which } from "../_proc.ts";
 import { waitUntil } from "../_poll.ts";
 
+// The codec loads cbor-x on first need (runtime/handoff/codec.ts).
+await loadStateCodec();
 const CHILD = new URL("./bundle_child.ts", import.meta.url).pathname;
 
 function makeState(connections: ConnectionRecord[], generation: number): HandoffState {

@@ -9,6 +9,7 @@ import {
   crc32c,
   decodeState,
   encodeState,
+  loadStateCodec,
   STATE_HEADER_SIZE,
 } from "../../runtime/handoff/codec.ts";
 import { HandoffStateError, type HandoffStateReason } from "../../runtime/handoff/errors.ts";
@@ -18,6 +19,9 @@ import {
   toWireRecord,
 } from "../../runtime/handoff/state.ts";
 import { encodeSockAddr } from "../../runtime/sys/mod.ts";
+
+// The codec loads cbor-x on first need (runtime/handoff/codec.ts).
+await loadStateCodec();
 
 const cbor = new Encoder({ useRecords: false, tagUint8Array: false });
 
