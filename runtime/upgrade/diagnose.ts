@@ -49,7 +49,9 @@ export async function startFailureLog(opts: DiagnoseOptions): Promise<StartFailu
   if (opts.statusText) {
     return { source: "its own last STATUS= (sd_notify)", lines: [opts.statusText] };
   }
-  const limit = Math.min(opts.timeoutMs, 10_000);
+  // Its own deadline, not the upgrade's step timeout: a short --timeout (a health check's) must
+  // not cut the re-run off before its first line on a busy machine.
+  const limit = 10_000;
   try {
     const r = await opts.runner.run(
       [opts.file, "serve", "--no-supervisor", "--port", "0", "--host", "127.0.0.1"],

@@ -89,7 +89,7 @@ const BAD = [
     timeout: "2s",
     health: false,
     log:
-      /^why it failed, from a re-run .*\(still running after 2\.0 s; no journal\):\n {2}\| \(no output\)$/m,
+      /^why it failed, from a re-run .*\(still running after 10\.0 s; no journal\):\n {2}\| \(no output\)$/m,
   },
   {
     fixture: "unhealthy.ts",
@@ -97,7 +97,7 @@ const BAD = [
     timeout: "2s",
     health: true,
     log:
-      /^why it failed, from a re-run .*still running after 2\.0 s.*\n( {2}\| .*\n)* {2}\| .*listening on http:\/\/127\.0\.0\.1:\d+/m,
+      /^why it failed, from a re-run .*still running after 10\.0 s.*\n( {2}\| .*\n)* {2}\| .*listening on http:\/\/127\.0\.0\.1:\d+/m,
   },
 ];
 
