@@ -15,8 +15,8 @@ import {
   workerCommand,
   workerOptionsOf,
 } from "../runtime/worker/mod.ts";
-import { parseCommandLine, UsageError } from "./args.ts";
-import { checkAppFile } from "./serve.ts";
+import { parseCommandLine, UsageError } from "../runtime/args.ts";
+import { checkAppFile } from "../runtime/worker/mod.ts";
 
 export const CHECK_USAGE = `Usage: apprun check [APP]
 

@@ -11,7 +11,7 @@ import {
   type CompileFormat,
   formatMs,
 } from "../runtime/upgrade/mod.ts";
-import { parseCommandLine, UsageError } from "./args.ts";
+import { parseCommandLine, UsageError } from "../runtime/args.ts";
 
 export const COMPILE_USAGE = `Usage: apprun compile HANDLER -o NAME [options]
 

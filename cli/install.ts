@@ -16,7 +16,13 @@ import {
   type Scope,
   writeInstall,
 } from "../runtime/upgrade/mod.ts";
-import { parseCommandLine, parseCount, parseDuration, parsePort, UsageError } from "./args.ts";
+import {
+  parseCommandLine,
+  parseCount,
+  parseDuration,
+  parsePort,
+  UsageError,
+} from "../runtime/args.ts";
 import { defaultName } from "../runtime/worker/mod.ts";
 import { checkHealthUrl } from "./upgrade.ts";
 

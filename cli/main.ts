@@ -6,7 +6,7 @@
  * {@linkcode runMain}); run as the main module, it runs the command line.
  */
 import { AppRunError, describeError } from "../runtime/errors.ts";
-import { UsageError } from "./args.ts";
+import { UsageError } from "../runtime/args.ts";
 import { APPRUN_VERSION } from "../runtime/version.ts";
 import { writeFatal } from "../runtime/log.ts";
 

@@ -5,7 +5,7 @@
  */
 import { UnitOptionError } from "../units/mod.ts";
 import { absolutePath, buildPackage, formatMs } from "../runtime/upgrade/mod.ts";
-import { parseCommandLine, UsageError } from "./args.ts";
+import { parseCommandLine, UsageError } from "../runtime/args.ts";
 import { cliOption, parseServiceSettings, SERVICE_OPTIONS } from "./install.ts";
 
 export const PACKAGE_USAGE =

@@ -17,7 +17,7 @@ import {
 } from "../runtime/upgrade/mod.ts";
 import { supervisorRequest } from "../runtime/supervisor/mod.ts";
 import { controlSocketPath } from "../runtime/worker/mod.ts";
-import { UsageError } from "./args.ts";
+import { UsageError } from "../runtime/args.ts";
 import { locateService, parseServiceArgs, type ServiceArgs } from "./upgrade.ts";
 
 export const RELOAD_USAGE =

@@ -6,27 +6,17 @@
  * by hand, it runs the embedded supervisor with that worker. Command glue only: the work is in
  * runtime/worker.
  */
-import { embeddedHandler, HandlerError, resolveHandlerPath } from "../runtime/handler.ts";
-import { createLogger, parseLogLevel } from "../runtime/log.ts";
+import { embeddedHandler } from "../runtime/handler.ts";
+import { createLogger } from "../runtime/log.ts";
 import { DEFAULTS } from "../runtime/defaults.ts";
 import { execProcess } from "../runtime/sys/mod.ts";
-import type { HttpLimits } from "../runtime/http/mod.ts";
 import {
-  LIMIT_FLAGS,
+  parseServeArgs,
   runSupervised,
-  type ServeOptions,
   startWorker,
   workerCommand,
   workerOptionsOf,
 } from "../runtime/worker/mod.ts";
-import {
-  parseBytes,
-  parseCommandLine,
-  parseCount,
-  parseDuration,
-  parsePort,
-  UsageError,
-} from "./args.ts";
 
 export const SERVE_USAGE = `Usage: apprun serve APP [options] [-- APP_ARGS…]
 
@@ -67,81 +57,6 @@ Options:
   --no-supervisor       serve in this process, without the supervisor
 `;
 
-/** Parses `serve` arguments. Throws {@linkcode UsageError}. */
-export function parseServeArgs(args: string[]): ServeOptions {
-  const dashes = args.indexOf("--");
-  const own = dashes < 0 ? args : args.slice(0, dashes);
-  const appArgs = dashes < 0 ? [] : args.slice(dashes + 1);
-  const limitOptions = Object.fromEntries(
-    LIMIT_FLAGS.map((f) => [f.flag, { type: "string" as const }]),
-  );
-  const parsed = parseCommandLine({
-    args: own,
-    allowPositionals: true,
-    options: {
-      port: { type: "string" },
-      host: { type: "string" },
-      unix: { type: "string", multiple: true },
-      "drain-timeout": { type: "string" },
-      ...limitOptions,
-      "max-handoff-state": { type: "string" },
-      "log-level": { type: "string" },
-      "no-supervisor": { type: "boolean" },
-      watch: { type: "boolean" },
-      name: { type: "string" },
-      control: { type: "string" },
-      bin: { type: "string" },
-    },
-  });
-  const v = parsed.values as Record<string, string | string[] | boolean | undefined>;
-  const str = (k: string) => v[k] as string | undefined;
-  const hasEmbedded = embeddedHandler() !== null;
-  const n = parsed.positionals.length;
-  if (n > 1 || (n === 0 && !hasEmbedded && !v.bin)) {
-    throw new UsageError(
-      n === 0 ? "serve needs an app (a .ts/.js module)" : `serve takes one app module, got ${n}`,
-    );
-  }
-  const name = str("name");
-  if (name !== undefined && !/^[A-Za-z0-9_.@-]{1,100}$/.test(name)) {
-    throw new UsageError(`--name: "${name}" must be 1–100 letters, digits, or _ . @ -`);
-  }
-  const logLevel = str("log-level");
-  if (logLevel !== undefined && !parseLogLevel(logLevel)) {
-    throw new UsageError(`--log-level: "${logLevel}" is not error, warn, info or debug`);
-  }
-  if (v.host !== undefined && v.port === undefined) throw new UsageError("--host needs --port");
-  const limits: Partial<HttpLimits> = {};
-  for (const { flag, key, kind } of LIMIT_FLAGS) {
-    const value = str(flag);
-    if (value === undefined) continue;
-    limits[key] = kind === "duration"
-      ? parseDuration(flag, value)
-      : kind === "bytes"
-      ? parseBytes(flag, value)
-      : parseCount(flag, value);
-  }
-  const drain = str("drain-timeout");
-  const maxState = str("max-handoff-state");
-  const handler = parsed.positionals[0];
-  return {
-    handler: handler === undefined ? undefined : checkAppFile(handler),
-    appArgs,
-    isSupervisorWanted: !v["no-supervisor"],
-    isWatch: (v.watch as boolean | undefined) ?? false,
-    name,
-    control: str("control"),
-    bin: str("bin"),
-    port: v.port !== undefined ? parsePort("port", str("port")!) : undefined,
-    host: str("host"),
-    unix: (v.unix as string[] | undefined) ?? [],
-    drainTimeoutMs: drain ? parseDuration("drain-timeout", drain) : DEFAULTS.drainTimeoutMs,
-    limits,
-    maxHandoffStateBytes: maxState ? parseBytes("max-handoff-state", maxState) : undefined,
-    logLevel: parseLogLevel(logLevel),
-  };
-}
-
 /** Runs `serve` until SIGTERM/SIGINT. Returns the exit status. */
 export async function serve(args: string[]): Promise<number> {
   const opts = parseServeArgs(args);
@@ -160,23 +75,4 @@ export async function serve(args: string[]): Promise<number> {
   }
   const worker = workerCommand(opts, Deno.env.toObject());
   execProcess(worker.path, [worker.path, ...worker.args], worker.env);
-}
-
-/**
- * A missing app is one line at once (naming it as the user wrote it), not a worker that fails
- * to start. Returns the absolute path. Throws {@linkcode HandlerError}.
- */
-export function checkAppFile(path: string): string {
-  let info;
-  try {
-    info = Deno.statSync(path);
-  } catch (err) {
-    throw new HandlerError("ERR_HANDLER_NOT_FOUND", `handler file not found: ${path}`, {
-      cause: err,
-    });
-  }
-  if (!info.isFile) {
-    throw new HandlerError("ERR_HANDLER_NOT_FOUND", `handler ${path} is not a file`);
-  }
-  return resolveHandlerPath(path);
 }

@@ -16,7 +16,7 @@ import {
   VersionHistory,
 } from "../runtime/upgrade/mod.ts";
 import { describeError } from "../runtime/errors.ts";
-import { UsageError } from "./args.ts";
+import { UsageError } from "../runtime/args.ts";
 import { controlSocketPath } from "../runtime/worker/mod.ts";
 import { locateService, parseServiceArgs } from "./upgrade.ts";
 

@@ -17,7 +17,7 @@ import {
   summarize,
   upgrade,
 } from "../runtime/upgrade/mod.ts";
-import { parseCommandLine, parseDuration, UsageError } from "./args.ts";
+import { parseCommandLine, parseDuration, UsageError } from "../runtime/args.ts";
 import { controlSocketPath } from "../runtime/worker/mod.ts";
 
 export const UPGRADE_USAGE = `Usage: apprun upgrade NEW [--name NAME] [options]

@@ -1,11 +1,12 @@
 /**
  * @module
- * Command-line value parsing shared by the commands: durations ("30s", "500ms", "2m", plain
- * seconds), byte sizes ("64k", "16MiB"), ports. Each bad value is a `UsageError` naming the
- * option. No command logic here.
+ * Command-line parsing shared by the commands (cli/) and the worker, which reads `serve`'s
+ * options itself when bin/apprun starts it directly: `parseArgs` refusals as one-line usage
+ * errors, durations ("30s", "500ms", "2m", plain seconds), byte sizes ("64k", "16MiB"), ports.
+ * Each bad value is a `UsageError` naming the option. No command logic here.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { AppRunError } from "../runtime/errors.ts";
+import { AppRunError } from "./errors.ts";
 
 /** A command line apprun cannot run: exit status 2. */
 export class UsageError extends AppRunError {
