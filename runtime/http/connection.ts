@@ -13,6 +13,7 @@
  * has gone (FIN: `req.signal` aborted) it gets `idleTimeoutMs` more, then the fd is closed.
  */
 import { type EventLoop, READ_EOF, READ_ERROR, Socket, type SocketHandler } from "../io/mod.ts";
+import { checkedMove, type MoveTable } from "../state_machine.ts";
 import type { Logger } from "../log.ts";
 import { decodeSockAddr, rawPeerAddr } from "../sys/mod.ts";
 import { HttpError } from "./errors.ts";
@@ -36,7 +37,7 @@ export type ConnState =
   | "detached"
   | "closed";
 
-const TRANSITIONS: Record<ConnState, readonly ConnState[]> = {
+const TRANSITIONS: MoveTable<ConnState> = {
   idle: ["head", "body", "handler", "closing", "closed", "detached"],
   head: ["body", "handler", "closing", "closed", "detached"],
   body: ["handler", "writing", "closing", "closed"],
@@ -376,10 +377,7 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
   // --- the request cycle ---
 
   #transition(next: ConnState): void {
-    if (!TRANSITIONS[this.#state].includes(next)) {
-      throw new Error(`connection fd ${this.socket.fd}: illegal move ${this.#state} → ${next}`);
-    }
-    this.#state = next;
+    this.#state = checkedMove(TRANSITIONS, this.#state, next, `connection fd ${this.socket.fd}`);
   }
 
   #process(): void {

@@ -17,6 +17,7 @@
  *   open ─close sent/received→ closing ─flushed, TCP closed→ closed;  open ─handoff→ detached
  */
 import { READ_EOF, READ_ERROR, type Socket, type SocketHandler } from "../io/mod.ts";
+import { checkedMove, type MoveTable } from "../state_machine.ts";
 import {
   type CarriedSession,
   carrySession,
@@ -37,7 +38,7 @@ import { ServerWebSocket, WS_INTERNAL, type WsTransport } from "./socket.ts";
 
 type WsState = "open" | "closing" | "closed" | "detached";
 
-const MOVES: Record<WsState, readonly WsState[]> = {
+const MOVES: MoveTable<WsState> = {
   open: ["closing", "closed", "detached"],
   closing: ["closed"],
   closed: [],
@@ -357,9 +358,6 @@ export class WsSession implements SocketHandler, WsTransport, CarriedSession {
   }
 
   #move(next: WsState): void {
-    if (!MOVES[this.#state].includes(next)) {
-      throw new Error(`WebSocket fd ${this.#socket.fd}: illegal move ${this.#state} → ${next}`);
-    }
-    this.#state = next;
+    this.#state = checkedMove(MOVES, this.#state, next, `WebSocket fd ${this.#socket.fd}`);
   }
 }
