@@ -35,6 +35,7 @@ const LEAVES = [
   "handler",
   "fdstore_capacity",
   "state_machine",
+  "args",
 ];
 
 /** What each area may import (besides the leaves, and itself). */
