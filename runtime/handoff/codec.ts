@@ -26,6 +26,7 @@
  * ~5 ms) and `loadStateCodec()` (both) must have settled before the first decode or encode.
  */
 import type { Decoder, Encoder } from "../../node_modules/cbor-x/index.d.ts";
+import { importDecoder, importEncoder } from "./cbor_x.js";
 import { HandoffStateError } from "./errors.ts";
 import {
   checkHandoffState,
@@ -40,16 +41,13 @@ let EncoderClass: typeof Encoder | null = null;
 
 /** Loads the CBOR decoder, once: before the first {@linkcode decodeState}. */
 export async function loadStateDecoder(): Promise<void> {
-  // cbor-x by path, not by package name: the worker runs under the APP's deno.json or
-  // package.json (docs/design.md, "Running the app"), which need not list cbor-x; a path
-  // resolves under any. Literal specifiers, so `deno compile` and `deno bundle` see them.
-  DecoderClass ??= (await import("../../node_modules/cbor-x/decode.js")).Decoder as typeof Decoder;
+  DecoderClass ??= await importDecoder();
 }
 
 /** Loads the CBOR encoder and decoder, once: before the first {@linkcode encodeState}. */
 export async function loadStateCodec(): Promise<void> {
   await loadStateDecoder();
-  EncoderClass ??= (await import("../../node_modules/cbor-x/encode.js")).Encoder as typeof Encoder;
+  EncoderClass ??= await importEncoder();
 }
 
 /** `APRS`: the first four bytes of every encoded state. */
