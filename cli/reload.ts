@@ -51,7 +51,7 @@ export async function reload(args: string[]): Promise<number> {
   const before = await target.status().then((s) => s.pid, () => null);
   const t0 = performance.now();
   const pid = target instanceof SupervisorTarget
-    ? await checkedRestart(target, a.timeoutMs)
+    ? await warmReload(target, a.timeoutMs)
     : (await target.restart(a.timeoutMs)).pid;
   const ms = Math.round(performance.now() - t0);
   if (a.isJson) console.log(JSON.stringify({ name, manager: target.kind, before, pid, ms }));
@@ -60,12 +60,11 @@ export async function reload(args: string[]): Promise<number> {
 }
 
 /**
- * A supervisor's restart with the check (`"check": true`): the new code is loaded first, and a
- * refusal says why. (A bare control `restart` is `systemctl restart`, as `apprun upgrade`
- * wants after its own check.) Returns the new pid; throws {@linkcode UpgradeError}.
+ * A supervisor's reload (warm: the next worker loads while the running one serves on, and a
+ * refusal says why). Returns the new pid; throws {@linkcode UpgradeError}.
  */
-async function checkedRestart(target: SupervisorTarget, timeoutMs: number): Promise<number> {
-  const reply = await supervisorRequest(target.path, { cmd: "restart", check: true }, timeoutMs)
+async function warmReload(target: SupervisorTarget, timeoutMs: number): Promise<number> {
+  const reply = await supervisorRequest(target.path, { cmd: "reload" }, timeoutMs)
     .catch((err) => {
       throw new UpgradeError(`${target.label}: ${(err as Error).message}`, { cause: err });
     });

@@ -28,10 +28,17 @@ export async function runSupervisor(
     supervisor.stop();
   };
   const onHangup = () => {
-    supervisor.restart(undefined, "SIGHUP").catch((err) => {
+    const done = supervisor.canReload
+      ? supervisor.reload(undefined, "SIGHUP")
+      : supervisor.restart(undefined, "SIGHUP");
+    done.catch((err) => {
       // A refusal was logged with its reason.
       if (!(err instanceof RestartRefused)) {
-        log.warn(`SIGHUP: the restart failed: ${describeError(err)}`);
+        log.warn(
+          `SIGHUP: the ${supervisor.canReload ? "reload" : "restart"} failed: ${
+            describeError(err)
+          }`,
+        );
       }
     });
   };

@@ -18,6 +18,7 @@ import { isSystemdRunning, showUnit, systemctl, systemctlWords } from "./systemd
 /** Where the service is in its life, in the supervisor's words (systemd's mapped onto them). */
 export type TargetState =
   | "ready"
+  | "reloading"
   | "starting"
   | "stopping"
   | "auto-restart"
@@ -57,6 +58,8 @@ export interface RestartTarget {
 
 const SYSTEMD_STATES: Record<string, TargetState> = {
   "active/running": "ready",
+  "active/reload": "reloading",
+  "reloading/reload": "reloading",
   "activating/start": "starting",
   "activating/auto-restart": "auto-restart",
   "deactivating/stop-sigterm": "stopping",

@@ -5,7 +5,7 @@
  * supervised launch for `apprun serve` started by hand. Other areas import only from here.
  */
 export { startWorker } from "./run.ts";
-export { serveFlags, WORKER_ENTRY, workerCommand } from "./command.ts";
+export { reloadHelperCommand, serveFlags, WORKER_ENTRY, workerCommand } from "./command.ts";
 export {
   LIMIT_FLAGS,
   type ServeOptions,
@@ -14,3 +14,4 @@ export {
   workerOptionsOf,
 } from "./options.ts";
 export { controlSocketPath, defaultName, runSupervised } from "./supervised.ts";
+export { NO_TAKEOVER, runReloadHelper } from "./reload_helper.ts";
