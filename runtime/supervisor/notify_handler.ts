@@ -75,8 +75,11 @@ export function dispatchNotify(msg: NotifyDatagram, target: NotifyTarget): void 
     target.warnOnce(
       `pid:${pid}`,
       `notify: messages from pid ${pid} are ignored: reception is only permitted for the ` +
-        `main pid ${mainPid}${controlPid ? ` and the control pid ${controlPid}` : ""} ` +
-        `(NotifyAccess=exec)`,
+        `main pid ${mainPid}${
+          controlPid
+            ? ` and the control pid ${controlPid} (NotifyAccess=exec)`
+            : " (NotifyAccess=main)"
+        }`,
     );
     return closeRest("attached to a message from a pid that is not the worker");
   }

@@ -526,7 +526,7 @@ export class WorkerDriver {
     const old = this.#worker;
     const state = this.#state;
     const refuse = (why: string) =>
-      this.#log.warn(`notify: MAINPID=${pid} from pid ${sender} refused: ${why}`);
+      this.#log.warn(`notify: MAINPID=${pid} refused (sent by pid ${sender}): ${why}`);
     if (old === null || !["starting", "ready", "reloading"].includes(state)) {
       return refuse(`the worker is ${state}`);
     }
