@@ -18,11 +18,19 @@ export {
   MAX_PLAIN_DEPTH,
   type PlainData,
 } from "./state.ts";
+export {
+  checkIdleTable,
+  emptyIdleTable,
+  type IdleTable,
+  IdleTableBuilder,
+  IdleTableReader,
+} from "./idle_table.ts";
 export { crc32c, decodeState, type DecodeStateOptions, encodeState } from "./codec.ts";
 export {
   BUNDLE_VERSION,
   type BundleContents,
   type BundleHeader,
+  growFdTable,
   MAX_BUNDLE_FDS,
   readBundle,
   type ReadBundleOptions,

@@ -6,7 +6,7 @@
  * themselves travel as one handoff bundle (bundle.ts), whose reading end is the one fd of a
  * `bundle` message: the same format as through the fdstore, only the carrier differs.
  *
- *     N → O  hello {pid}                 O → N  offer {generation, listeners} + listener fds
+ *     N → O  hello {pid}                 O → N  offer {generation, listeners, connections} + fds
  *                                        O → N  refuse {why}
  *     N → O  take                        O → N  bundle {generation, stoppedAt} + its reading end
  *     N → C  resumed {pid, carried, …}   C → N  main          (N is the manager's main pid)
@@ -41,7 +41,7 @@ const MAX_TEXT = 16 * 1024;
 /** Every message of the takeover. */
 export type TakeoverMessage =
   | { t: "hello"; pid: number }
-  | { t: "offer"; generation: number; listeners: string[] }
+  | { t: "offer"; generation: number; listeners: string[]; connections: number }
   | { t: "refuse"; why: string }
   | { t: "take" }
   | { t: "bundle"; generation: number; stoppedAt: number }
@@ -112,7 +112,7 @@ export function decodeTakeover(bytes: Uint8Array, fdCount: number): TakeoverMess
   if (typeof m !== "object" || m === null || Array.isArray(m)) bad("not an object");
   const fields: Record<string, string[]> = {
     hello: ["pid"],
-    offer: ["generation", "listeners"],
+    offer: ["generation", "listeners", "connections"],
     refuse: ["why"],
     take: [],
     bundle: ["generation", "stoppedAt"],
@@ -130,6 +130,7 @@ export function decodeTakeover(bytes: Uint8Array, fdCount: number): TakeoverMess
   if ("pid" in m && !isCount(m.pid) || m.pid === 0) bad("pid");
   if ("generation" in m && !isCount(m.generation, Number.MAX_SAFE_INTEGER)) bad("generation");
   if ("carried" in m && !isCount(m.carried)) bad("carried");
+  if ("connections" in m && !isCount(m.connections, 1 << 20)) bad("connections");
   const isTime = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
   if ("stoppedAt" in m && !isTime(m.stoppedAt)) bad("stoppedAt");
   if ("pauseMs" in m && !isTime(m.pauseMs)) bad("pauseMs");

@@ -162,15 +162,19 @@ export class Socket implements IoHandler {
     this.#wakeDrainWaiters();
   }
 
-  /** Stops watching the fd and gives it to the caller, who now owns it. Nothing may be queued. */
+  /**
+   * Stops watching the fd and gives it to the caller, who now owns it. Nothing may be queued.
+   * For a handoff: the loop forgets the fd (EventLoop.forget) and must be disposed before the
+   * caller closes it.
+   */
   detach(): number {
     if (!this.#isOpen) throw new Error(`socket fd ${this.fd} is closed`);
     if (this.#queued > 0) {
       throw new Error(`socket fd ${this.fd} still has ${this.#queued} bytes queued`);
     }
     this.#isOpen = false;
-    this.#loop.remove(this.fd);
-    this.#wakeDrainWaiters();
+    this.#loop.forget(this.fd);
+    if (this.#drainWaiters.length > 0) this.#wakeDrainWaiters();
     return this.fd;
   }
 

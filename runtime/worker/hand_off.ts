@@ -34,8 +34,12 @@ import {
   bundleName,
   checkPlainData,
   type ConnectionRecord,
+  decodeState,
   encodeState,
+  type IdleTable,
+  IdleTableBuilder,
   listenerStoreName,
+  readBundle,
   writeBundle,
 } from "../handoff/mod.ts";
 
@@ -66,9 +70,18 @@ export interface CarriedConnection {
   record: ConnectionRecord;
 }
 
+/** Idle connections in bulk (handoff/idle_table.ts): fds in table order. The holder owns them. */
+export interface CarriedIdle {
+  fds: number[];
+  table: IdleTable;
+}
+
 /** Everything a handoff took out of the server, recorded. The caller owns every fd. */
 export interface Harvest {
+  /** Sessions and connections with bytes read: one record each. */
   connections: CarriedConnection[];
+  /** Idle connections with nothing read, in bulk: their fds follow the records' in the bundle. */
+  idle: CarriedIdle;
   /** What `onAppHandoff` returned (plain data), or null. */
   app: unknown;
   /** performance.now() when the handoff began. */
@@ -79,13 +92,13 @@ export interface Harvest {
   recordMs: number;
 }
 
-/** The record of an idle HTTP connection. */
+/** The record of an idle HTTP connection with bytes read (a partial head, pipelined requests). */
 export function recordConnection(d: DetachedConnection): ConnectionRecord {
   return {
     kind: "http",
     buffered: d.buffered,
     local: rawLocalAddr(d.fd),
-    peer: rawPeerAddr(d.fd),
+    peer: d.peer ?? rawPeerAddr(d.fd),
     proto: null,
     app: null,
     listener: d.listenerName,
@@ -115,13 +128,74 @@ export async function harvest(
   } catch (err) {
     log.error(`onAppHandoff failed, carrying no app state: ${describeError(err)}`);
   }
-  return {
-    connections,
-    app,
-    startedAt,
-    drainMs,
-    recordMs: performance.now() - startedAt - drainMs,
+  const recordMs = performance.now() - startedAt - drainMs;
+  return { connections, idle: taken.idle, app, startedAt, drainMs, recordMs };
+}
+
+/** Every fd of a harvest, in bundle order: the records', then the idle table's. */
+export function harvestFds(h: { connections: CarriedConnection[]; idle: CarriedIdle }): number[] {
+  return [...h.connections.map((c) => c.fd), ...h.idle.fds];
+}
+
+/**
+ * Runs the state codec once on a small state with every kind of entry, so its code is compiled
+ * before a handoff needs it: the first encode or decode in a process took 10–20 ms here (most
+ * of it JIT), in the pause. Called while nothing waits (the old process once it serves, the
+ * next one while it starts).
+ */
+export function warmUpCodec(): void {
+  const peer = new Uint8Array([2, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+  // Enough entries that the table's loops get compiled, not just interpreted.
+  const idle = new IdleTableBuilder();
+  for (let i = 0; i < 2048; i++) idle.add(3 + i, "warm-up", peer);
+  const record: ConnectionRecord = {
+    kind: "http",
+    buffered: new Uint8Array(1),
+    local: peer,
+    peer,
+    proto: null,
+    app: null,
+    listener: "warm-up",
   };
+  const state = {
+    apprunVersion: APPRUN_VERSION,
+    generation: 1,
+    createdAt: Date.now(),
+    pid: Deno.pid,
+    connections: [record],
+    app: null,
+    idle: idle.build(),
+  };
+  for (let i = 0; i < 5; i++) decodeState(encodeState(state));
+}
+
+/**
+ * {@linkcode warmUpCodec}, and a bundle of one fd written and read back: what a warm handoff
+ * runs, compiled before one happens.
+ */
+export async function warmUpHandoff(): Promise<void> {
+  warmUpCodec();
+  const [a, b] = socketPair(SOCK_SEQPACKET);
+  try {
+    const state = encodeState({
+      apprunVersion: APPRUN_VERSION,
+      generation: 1,
+      createdAt: Date.now(),
+      pid: Deno.pid,
+      connections: [],
+      app: null,
+    });
+    const bundle = writeBundle({ generation: 1, state, fds: [a] });
+    try {
+      const read = await readBundle(bundle, { expectedGeneration: 1 });
+      for (const fd of read.fds) closeFd(fd);
+    } finally {
+      closeFd(bundle);
+    }
+  } finally {
+    closeFd(a);
+    closeFd(b);
+  }
 }
 
 /** A bundle written from a harvest: its reading end (the caller's) and what it cost. */
@@ -146,11 +220,14 @@ export function bundleHarvest(h: Harvest, generation: number, log: Logger): Writ
     pid: Deno.pid,
     connections: h.connections.map((c) => c.record),
     app: h.app,
+    // Without idle connections the field is left out: apprun before it reads such a state.
+    ...(h.idle.fds.length > 0 ? { idle: h.idle.table } : {}),
   });
   const t1 = performance.now();
   if (fault === "corrupt-state") encoded[encoded.length - 1] ^= 0xff;
   if (fault === "future-version") encoded[5] = 99;
-  let fd = writeBundle({ generation, state: encoded, fds: h.connections.map((c) => c.fd) });
+  const fds = harvestFds(h);
+  let fd = writeBundle({ generation, state: encoded, fds });
   const t2 = performance.now();
   if (fault === "empty-bundle") {
     closeFd(fd);
@@ -160,7 +237,7 @@ export function bundleHarvest(h: Harvest, generation: number, log: Logger): Writ
   }
   const ms = (n: number) => n.toFixed(1);
   log.debug(
-    `handoff: ${h.connections.length} connections taken out in ${ms(h.drainMs)} ms, recorded ` +
+    `handoff: ${fds.length} connections taken out in ${ms(h.drainMs)} ms, recorded ` +
       `in ${ms(h.recordMs)} ms, state of ${encoded.byteLength} bytes encoded in ${ms(t1 - t0)} ` +
       `ms, bundle written in ${ms(t2 - t1)} ms`,
   );
@@ -191,19 +268,19 @@ export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
     if (fault === "kill-after-store") sendSignal(Deno.pid, SIGNALS.SIGKILL);
     if (!notifier.barrier(5000)) log.warn("BARRIER=1 not acknowledged within 5 s");
     return {
-      carried: h.connections.length,
+      carried: harvestFds(h).length,
       durationMs: performance.now() - h.startedAt,
       drainMs: h.drainMs,
     };
   } catch (err) {
-    log.error(
-      `handoff failed, closing ${h.connections.length} connections instead: ${describeError(err)}`,
-    );
+    const fds = harvestFds(h);
+    log.error(`handoff failed, closing ${fds.length} connections instead: ${describeError(err)}`);
     // The bundle (if written) holds copies: shut the sockets down so clients see an end.
-    for (const c of h.connections) shutdown(c.fd, SHUT_RDWR);
+    for (const fd of fds) shutdown(fd, SHUT_RDWR);
     return { carried: 0, durationMs: performance.now() - h.startedAt, drainMs: h.drainMs };
   } finally {
-    for (const c of h.connections) closeFd(c.fd);
+    await opts.server.closed; // it forgot these fds: its epoll fd goes first
+    for (const fd of harvestFds(h)) closeFd(fd);
     if (bundleFd >= 0) closeFd(bundleFd);
   }
 }

@@ -32,6 +32,7 @@ import { listenerStoreName } from "../handoff/mod.ts";
 import { embeddedHandler, HandlerError } from "../handler.ts";
 import { type SortedFds, sortPassedFds } from "./fds.ts";
 import { readHandoff, type Resumed } from "./resume.ts";
+import { warmUpCodec, warmUpHandoff } from "./hand_off.ts";
 import { forgetStrangers, putBack } from "./start.ts";
 import { ListenerPool } from "./listeners.ts";
 import { WorkerApp } from "./app.ts";
@@ -42,7 +43,7 @@ import {
   reloadOnHangup,
   waitForStopSignal,
 } from "./process.ts";
-import { serveUntilDone, startServer } from "./serving.ts";
+import { prepareServer, serveUntilDone, startServer } from "./serving.ts";
 import {
   reportFailure,
   TakeoverClient,
@@ -122,6 +123,8 @@ function setUp(opts: WorkerOptions, log: Logger): Started {
   const client = takeover === null ? null : TakeoverClient.connect(takeover, log);
   const passed = client?.listeners ?? (opts.mode === "check" ? [] : takeListenFds());
   const sorted = sortPassedFds(passed);
+  // Carried connections are coming: compile the codec now, not in the pause.
+  if (client !== null || sorted.bundle !== null) warmUpCodec();
   if (sorted.invalid.length > 0) adoptListener(sorted.invalid[0]); // throws the precise error
   forgetStrangers(sorted.strangers, notifier, log);
   const pool = opts.mode === "check" ? null : new ListenerPool(sorted, opts, log);
@@ -167,12 +170,18 @@ async function serveApp(s: Started): Promise<number> {
   // process (warm: it stops reading only now, and waits for us).
   let bundle: { name: string | null; fd: number; generation: number } | null = sorted.bundle;
   let stoppedAt: number | null = null;
+  let prepared: Server | undefined;
+  let tGiven = tHandler;
   if (client !== null) {
     client.watchHelper();
+    // Ready before asking: the loop running, the handoff's code compiled (not in the pause).
+    prepared = prepareServer(s, client.generation + 1);
+    await warmUpHandoff();
     s.hold();
     const given = await client.take(s.opts.drainTimeoutMs + TAKE_MARGIN_MS);
     bundle = { name: null, fd: given.fd, generation: given.generation };
     stoppedAt = given.stoppedAt;
+    tGiven = performance.now();
   }
   let resumed: Resumed | null = null;
   if (bundle !== null) {
@@ -192,7 +201,7 @@ async function serveApp(s: Started): Promise<number> {
   let server: Server;
   try {
     s.hold();
-    server = startServer(s, generation, resumed);
+    server = startServer(s, generation, resumed, prepared);
   } catch (err) {
     // We drained the bundle; dying now would lose its connections: put them back. (Warm: the
     // running process still holds them, and takes them back when we are gone.)
@@ -202,13 +211,17 @@ async function serveApp(s: Started): Promise<number> {
     throw err;
   }
   s.app.callDefaultOnListen();
-  const carried = resumed?.connections.length ?? 0;
+  const carried = (resumed?.connections.length ?? 0) + (resumed?.idle?.fds.length ?? 0);
   const ms = (n: number) => n.toFixed(1);
-  const phases = `runtime ${ms(s.tRuntime)}, app ${ms(tHandler - s.tRuntime)}, bundle ` +
-    `${ms(tBundle - tHandler)}, resume ${ms(performance.now() - tBundle)}`;
+  const tServing = performance.now();
+  const phases = client === null
+    ? `runtime ${ms(s.tRuntime)}, app ${ms(tHandler - s.tRuntime)}, bundle ` +
+      `${ms(tBundle - tHandler)}, resume ${ms(tServing - tBundle)}`
+    : `the bundle came ${ms(tGiven - (stoppedAt! - performance.timeOrigin))} ms after, read ` +
+      `${ms(tBundle - tGiven)}, resume ${ms(tServing - tBundle)}`;
   // 6. Ready; then what the previous generation stored is ours to remove.
   if (client !== null) {
-    const pauseMs = performance.timeOrigin + performance.now() - stoppedAt!;
+    const pauseMs = performance.timeOrigin + tServing - stoppedAt!;
     log.info(
       `took over ${carried} connections from pid ${client.oldPid} as generation ${generation}: ` +
         `serving ${ms(pauseMs)} ms after it stopped reading (${phases})`,

@@ -20,7 +20,7 @@ import { Server } from "../server.ts";
 import { closeFd } from "../sys/mod.ts";
 import { listenerStoreName, receiveTakeover, sendTakeover } from "../handoff/mod.ts";
 import { explainCapacity, queryFdStoreCapacity } from "../fdstore_capacity.ts";
-import { bundleHarvest, handOff, harvest } from "./hand_off.ts";
+import { bundleHarvest, handOff, harvest, harvestFds, warmUpHandoff } from "./hand_off.ts";
 import type { Resumed } from "./resume.ts";
 import type { ListenerPool } from "./listeners.ts";
 import type { WorkerApp } from "./app.ts";
@@ -43,11 +43,8 @@ export interface ServingContext {
   stopSignal: Promise<"SIGTERM" | "SIGINT" | "app">;
 }
 
-/**
- * A server for the app's bindings, started, with `carried` resumed in it (the caller has
- * sent nothing yet: READY=1 is its business). Takes every carried fd.
- */
-export function startServer(s: ServingContext, generation: number, carried: Resumed | null) {
+/** A server for the app's bindings, its loop running, not accepting yet. */
+export function prepareServer(s: ServingContext, generation: number): Server {
   const { log, notifier, app, opts } = s;
   const server = new Server({
     bindings: app.bindings,
@@ -58,6 +55,22 @@ export function startServer(s: ServingContext, generation: number, carried: Resu
     hooks: app.hooks,
     generation,
   });
+  server.startLoop();
+  return server;
+}
+
+/**
+ * A server for the app's bindings (`prepared`, or a new one), started, with `carried` resumed
+ * in it (the caller has sent nothing yet: READY=1 is its business). Takes every carried fd.
+ */
+export function startServer(
+  s: ServingContext,
+  generation: number,
+  carried: Resumed | null,
+  prepared?: Server,
+): Server {
+  const { log, app } = s;
+  const server = prepared ?? prepareServer(s, generation);
   server.start();
   app.attach(server);
   if (carried !== null && app.hooks.onAppResume) {
@@ -68,6 +81,7 @@ export function startServer(s: ServingContext, generation: number, carried: Resu
     }
   }
   for (const c of carried?.connections ?? []) server.resume(c.fd, c.record);
+  if (carried?.idle) server.resumeIdle(carried.idle.fds, carried.idle.table);
   return server;
 }
 
@@ -92,6 +106,8 @@ export async function serveUntilDone(
     offer: () => offerOf(s, server, generation),
   });
   const listeners = s.pool?.all() ?? [];
+  // Now, not in the pause of the next handoff.
+  if (notifier !== null) await warmUpHandoff().catch(() => {});
   for (;;) {
     const next = await Promise.race([
       s.stopSignal.then((signal) => ({ signal })),
@@ -107,9 +123,7 @@ export async function serveUntilDone(
         return 0;
       }
       server = startServer(s, generation, outcome);
-      server.notifyReady(
-        `resumed ${outcome.connections.length} connections after a failed takeover`,
-      );
+      server.notifyReady("resumed the connections of a failed takeover");
       host!.release(next.request.pid);
       continue;
     }
@@ -129,7 +143,7 @@ function offerOf(s: ServingContext, server: Server, generation: number): Takeove
     fd: l.fd,
     name: l.isOwned ? listenerStoreName(l.name) : l.name,
   }));
-  return { generation, listeners };
+  return { generation, listeners, connections: server.connectionCount };
 }
 
 /**
@@ -158,7 +172,7 @@ async function giveTo(
     }
     const ms = (n: number) => n.toFixed(1);
     log.info(
-      `handed ${h.connections.length} connections to pid ${request.pid} in ` +
+      `handed ${harvestFds(h).length} connections to pid ${request.pid} in ` +
         `${ms(performance.now() - h.startedAt)} ms (take out ${ms(h.drainMs)}, record ` +
         `${ms(h.recordMs)}, encode ${ms(bundle.encodeMs)}, bundle ${ms(bundle.writeMs)} ms)`,
     );
@@ -169,17 +183,19 @@ async function giveTo(
     ? await receiveTakeover(request.fd, -1).catch(() => "closed" as const)
     : null;
   closeFd(request.fd);
+  await server.closed; // it forgot the fds it gave up: its epoll fd goes before our copies
   if (answer !== null && answer !== "closed" && answer.message.t === "exit") {
-    for (const c of h.connections) closeFd(c.fd);
+    for (const fd of harvestFds(h)) closeFd(fd);
     log.info(`pid ${request.pid} took over: exiting`);
     return "gone";
   }
   log.warn(
-    `pid ${request.pid} did not take over: resuming its ${h.connections.length} connections here`,
+    `pid ${request.pid} did not take over: resuming its ${harvestFds(h).length} connections here`,
   );
   return {
     generation,
     connections: h.connections,
+    idle: h.idle,
     app: h.app,
     createdAt: null,
     dropped: 0,

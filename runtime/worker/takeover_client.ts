@@ -18,6 +18,7 @@ import type { PassedFd } from "../listen.ts";
 import { describeError } from "../errors.ts";
 import { closeFd, connectSeqpacket, peerCredentials, placeFd } from "../sys/mod.ts";
 import {
+  growFdTable,
   receiveTakeover,
   receiveTakeoverSync,
   sendTakeover,
@@ -86,6 +87,8 @@ export class TakeoverClient {
     const o = offer as Extract<TakeoverMessage, { t: "offer" }>;
     this.generation = o.generation;
     this.listeners = o.listeners.map((name, i) => ({ fd: fds[i], name }));
+    // Room for what is coming (and what may come meanwhile), now rather than in the pause.
+    growFdTable(o.connections + (o.connections >> 2) + 2048);
     this.#main.promise.catch(() => {});
   }
 
@@ -139,8 +142,12 @@ export class TakeoverClient {
   async take(
     timeoutMs: number,
   ): Promise<{ fd: number; generation: number; stoppedAt: number }> {
+    const asked = performance.now();
     sendTakeover(this.#fd, { t: "take" });
     const got = await receiveTakeover(this.#fd, timeoutMs);
+    this.#log.debug(
+      `takeover: the bundle came ${(performance.now() - asked).toFixed(1)} ms after "take"`,
+    );
     if (got === "closed") throw new TakeoverError(`pid ${this.#spec.pid} closed the takeover`);
     if (got.message.t !== "bundle") {
       for (const f of got.fds) closeFd(f);

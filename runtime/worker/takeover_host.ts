@@ -46,6 +46,8 @@ export interface TakeoverRequest {
 export interface TakeoverOffer {
   generation: number;
   listeners: { name: string; fd: number }[];
+  /** How many connections it serves now (the next process makes room for them). */
+  connections: number;
 }
 
 /** Options for {@linkcode TakeoverHost.open}. */
@@ -171,9 +173,11 @@ export class TakeoverHost {
         return;
       }
       this.#busyPid = pid;
+      const names = offer.listeners.map((l) => l.name);
+      const { generation, connections } = offer;
       sendTakeover(
         fd,
-        { t: "offer", generation: offer.generation, listeners: offer.listeners.map((l) => l.name) },
+        { t: "offer", generation, listeners: names, connections },
         offer.listeners.map((l) => l.fd),
       );
       log.info(`pid ${pid} is loading the next version; serving on until it takes over`);
