@@ -58,7 +58,8 @@ Options:
   --max-line SIZE       longest request line (default 8k)
   --max-headers N       most header fields (default 100)
   --log-level LEVEL     error, warn, info or debug (default info; APPRUN_LOG)
-  --watch               restart the worker when a file beside the handler changes
+  --start-timeout T     how long a start or a reload may take to be ready (default 90s)
+  --watch               reload when the app or a file it imports changes
   --name NAME           the service's name (default: the handler's file name)
   --control PATH        the supervisor's control socket (default $XDG_RUNTIME_DIR/apprun/NAME.sock)
   --bin PATH            run PATH (an apprun-compiled binary) as the worker: \`PATH serve …\`
@@ -81,6 +82,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       host: { type: "string" },
       unix: { type: "string", multiple: true },
       "drain-timeout": { type: "string" },
+      "start-timeout": { type: "string" },
       ...limitOptions,
       "log-level": { type: "string" },
       "no-supervisor": { type: "boolean" },
@@ -119,6 +121,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       : parseCount(flag, value);
   }
   const drain = str("drain-timeout");
+  const startTimeout = str("start-timeout");
   const handler = parsed.positionals[0];
   return {
     handler: handler === undefined ? undefined : checkAppFile(handler),
@@ -132,6 +135,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
     host: str("host"),
     unix: (v.unix as string[] | undefined) ?? [],
     drainTimeoutMs: drain ? parseDuration("drain-timeout", drain) : DEFAULTS.drainTimeoutMs,
+    startTimeoutMs: startTimeout ? parseDuration("start-timeout", startTimeout) : undefined,
     limits,
     logLevel: parseLogLevel(logLevel),
   };

@@ -64,6 +64,8 @@ export interface ServiceUnitOptions {
   drainTimeout?: number;
   /** `TimeoutStopSec=`: drain + the handoff itself. Default drain + 20. */
   timeoutStop?: number;
+  /** `TimeoutStartSec=`: how long a start, and each reload, may take. Default systemd's (90 s). */
+  timeoutStart?: number;
   /** `RestartSec=` for automatic restarts after a failure. Default 1. */
   restartDelay?: number;
   /** `StartLimitIntervalSec=` (0 turns the limit off). Default 60. */
@@ -196,6 +198,9 @@ export function renderServiceUnit(opts: ServiceUnitOptions): string {
         `would cut it short; at least ${drainTimeout + HANDOFF_MARGIN}s`,
     );
   }
+  const timeoutStart = opts.timeoutStart === undefined
+    ? undefined
+    : checkSeconds(opts.timeoutStart, "timeoutStart");
   const restartDelay = checkSeconds(opts.restartDelay ?? 1, "restartDelay", { isPositive: false });
   const startLimitInterval = checkSeconds(
     opts.startLimitInterval ?? DEFAULTS.startLimit.intervalMs / 1000,
@@ -302,6 +307,7 @@ export function renderServiceUnit(opts: ServiceUnitOptions): string {
     "# SIGTERM to the main process only: it drains, hands off and exits by itself.",
     "KillMode=mixed",
     `TimeoutStopSec=${formatSeconds(timeoutStop)}`,
+    ...(timeoutStart !== undefined ? [`TimeoutStartSec=${formatSeconds(timeoutStart)}`] : []),
     "Restart=on-failure",
     `RestartSec=${formatSeconds(restartDelay)}`,
     ...(watchdog !== undefined ? [`WatchdogSec=${formatSeconds(watchdog)}`] : []),

@@ -376,7 +376,7 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     if (this.#state !== "idle" || this.#in.length > 0 || this.socket.bufferedAmount > 0) return -1;
     this.#transition("detached");
     this.deadline = 0;
-    return this.socket.detach();
+    return this.socket.release();
   }
 
   // --- the request cycle ---

@@ -25,6 +25,8 @@ export type ControlRequest =
     cmd: "reload";
     /** The worker command to reload into (an upgrade's); default: the one in force. */
     worker?: { path: string; args?: string[]; env?: Record<string, string> };
+    /** A shorter limit than the start timeout for this reload (an upgrade's), ms. */
+    timeoutMs?: number;
   }
   | { cmd: "stop" };
 
@@ -64,7 +66,7 @@ export interface ControlHandler {
   /** Resolves when the new worker is ready; rejects when it failed. */
   restart(command?: WorkerCommand, reason?: string, how?: RestartHow): Promise<RestartReply>;
   /** Resolves when the reload is done (with the main process then); rejects when it failed. */
-  reload(command?: WorkerCommand, reason?: string): Promise<RestartReply>;
+  reload(command?: WorkerCommand, reason?: string, timeoutMs?: number): Promise<RestartReply>;
   /** Resolves once the worker is gone and the store flushed. */
   stopWorker(): Promise<void>;
   /** The worker command now in force (restart requests fill in what they leave out). */
@@ -187,8 +189,17 @@ export class ControlServer {
           const how = { isChecked: req.check === true, isPreempting: true };
           return await this.#handler.restart(command, "control request", how);
         }
-        case "reload":
-          return await this.#handler.reload(this.#commandOf(req.worker), "control request");
+        case "reload": {
+          const t = req.timeoutMs;
+          const timeoutMs = typeof t === "number" && Number.isSafeInteger(t) && t > 0
+            ? t
+            : undefined;
+          return await this.#handler.reload(
+            this.#commandOf(req.worker),
+            "control request",
+            timeoutMs,
+          );
+        }
         case "stop":
           await this.#handler.stopWorker();
           return { ok: true };

@@ -22,6 +22,8 @@ export interface ReloadRequest {
   command: WorkerCommand | undefined;
   reasons: string[];
   waiters: PromiseWithResolvers<RestartReply>[];
+  /** The shortest limit any merged request asked for (else the start timeout), ms. */
+  timeoutMs?: number;
 }
 
 /** The one reload waiting to run (requests made while another runs merge into it). */
@@ -29,9 +31,14 @@ export class ReloadQueue {
   #next: ReloadRequest | null = null;
 
   /** Queues a request; resolves when the reload that serves it ends. */
-  add(command: WorkerCommand | undefined, reason: string): Promise<RestartReply> {
+  add(
+    command: WorkerCommand | undefined,
+    reason: string,
+    timeoutMs?: number,
+  ): Promise<RestartReply> {
     const next = this.#next ??= { command: undefined, reasons: [], waiters: [] };
     if (command !== undefined) next.command = command;
+    if (timeoutMs !== undefined) next.timeoutMs = Math.min(next.timeoutMs ?? timeoutMs, timeoutMs);
     if (!next.reasons.includes(reason)) next.reasons.push(reason);
     const waiter = Promise.withResolvers<RestartReply>();
     next.waiters.push(waiter);

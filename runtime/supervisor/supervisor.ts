@@ -165,7 +165,7 @@ export class Supervisor implements ControlHandler {
    * Requests made during a reload are served by one more reload after it. Without
    * `reloadCommand`, rejects: a reload is not applicable.
    */
-  reload(command?: WorkerCommand, reason = "requested"): Promise<RestartReply> {
+  reload(command?: WorkerCommand, reason = "requested", timeoutMs?: number): Promise<RestartReply> {
     if (this.#driver === null) {
       return Promise.reject(new SupervisorError(`cannot reload: the supervisor is not running`));
     }
@@ -174,7 +174,7 @@ export class Supervisor implements ControlHandler {
         new SupervisorError("reload is not applicable: no reload command (ExecReload=)"),
       );
     }
-    const done = this.#driver.reload(command, reason);
+    const done = this.#driver.reload(command, reason, timeoutMs);
     if (typeof this.#opts.watch === "function") {
       done.finally(() => this.#refreshWatch()).catch(() => {});
     }
@@ -229,7 +229,7 @@ export class Supervisor implements ControlHandler {
     this.#loop = loop;
     // Orphans of our workers come to us, as to a service manager: a reload command's next
     // process is re-parented here, so we can follow and reap it as the main process.
-    becomeChildSubreaper();
+    if (this.#opts.reloadCommand !== undefined) becomeChildSubreaper();
     try {
       this.#notify = NotifySocket.open();
     } catch (err) {

@@ -215,7 +215,11 @@ export class WorkerDriver {
    * `systemctl reload` (see Supervisor.reload): runs the reload command for `command` (or the
    * one in force) as the control process once the worker is ready and no reload runs.
    */
-  reload(command: WorkerCommand | undefined, reason: string): Promise<RestartReply> {
+  reload(
+    command: WorkerCommand | undefined,
+    reason: string,
+    timeoutMs?: number,
+  ): Promise<RestartReply> {
     const state = this.#state;
     if (isTerminal(state) || this.#afterExit === "stop" || state === "idle") {
       const why = state === "idle" ? "not started" : isTerminal(state) ? state : "stopping";
@@ -224,7 +228,7 @@ export class WorkerDriver {
     if (command) checkCommand(command);
     this.#log.info(`reload (${reason})`);
     if (state === "auto-restart") return this.restart(command, reason);
-    const done = this.#reloads.add(command, reason);
+    const done = this.#reloads.add(command, reason, timeoutMs);
     this.#nextReload();
     return done;
   }
@@ -503,12 +507,12 @@ export class WorkerDriver {
     const control = this.#control;
     this.#ctx.loop.add(control.pidfd, EPOLLIN, { onEvent: () => this.#onControlExit() });
     this.#moveTo("reloading");
-    this.#timer.arm(this.#opts.startTimeoutMs, () => {
+    const limit = Math.min(this.#opts.startTimeoutMs, request.timeoutMs ?? Infinity);
+    this.#timer.arm(limit, () => {
       this.#log.warn(
-        `reload operation timed out (${this.#opts.startTimeoutMs} ms): killing the reload ` +
-          `command (pid ${control.pid})`,
+        `reload operation timed out (${limit} ms): killing the reload command (pid ${control.pid})`,
       );
-      control.statusText ||= `the reload did not finish within ${this.#opts.startTimeoutMs} ms`;
+      control.statusText ||= `the reload did not finish within ${limit} ms`;
       sendSignal(-control.pid, SIGKILL);
     });
     this.#log.info(

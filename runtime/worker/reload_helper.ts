@@ -64,12 +64,11 @@ export async function runReloadHelper(command: string[], log: Logger): Promise<R
   }
   const socket = dir === null ? null : takeoverSocketPath(dir, oldPid);
   if (socket === null || !isSocket(socket)) {
-    return {
-      code: NO_TAKEOVER,
-      line: `pid ${oldPid} offers no warm takeover (${
-        socket ?? "no $RUNTIME_DIRECTORY: the unit needs RuntimeDirectory="
-      }): restart it instead`,
-    };
+    const line = `pid ${oldPid} offers no warm takeover (${
+      socket ?? "no $RUNTIME_DIRECTORY: the unit needs RuntimeDirectory="
+    }): restart it instead`;
+    tellManager(notifier, line);
+    return { code: NO_TAKEOVER, line };
   }
   const [channel, childChannel] = socketPair(SOCK_SEQPACKET);
   const [errRead, errWrite] = pipe({ isNonBlocking: true });
@@ -109,12 +108,7 @@ export async function runReloadHelper(command: string[], log: Logger): Promise<R
     if (result.t !== "resumed") {
       await next.drainOutput(1000);
       const why = next.why(result);
-      // The manager's record of why (the supervisor answers the reload request with it).
-      try {
-        notifier.status(`reload failed: ${oneLine(why)}`);
-      } catch {
-        // The manager is gone: the log says it.
-      }
+      tellManager(notifier, why);
       return { code: 1, line: why };
     }
     notifier.mainPid(result.pid);
@@ -133,6 +127,16 @@ export async function runReloadHelper(command: string[], log: Logger): Promise<R
     closeFd(channel);
     closeFd(errRead);
     notifier.close();
+  }
+}
+
+/** The manager's record of why a reload failed (the supervisor answers the request with it). */
+function tellManager(notifier: Notifier, why: string): void {
+  try {
+    notifier.status(`reload failed: ${oneLine(why)}`);
+    notifier.barrier(2000);
+  } catch {
+    // The manager is gone: the log says it.
   }
 }
 

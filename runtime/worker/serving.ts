@@ -71,7 +71,6 @@ export function startServer(
 ): Server {
   const { log, app } = s;
   const server = prepared ?? prepareServer(s, generation);
-  server.start();
   app.attach(server);
   if (carried !== null && app.hooks.onAppResume) {
     try {
@@ -82,6 +81,8 @@ export function startServer(
   }
   for (const c of carried?.connections ?? []) server.resume(c.fd, c.record);
   if (carried?.idle) server.resumeIdle(carried.idle.fds, carried.idle.table);
+  // New connections after the carried ones: those are served first.
+  server.start();
   return server;
 }
 

@@ -61,7 +61,7 @@ export async function runSupervised(opts: ServeOptions, log: Logger): Promise<nu
   env.APPRUN_SUPERVISOR_PID = String(Deno.pid);
   const served: ServeOptions = { ...opts, port: undefined, host: undefined, unix: [] };
   const worker = workerCommand(served, env);
-  const startTimeoutMs = 90_000;
+  const startTimeoutMs = opts.startTimeoutMs ?? 90_000;
   const stopFollowing = followStarter(log, (line) => {
     log.warn(`${line}: stopping`);
     Deno.kill(Deno.pid, "SIGTERM");

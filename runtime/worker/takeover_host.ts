@@ -6,7 +6,10 @@
  * uid (or root) and, under systemd, the same cgroup, so a process of the same unit — says
  * hello and gets the listeners (the worker keeps serving on them); once it has loaded its app
  * it asks to take over, and the worker's serve loop (serving.ts) answers with the bundle. One
- * takeover at a time: a second next process is refused until the first one is done.
+ * takeover at a time: a second next process is refused while the first one takes over; one
+ * that comes while the first is still loading means the manager gave up on that one (reloads
+ * run one at a time, and a timed-out reload command is killed, not its child): the first is
+ * ended (SIGKILL: it holds nothing yet) and the second goes on.
  *
  * Owns the listening socket and its file (removed on close) and every connection until it
  * hands one to the serve loop as a {@linkcode TakeoverRequest}, which then owns it.
@@ -21,6 +24,8 @@ import {
   pipe,
   pollFds,
   POLLIN,
+  sendSignal,
+  SIGNALS,
   writeAll,
 } from "../sys/mod.ts";
 import { receiveTakeover, sendTakeover, TakeoverError } from "../handoff/mod.ts";
@@ -68,8 +73,8 @@ export class TakeoverHost {
   readonly #wake: [number, number];
   readonly #requests: TakeoverRequest[] = [];
   #waiter: ((r: TakeoverRequest) => void) | null = null;
-  /** A next process between hello and take (or handed over and not yet released). */
-  #busyPid: number | null = null;
+  /** The next process between hello and its end (`isTaking` once it asked to take over). */
+  #busy: { pid: number; isTaking: boolean } | null = null;
   #isClosed = false;
 
   private constructor(path: string, fd: number, opts: TakeoverHostOptions) {
@@ -111,7 +116,7 @@ export class TakeoverHost {
 
   /** The takeover by `pid` is over (it failed, or this process is leaving): others may come. */
   release(pid: number): void {
-    if (this.#busyPid === pid) this.#busyPid = null;
+    if (this.#busy?.pid === pid) this.#busy = null;
   }
 
   /** Stops listening and removes the socket file; connections not yet handed over are closed. */
@@ -161,9 +166,17 @@ export class TakeoverHost {
       const first = await receiveTakeover(fd, HELLO_TIMEOUT_MS);
       if (first === "closed") return;
       if (first.message.t !== "hello") throw new TakeoverError(`pid ${pid} did not say hello`);
+      if (refusal === null && this.#busy !== null && !this.#busy.isTaking) {
+        log.warn(
+          `pid ${this.#busy.pid} was still loading when pid ${pid} came (its reload ended ` +
+            `without it): ending it`,
+        );
+        sendSignal(this.#busy.pid, SIGNALS.SIGKILL);
+        this.#busy = null;
+      }
       const offer = refusal ??
-        (this.#busyPid !== null
-          ? `pid ${this.#busyPid} is taking over already`
+        (this.#busy !== null
+          ? `pid ${this.#busy.pid} is taking over already`
           : this.#isClosed
           ? "this process is leaving"
           : this.#opts.offer());
@@ -172,7 +185,8 @@ export class TakeoverHost {
         sendTakeover(fd, { t: "refuse", why: offer });
         return;
       }
-      this.#busyPid = pid;
+      const busy: { pid: number; isTaking: boolean } = { pid, isTaking: false };
+      this.#busy = busy;
       const names = offer.listeners.map((l) => l.name);
       const { generation, connections } = offer;
       sendTakeover(
@@ -188,6 +202,8 @@ export class TakeoverHost {
         return;
       }
       if (next.message.t !== "take") throw new TakeoverError(`pid ${pid} sent "${next.message.t}"`);
+      if (this.#busy !== busy) throw new TakeoverError(`pid ${pid} came back too late`);
+      busy.isTaking = true;
       isHandedOver = true;
       const request = { fd, pid };
       if (this.#waiter !== null) {

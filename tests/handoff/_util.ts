@@ -1,8 +1,9 @@
 /**
  * @module
  * Helpers for the handoff proofs: one {@linkcode App} shape over the two managers that restart
- * apprun the same way — the embedded supervisor (`apprun serve`, SIGHUP) and a real systemd 252
- * user manager (`systemctl --user restart`, on the units `units/` renders, through
+ * apprun the same way — the embedded supervisor (`apprun serve`: the control socket's
+ * `restart`, cold, through the fdstore; SIGHUP, a warm reload) and a real systemd 252 user
+ * manager (`systemctl --user restart` and `reload`, on the units `units/` renders, through
  * `_systemd_app.ts`) — so each scenario runs unchanged under both, and the fixture's
  * `<id> <pid>` answers read off a raw client. Disposing an App ends every process, manager and
  * temp dir it started; nothing is mocked. Sockets and /proc views are `_net.ts`'s.
@@ -33,6 +34,10 @@ export interface AppOptions {
   fixture?: string;
   /** Set in every worker's environment (only the old process acts on it). */
   fault?: Fault;
+  /** More variables for every worker. */
+  environment?: Record<string, string>;
+  /** How long a start or a reload may take, s (`--start-timeout`, TimeoutStartSec=). */
+  timeoutStart?: number;
 }
 
 /** apprun serving a fixture under a manager that can restart it. */
@@ -41,8 +46,12 @@ export interface App extends AsyncDisposable {
   readonly port: number;
   /** The current worker's pid. */
   pid(): Promise<number>;
-  /** Restarts the worker; resolves with the new worker's pid once it sent READY=1. */
+  /** Restarts the worker (cold: through the fdstore); resolves with the new worker's pid once ready. */
   restart(): Promise<number>;
+  /** Reloads (warm: the next worker takes over directly); resolves with its pid once it is main. */
+  reload(): Promise<number>;
+  /** Reloads, success or not: what the manager answered (a failure's reason, where it says one). */
+  tryReload(): Promise<{ ok: boolean; message: string }>;
   /** How many fds the manager's fdstore holds. */
   storedCount(): Promise<number>;
   /** Everything apprun logged so far (every worker; the supervisor's own lines too). */
@@ -57,10 +66,12 @@ export function startApp(manager: ManagerKind, opts: AppOptions = {}): Promise<A
 const READY_RE = /generation (\d+) ready: pid (\d+)/g;
 
 /** `apprun serve FIXTURE --port 0` by hand: the embedded supervisor and its worker. */
-export async function startSupervised(opts: AppOptions = {}): Promise<App & { proc: Proc }> {
+export async function startSupervised(
+  opts: AppOptions = {},
+): Promise<App & { proc: Proc; control: string }> {
   const dir = await Deno.makeTempDir({ prefix: "apprun-handoff-" });
   const control = `${dir}/control.sock`;
-  const env: Record<string, string> = { APPRUN_LOG: "info" };
+  const env: Record<string, string> = { APPRUN_LOG: "info", ...opts.environment };
   if (opts.fault) env.APPRUN_TEST_HANDOFF_FAULT = opts.fault;
   const proc = spawn(APPRUN, [
     "serve",
@@ -73,6 +84,7 @@ export async function startSupervised(opts: AppOptions = {}): Promise<App & { pr
     "120s",
     "--control",
     control,
+    ...(opts.timeoutStart ? ["--start-timeout", `${opts.timeoutStart}s`] : []),
   ], { env });
   let isExited = false;
   proc.status.then(() => isExited = true);
@@ -96,11 +108,22 @@ export async function startSupervised(opts: AppOptions = {}): Promise<App & { pr
       manager: "supervisor",
       port,
       proc,
+      control,
       pid: () => Promise.resolve(Number(readyLines().at(-1)![2])),
       async restart() {
         const count = readyLines().length;
+        const reply = await supervisorRequest(control, { cmd: "restart" });
+        assert.ok(reply.ok, JSON.stringify(reply));
+        return await waitReady(count + 1);
+      },
+      async reload() {
+        const count = readyLines().length;
         proc.kill("SIGHUP");
         return await waitReady(count + 1);
+      },
+      async tryReload() {
+        const reply = await supervisorRequest(control, { cmd: "reload" });
+        return { ok: reply.ok, message: reply.ok ? "" : reply.error };
       },
       async storedCount() {
         const reply = await supervisorRequest(control, { cmd: "status" });
@@ -125,9 +148,13 @@ export async function startSupervised(opts: AppOptions = {}): Promise<App & { pr
 export async function startSystemd(opts: AppOptions = {}): Promise<App & { m: UserManager }> {
   const m = await startUserManager();
   try {
-    const environment: Record<string, string> = { APPRUN_LOG: "info" };
+    const environment: Record<string, string> = { APPRUN_LOG: "info", ...opts.environment };
     if (opts.fault) environment.APPRUN_TEST_HANDOFF_FAULT = opts.fault;
-    const app = await installApp(m, { fixture: opts.fixture ?? "handoff.ts", environment });
+    const app = await installApp(m, {
+      fixture: opts.fixture ?? "handoff.ts",
+      environment,
+      timeoutStart: opts.timeoutStart,
+    });
     await m.start("app.service");
     const pid = async () => Number(await m.show("app.service", "MainPID"));
     return {
@@ -139,6 +166,16 @@ export async function startSystemd(opts: AppOptions = {}): Promise<App & { m: Us
         const r = await m.systemctl("restart", "app.service");
         assert.equal(r.code, 0, `systemctl restart: ${r.stderr}\n${await m.log()}`);
         return await pid();
+      },
+      async reload() {
+        const r = await m.systemctl("reload", "app.service");
+        assert.equal(r.code, 0, `systemctl reload: ${r.stderr}\n${await app.log()}`);
+        return await pid();
+      },
+      async tryReload() {
+        const r = await m.systemctl("reload", "app.service");
+        const result = await m.show("app.service", "ReloadResult");
+        return { ok: r.code === 0, message: `${r.stderr.trim()} (ReloadResult=${result})` };
       },
       storedCount: async () => Number(await m.show("app.service", "NFileDescriptorStore")),
       log: app.log,
@@ -217,5 +254,47 @@ export function testUnderBoth(
         await scenario(app);
       },
     });
+  }
+}
+
+/** The two ways to the next process: cold (`restart`, through the fdstore) and warm (`reload`). */
+export type HandoffPath = "restart" | "reload";
+
+/** An App whose `restart()` takes one path, and the old process's line when it begins. */
+export interface PathApp extends App {
+  readonly path: HandoffPath;
+  /** The old process's log line (global) when the handoff begins on this path. */
+  readonly handingOff: RegExp;
+}
+
+/**
+ * Registers `scenario` four times: under each manager, on each path (`NAME (supervisor,
+ * restart)`, …). In the scenario, `app.restart()` takes the path of the test.
+ */
+export function testUnderAll(
+  name: string,
+  scenario: (app: PathApp) => Promise<void>,
+  opts: AppOptions = {},
+): void {
+  for (const manager of ["supervisor", "systemd"] as const) {
+    for (const path of ["restart", "reload"] as const) {
+      const isIgnored = manager === "systemd" && skipWithoutSystemd() !== null;
+      Deno.test({
+        name: `${name} (${manager}, ${path})`,
+        ignore: isIgnored,
+        async fn() {
+          await using app = await startApp(manager, opts);
+          const handingOff = path === "reload"
+            ? /takes over: handing over/g
+            : /SIGTERM: handing off/g;
+          await scenario({
+            ...app,
+            path,
+            handingOff,
+            restart: path === "reload" ? app.reload : app.restart,
+          });
+        },
+      });
+    }
   }
 }
