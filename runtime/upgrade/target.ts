@@ -207,9 +207,13 @@ export class SystemdTarget implements RestartTarget {
     }
     const after = await this.status();
     if (r.code !== 0) {
-      const exec = await showUnit(this.#scope, this.#unit, ["ExecReload"]);
+      const exec = await showUnit(this.#scope, this.#unit, ["ExecReload", "ReloadResult"]);
       const status = Number(/status=(\d+)/.exec(exec.ExecReload)?.[1] ?? -1);
-      throw new RestartFailure(`${ctl} failed: ${lastLine(r)}`, false, {
+      // The reload helper's last STATUS= says why (read at once: the running process's next
+      // status line replaces it).
+      const said = /^reload failed: (.*)$/.exec(after.text)?.[1];
+      const why = said ?? `${lastLine(r)} (${exec.ReloadResult})`;
+      throw new RestartFailure(`${ctl} failed: ${why}`, false, {
         isUnavailable: status === NO_TAKEOVER,
       });
     }

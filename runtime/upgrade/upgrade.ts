@@ -180,14 +180,18 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeReport> {
     print(`NEW failed: ${report.failure}`);
     await rollBack({ ...opts, health, report, badPid, history, oldSha });
     const failed = report.result === "rollback failed" ? bin : `${bin}.failed`;
-    report.failureLog = await startFailureLog({
-      manifest,
-      kind: target.kind,
-      runner,
-      file: failed,
-      since,
-      timeoutMs,
-    });
+    // A warm reload that NEW did not take over says why in NEW's own words: no re-run needed.
+    const said = /the new version does not load: ([^]*)$/.exec(report.failure)?.[1];
+    report.failureLog = said !== undefined
+      ? { source: `the reload through ${target.label}`, lines: said.trim().split("\n") }
+      : await startFailureLog({
+        manifest,
+        kind: target.kind,
+        runner,
+        file: failed,
+        since,
+        timeoutMs,
+      });
     print(`why it failed, from ${report.failureLog.source}:`);
     for (const line of report.failureLog.lines) print(`  | ${line}`);
   }

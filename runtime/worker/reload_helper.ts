@@ -111,6 +111,13 @@ export async function runReloadHelper(command: string[], log: Logger): Promise<R
       tellManager(notifier, why);
       return { code: 1, line: why };
     }
+    // Only a process the manager inherited is one it follows as its own (see above).
+    if (parentOf(result.pid) === Deno.pid) {
+      next.kill();
+      const why = `pid ${result.pid} is still this helper's child, not the manager's`;
+      tellManager(notifier, why);
+      return { code: 1, line: why };
+    }
     notifier.mainPid(result.pid);
     if (!notifier.barrier(5000)) log.warn("BARRIER=1 not acknowledged within 5 s");
     sendTakeover(channel, { t: "main" });
@@ -137,6 +144,16 @@ function tellManager(notifier: Notifier, why: string): void {
     notifier.barrier(2000);
   } catch {
     // The manager is gone: the log says it.
+  }
+}
+
+/** A process's parent pid (/proc/PID/stat), or 0 when it is gone. */
+function parentOf(pid: number): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return 0;
   }
 }
 
