@@ -2,7 +2,8 @@
  * @module
  * `runSupervisor()`: a {@linkcode Supervisor} wired to the process's signals, as a service
  * manager is — SIGTERM and SIGINT stop it (the worker gets SIGTERM, the store is flushed),
- * SIGHUP restarts the worker. Owns its signal listeners and removes them before returning.
+ * SIGHUP reloads (`reloadCommand`, as `systemctl reload`), or restarts the worker without one.
+ * Owns its signal listeners and removes them before returning.
  */
 import { describeError } from "../errors.ts";
 import type { RestartReply } from "./control.ts";
