@@ -41,6 +41,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     const m = await import("./reload.ts");
     return { usage: m.RELOAD_USAGE, run: m.reload };
   },
+  takeover: async () => {
+    const m = await import("./takeover.ts");
+    return { usage: m.TAKEOVER_USAGE, run: m.takeover };
+  },
   status: async () => {
     const m = await import("./status.ts");
     return { usage: m.STATUS_USAGE, run: m.status };

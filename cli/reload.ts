@@ -2,18 +2,18 @@
  * @module
  * `apprun reload [--name NAME | --control PATH]`: reloads a running service without anyone
  * hunting for a pid — the next process takes every connection over. Finds what runs it (a
- * supervisor started by hand, by its control socket; or systemd) and asks for the restart:
- * the supervisor loads the new code in check mode first and refuses, the running worker
- * serving on, when it does not load; systemd restarts the unit. Command glue only: finding
- * the target is runtime/upgrade's `findTarget`; a supervisor is asked for a checked restart.
+ * supervisor started by hand, by its control socket; or systemd) and asks for a warm reload
+ * (docs/design.md, "Warm reload"): the next process loads while the running one serves on,
+ * and when it does not load nothing was stopped and this says why; a unit installed before
+ * warm reloads is restarted instead (said so). Command glue only: finding the target is
+ * runtime/upgrade's `findTarget`, the path `nextVersion`.
  */
 import {
   findManifest,
   findTarget,
+  nextVersion,
   type RestartTarget,
   type Scope,
-  SupervisorTarget,
-  UpgradeError,
 } from "../runtime/upgrade/mod.ts";
 import { supervisorRequest } from "../runtime/supervisor/mod.ts";
 import { controlSocketPath } from "../runtime/worker/mod.ts";
@@ -23,11 +23,11 @@ import { locateService, parseServiceArgs, type ServiceArgs } from "./upgrade.ts"
 export const RELOAD_USAGE =
   `Usage: apprun reload [--name NAME | --control PATH] [--user] [--timeout T] [--json]
 
-Reloads a running service: the next process takes every connection over (keep-alive, WebSocket
-and SSE clients stay connected). Under apprun's supervisor (apprun serve started by hand) the
-new code is loaded in check mode first: if it does not load, nothing is restarted, the running
-process serves on, and this prints why and exits 1. Under systemd it is
-\`systemctl [--user] restart NAME.service\`.
+Reloads a running service, warm: the next process loads the new code while the running one
+serves on, then takes every connection over directly (keep-alive, WebSocket and SSE clients stay
+connected). If the new code does not load, nothing was stopped: the running process serves on,
+and this prints why and exits 1. Under systemd it is \`systemctl [--user] reload NAME.service\`
+(a unit installed before warm reloads has no ExecReload=: then \`restart\`, said so).
 
 Which service: --control PATH (a supervisor's control socket); else --name NAME (the
 supervisor started with that name, or the installed service); else the only supervisor
@@ -50,28 +50,17 @@ export async function reload(args: string[]): Promise<number> {
   const { name, target } = await reloadTarget(a);
   const before = await target.status().then((s) => s.pid, () => null);
   const t0 = performance.now();
-  const pid = target instanceof SupervisorTarget
-    ? await checkedRestart(target, a.timeoutMs)
-    : (await target.restart(a.timeoutMs)).pid;
+  const next = await nextVersion(target, a.timeoutMs);
   const ms = Math.round(performance.now() - t0);
-  if (a.isJson) console.log(JSON.stringify({ name, manager: target.kind, before, pid, ms }));
-  else console.log(`reloaded ${name}: pid ${before ?? "?"} → ${pid} in ${ms} ms (${target.label})`);
+  const { pid, path } = next;
+  if (a.isJson) console.log(JSON.stringify({ name, manager: target.kind, before, pid, ms, path }));
+  else {
+    const how = path === "warm" ? "" : `, cold: ${next.whyCold}`;
+    console.log(
+      `reloaded ${name}: pid ${before ?? "?"} → ${pid} in ${ms} ms (${target.label}${how})`,
+    );
+  }
   return 0;
-}
-
-/**
- * A supervisor's restart with the check (`"check": true`): the new code is loaded first, and a
- * refusal says why. (A bare control `restart` is `systemctl restart`, as `apprun upgrade`
- * wants after its own check.) Returns the new pid; throws {@linkcode UpgradeError}.
- */
-async function checkedRestart(target: SupervisorTarget, timeoutMs: number): Promise<number> {
-  const reply = await supervisorRequest(target.path, { cmd: "restart", check: true }, timeoutMs)
-    .catch((err) => {
-      throw new UpgradeError(`${target.label}: ${(err as Error).message}`, { cause: err });
-    });
-  if (reply.ok && "pid" in reply && typeof reply.pid === "number") return reply.pid;
-  const why = reply.ok ? "the reply names no new process" : reply.error;
-  throw new UpgradeError(`${target.label}: ${why}`);
 }
 
 /** What runs the service the arguments name. */

@@ -50,7 +50,8 @@ Options:
   --max-handoff-state SIZE  largest state a restart carries (default 256M): past it, the
                         largest sessions are closed (WebSocket 1012) instead of carried
   --log-level LEVEL     error, warn, info or debug (default info; APPRUN_LOG)
-  --watch               restart the worker when a file beside the handler changes
+  --start-timeout T     how long a start or a reload may take to be ready (default 90s)
+  --watch               reload when the app or a file it imports changes
   --name NAME           the service's name (default: the handler's file name)
   --control PATH        the supervisor's control socket (default $XDG_RUNTIME_DIR/apprun/NAME.sock)
   --bin PATH            run PATH (an apprun-compiled binary) as the worker: \`PATH serve …\`

@@ -25,6 +25,8 @@ export type AppRunErrorCode =
   // runtime/handoff: state that cannot be trusted or stored.
   | "ERR_HANDOFF_STATE"
   | "ERR_HANDOFF_STORE"
+  // runtime/handoff/takeover.ts: a warm takeover's messages between two processes.
+  | "ERR_TAKEOVER"
   // runtime/ws: a peer that breaks RFC 6455 (each maps to a close code).
   | "ERR_WS_PROTOCOL"
   // runtime/supervisor

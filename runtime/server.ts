@@ -11,7 +11,7 @@
  * connections, the sessions and the loop; listeners belong to whoever passed them in (it stops
  * accepting on them but does not close them).
  */
-import { Acceptor, EventLoop, SPIN_LONG, SPIN_NONE, SPIN_SHORT } from "./io/mod.ts";
+import { Acceptor, EventLoop, ParkedFds, SPIN_LONG, SPIN_NONE, SPIN_SHORT } from "./io/mod.ts";
 import {
   type ConnectionContext,
   DEFAULT_LIMITS,
@@ -31,7 +31,13 @@ import {
   type SessionEnv,
 } from "./sessions/mod.ts";
 import type { SessionHooks } from "./hooks.ts";
-import type { ConnectionRecord } from "./handoff/mod.ts";
+import {
+  type ConnectionRecord,
+  type IdleTable,
+  IdleTableBuilder,
+  IdleTableReader,
+} from "./handoff/mod.ts";
+import { rawPeerAddr } from "./sys/mod.ts";
 import { resumeWebSocket } from "./ws/mod.ts";
 import { eventStreamStarter, resumeSse } from "./sse/mod.ts";
 
@@ -64,11 +70,16 @@ export interface DetachedConnection {
   /** Bytes read but not consumed (a partial head, pipelined requests). */
   buffered: Uint8Array;
   listenerName: string;
+  /** The peer's raw sockaddr, as captured when the connection came (null: unknown). */
+  peer: Uint8Array | null;
 }
 
-/** Everything a handoff takes out of the server. */
+/** Everything a handoff takes out of the server. The caller owns every fd. */
 export interface HandoffHarvest {
+  /** Idle connections with bytes read but not consumed (a partial head, pipelined requests). */
   http: DetachedConnection[];
+  /** Idle connections with nothing read, in bulk (handoff/idle_table.ts): fds in table order. */
+  idle: { fds: number[]; table: IdleTable };
   sessions: DetachedSession[];
 }
 
@@ -101,11 +112,18 @@ export class Server {
   #served = 0;
   #onDrained: (() => void) | null = null;
   #detached: DetachedConnection[] = [];
+  #idleOut = new IdleTableBuilder();
+  /** Carried idle connections not yet readable (lazy resume), and their table. */
+  readonly #parked: ParkedFds;
+  #parkedTable: IdleTableReader | null = null;
+  /** When parked connections reach the idle timeout (performance.now()), or 0. */
+  #parkedDeadline = 0;
   #sessionHandoffs: Promise<DetachedSession | null>[] = [];
   #sessionEnv: SessionEnv<SessionHooks>;
   #loopDone: Promise<void> | null = null;
   /** Exchanges waiting outside their turn (an async handler, a streamed body). */
   #pendingExchanges = 0;
+  #closed: Promise<void> | null = null;
 
   constructor(opts: ServerOptions) {
     this.log = opts.log;
@@ -177,6 +195,7 @@ export class Server {
       handlerFor: (listener) => this.#handlerFor(listener),
     };
     for (const b of opts.bindings) this.#bind(b);
+    this.#parked = new ParkedFds(this.loop, (fd, i) => this.#wake(fd, i));
   }
 
   get state(): ServerState {
@@ -191,14 +210,28 @@ export class Server {
   /** Starts accepting on every listener and runs the loop. */
   start(): void {
     if (this.#state !== "starting") return;
+    this.startLoop();
     for (const b of this.#bindings) this.#startAccepting(b);
+    this.#timers.push(this.loop.every(STATUS_MS, () => this.#reportStatus()));
+    this.#state = "serving";
+  }
+
+  /**
+   * Runs the loop (and the timeout sweep) without accepting yet: a next process gets it going
+   * before it asks to take over, so that the takeover's pause does not pay for it.
+   */
+  startLoop(): void {
+    if (this.#loopDone !== null) return;
     this.#loopDone = this.loop.run().catch((err) => {
       this.log.error(`event loop failed: ${describeError(err)}`);
       throw err;
     });
     this.#timers.push(this.loop.every(SWEEP_MS, () => this.#sweep()));
-    this.#timers.push(this.loop.every(STATUS_MS, () => this.#reportStatus()));
-    this.#state = "serving";
+  }
+
+  /** Resolves once the server has stopped and its loop's epoll fd is closed. */
+  get closed(): Promise<void> {
+    return this.#closed ?? Promise.resolve();
   }
 
   /**
@@ -277,7 +310,11 @@ export class Server {
   resume(fd: number, record: ConnectionRecord): void {
     switch (record.kind) {
       case "http":
-        this.adopt(fd, { listenerName: record.listener ?? "resumed", buffered: record.buffered });
+        this.adopt(fd, {
+          listenerName: record.listener ?? "resumed",
+          buffered: record.buffered,
+          peer: record.peer ?? undefined,
+        });
         break;
       case "ws":
         resumeWebSocket(fd, record, this.#sessionEnv);
@@ -286,6 +323,38 @@ export class Server {
         resumeSse(fd, record, this.#sessionEnv);
         break;
     }
+  }
+
+  /**
+   * Resumes idle connections carried in bulk (docs/design.md, "Lazy resume"): each fd is parked
+   * in the loop at once — served as soon as its client speaks — and becomes a connection, its
+   * table entry read and its peer cross-checked, only when first readable. Takes every fd.
+   */
+  resumeIdle(fds: readonly number[], table: IdleTable): void {
+    if (fds.length === 0) return;
+    if (this.#parkedTable !== null) throw new Error("idle connections were resumed already");
+    this.#parkedTable = new IdleTableReader(table);
+    this.#parkedDeadline = performance.now() + this.limits.idleTimeoutMs;
+    this.#parked.parkAll(fds);
+  }
+
+  /** A parked connection is readable: check its peer, then serve it (it reads on next turn). */
+  #wake(fd: number, i: number): void {
+    const table = this.#parkedTable!;
+    const recorded = table.peer(i);
+    const now = rawPeerAddr(fd);
+    if (recorded !== null && now !== null && !isSameBytes(recorded, now)) {
+      this.log.warn(`fd ${fd}: addresses differ from the handoff record: closing it`);
+      this.loop.close(fd);
+      return;
+    }
+    const peer = now ?? recorded?.slice() ?? undefined;
+    this.adopt(fd, { listenerName: table.listener(i) ?? "resumed", peer });
+  }
+
+  /** Connections and sessions served now (parked ones included). */
+  get connectionCount(): number {
+    return this.connections.size + this.#parked.size + this.sessions.size;
   }
 
   /** Sends READY=1 with a status line. */
@@ -303,7 +372,8 @@ export class Server {
     }
     let ws = 0;
     for (const sess of this.sessions) if (sess.kind === "ws") ws++;
-    return `${this.connections.size} connections (${busy} busy), ${ws} WebSockets, ` +
+    const connections = this.connections.size + this.#parked.size;
+    return `${connections} connections (${busy} busy), ${ws} WebSockets, ` +
       `${this.sessions.size - ws} SSE streams, ${requests} requests`;
   }
 
@@ -321,6 +391,7 @@ export class Server {
     this.#state = "draining";
     this.stopAccepting();
     this.#isClosingAll = true;
+    this.#parked.closeAll();
     for (const c of [...this.connections]) c.closeIdle();
     for (const session of [...this.sessions]) session.closeForShutdown();
     await this.waitForConnections(this.drainTimeoutMs);
@@ -355,15 +426,17 @@ export class Server {
   }
 
   /** Stops the loop and timers. Connections must be gone or detached. */
-  async stop(): Promise<void> {
-    if (this.#state === "stopped") return;
+  stop(): Promise<void> {
+    if (this.#state === "stopped") return this.closed;
     this.#state = "stopped";
     this.stopAccepting();
     for (const stopTimer of this.#timers) stopTimer();
     this.#timers = [];
     this.loop.stop();
-    await this.#loopDone?.catch(() => {});
-    this.loop.dispose();
+    this.#closed = (this.#loopDone ?? Promise.resolve()).catch(() => {}).then(() => {
+      this.loop.dispose();
+    });
+    return this.#closed;
   }
 
   #isEmpty(): boolean {
@@ -391,7 +464,24 @@ export class Server {
     this.#state = "handing-off";
     this.stopAccepting();
     this.#sendStatus(false, "handing off");
-    for (const c of [...this.connections]) {
+    // Still parked: nothing read since the last handoff, so the table entry carries on as is.
+    const parked = this.#parked.take();
+    for (let k = 0; k < parked.fds.length; k++) {
+      this.#idleOut.addFrom(this.#parkedTable!, parked.tags[k], parked.fds[k]);
+    }
+    // Idle with nothing read: out in bulk, dropped from the books at once (no per-connection
+    // bookkeeping: at 10k connections it was most of the take-out).
+    const rest: HttpConnection[] = [];
+    for (const c of this.connections) {
+      const fd = c.handOver();
+      if (fd >= 0) {
+        this.#served += c.requests;
+        this.#idleOut.add(fd, c.listenerName, c.rawPeer);
+      } else rest.push(c);
+    }
+    this.connections.clear();
+    for (const c of rest) this.connections.add(c);
+    for (const c of rest) {
       if (c.isIdle) this.#detach(c);
       else if (c.state === "closing") c.destroy(); // answered already; only lingering
     }
@@ -407,7 +497,8 @@ export class Server {
   /**
    * Handoff, step 2: waits (up to `timeoutMs`) for the busy connections to finish and be taken
    * out; what is still busy at the deadline gets 503 or is closed (it cannot be carried). Stops
-   * the loop and returns the connections to carry, whose fds the caller now owns.
+   * the loop and returns the connections to carry, whose fds the caller now owns and closes
+   * only once {@linkcode closed} resolved.
    */
   async finishHandoff(timeoutMs: number): Promise<HandoffHarvest> {
     await this.waitForConnections(timeoutMs);
@@ -418,24 +509,30 @@ export class Server {
     await this.waitForConnections(1000);
     for (const c of [...this.connections]) c.destroy();
     const sessions = (await Promise.all(this.#sessionHandoffs)).filter((x) => x !== null);
-    await this.stop();
+    // Not awaited: the loop winds down (a thread hop) while the caller writes the bundle. It
+    // forgot the fds it gave up (EventLoop.forget): await `closed` before closing them.
+    void this.stop();
     const http = this.#detached;
+    const idle = { fds: this.#idleOut.fds, table: this.#idleOut.build() };
     this.#detached = [];
-    return { http, sessions };
+    this.#idleOut = new IdleTableBuilder();
+    return { http, idle, sessions };
   }
 
   /** Takes an idle connection out, once its last response has left (the queue dies with detach). */
   #detach(conn: HttpConnection): void {
-    conn.socket.pauseReading();
     if (conn.socket.bufferedAmount > 0) {
+      conn.socket.pauseReading();
       conn.socket.drained().then(() => {
         if (conn.state === "idle" || conn.state === "head") this.#detach(conn);
       });
       return;
     }
     const listenerName = conn.listenerName;
+    const peer = conn.rawPeer;
     const { fd, buffered } = conn.detach();
-    this.#detached.push({ fd, buffered, listenerName });
+    if (buffered.byteLength === 0) this.#idleOut.add(fd, listenerName, peer);
+    else this.#detached.push({ fd, buffered, listenerName, peer });
   }
 
   /** Deadlines: every connection's, and every session's stalled writes (sessions/output.ts). */
@@ -443,6 +540,11 @@ export class Server {
     this.#now = performance.now();
     for (const c of this.connections) c.checkDeadline(this.#now);
     for (const s of this.sessions) s.checkDeadline(this.#now);
+    // Parked connections all resumed at once: their idle timeout is one deadline.
+    if (this.#parkedDeadline !== 0 && this.#now > this.#parkedDeadline) {
+      this.#parkedDeadline = 0;
+      this.#parked.closeAll();
+    }
   }
 
   #reportStatus(): void {
@@ -461,4 +563,10 @@ export class Server {
       this.log.warn(`sd_notify failed: ${describeError(err)}`);
     }
   }
+}
+
+function isSameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

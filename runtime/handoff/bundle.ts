@@ -323,9 +323,10 @@ type Reader = ReturnType<typeof makeReader>;
  * Grows this process's fd table once to fit `count` more fds. Receiving thousands of fds grows
  * it by doubling, and in a multi-threaded process each growth waits for an RCU grace period
  * (expand_fdtable → synchronize_rcu, ~10 ms here): 1000 TCP fds took 16–27 ms to receive
- * instead of 0.3. One dup to a high number pays that wait once.
+ * instead of 0.3. One dup to a high number pays that wait once — before a warm takeover, while
+ * the app loads (off the pause), and again (at no cost) when the bundle is read.
  */
-function growFdTable(count: number): void {
+export function growFdTable(count: number): void {
   if (count < 64) return;
   try {
     const high = dupFd(0, Math.min(count + 1024, raiseFdLimit() - 1));

@@ -7,9 +7,13 @@
  * Records list connections in the order their fds are sent in the bundle: record `i` describes
  * fd `i`. `proto` and `app` are opaque here but must be plain data (see {@linkcode PlainData}),
  * so what encodes always decodes to an equal value. On the wire a record is a CBOR array (see
- * {@linkcode toWireRecord}): at 10k connections the map keys alone were half the state.
+ * {@linkcode toWireRecord}): at 10k connections the map keys alone were half the state. Idle
+ * HTTP connections travel in bulk instead (`idle`, idle_table.ts), after the records: a state
+ * with that field is refused by apprun before it (unknown field), which then serves every fd
+ * as plain HTTP — right for those, the safe fallback for the rest.
  */
 import { HandoffStateError } from "./errors.ts";
+import { checkIdleTable, type IdleTable } from "./idle_table.ts";
 
 /** The state format version this binary writes, and the only one it reads. */
 export const HANDOFF_STATE_VERSION = 1;
@@ -87,6 +91,8 @@ export interface HandoffState {
   connections: ConnectionRecord[];
   /** Process-level app state. */
   app: unknown;
+  /** Idle HTTP connections in bulk, whose fds follow the records' (absent: none). */
+  idle?: IdleTable;
 }
 
 const STATE_FIELDS = ["apprunVersion", "generation", "createdAt", "pid", "connections", "app"];
@@ -135,12 +141,15 @@ function checkFields(
   value: unknown,
   fields: readonly string[],
   path: Path,
+  optional: readonly string[] = [],
 ): Record<string, unknown> {
   if (!isPlainObject(value)) {
     throw shapeError(path, `expected an object, got ${describeType(value)}`);
   }
   for (const key of Object.keys(value)) {
-    if (!fields.includes(key)) throw shapeError(path, `unknown field ${JSON.stringify(key)}`);
+    if (!fields.includes(key) && !optional.includes(key)) {
+      throw shapeError(path, `unknown field ${JSON.stringify(key)}`);
+    }
   }
   for (const field of fields) {
     if (!Object.hasOwn(value, field)) throw shapeError(path, `missing field "${field}"`);
@@ -280,7 +289,7 @@ function checkRecordAt(value: unknown, path: Path): ConnectionRecord {
  * {@linkcode HandoffStateError} ("shape") naming the first bad field.
  */
 export function checkHandoffState(value: unknown): HandoffState {
-  const state = checkFields(value, STATE_FIELDS, "state");
+  const state = checkFields(value, STATE_FIELDS, "state", ["idle"]);
   const apprunVersion = checkString(
     state.apprunVersion,
     "state.apprunVersion",
@@ -299,5 +308,7 @@ export function checkHandoffState(value: unknown): HandoffState {
     (record, i) => checkRecordAt(record, at("state.connections", i)),
   );
   const app = checkPlainData(state.app, "state.app");
-  return { apprunVersion, generation, createdAt, pid, connections, app };
+  const checked: HandoffState = { apprunVersion, generation, createdAt, pid, connections, app };
+  if (state.idle !== undefined) checked.idle = checkIdleTable(state.idle);
+  return checked;
 }

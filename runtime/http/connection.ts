@@ -112,8 +112,10 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
   #exchange: Exchange | null = null;
   #isPeerEnded = false;
   #isProcessing = false;
-  /** The peer as raw sockaddr bytes, captured while the fd was surely ours; then formatted. */
-  #peer: Uint8Array | RemoteAddr | null;
+  /** The peer as raw sockaddr bytes, captured while the fd was surely ours. */
+  readonly #rawPeer: Uint8Array | null;
+  /** The peer formatted, on first use. */
+  #peer: RemoteAddr | null = null;
 
   /**
    * Takes ownership of `fd`. `buffered` are bytes already read from it (after a handoff);
@@ -132,7 +134,7 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     },
   ) {
     this.#ctx = ctx;
-    this.#peer = opts.peer ?? rawPeerAddr(fd);
+    this.#rawPeer = opts.peer ?? rawPeerAddr(fd);
     this.listenerName = opts.listenerName;
     this.handler = opts.handler;
     this.defaultHost = opts.defaultHost;
@@ -174,10 +176,15 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     return TIME_ORIGIN + this.#ctx.now();
   }
 
+  /** The peer's raw sockaddr (what a handoff records), or null when unknown. */
+  get rawPeer(): Uint8Array | null {
+    return this.#rawPeer;
+  }
+
   /** The peer, formatted on first use. Never asks the fd: it may be closed and reused. */
   get remoteAddr(): RemoteAddr {
-    const peer = this.#peer;
-    if (peer !== null && !(peer instanceof Uint8Array)) return peer;
+    if (this.#peer !== null) return this.#peer;
+    const peer = this.#rawPeer;
     const addr = peer === null ? null : decodeSockAddr(peer, peer.byteLength);
     const formatted: RemoteAddr = addr === null
       ? { transport: "unix", path: "" }
@@ -372,6 +379,18 @@ export class HttpConnection implements SocketHandler, ExchangeHost {
     const fd = this.socket.detach();
     this.#ctx.onClosed(this);
     return { fd, buffered };
+  }
+
+  /**
+   * {@linkcode detach} for the common case, in bulk at a handoff: idle, nothing read, nothing
+   * queued. The fd (the caller's; the loop forgot it) or -1 when this connection needs
+   * `detach()`. The caller drops the connection from its books itself (no `onClosed`).
+   */
+  handOver(): number {
+    if (this.#state !== "idle" || this.#in.length > 0 || this.socket.bufferedAmount > 0) return -1;
+    this.#transition("detached");
+    this.deadline = 0;
+    return this.socket.release();
   }
 
   // --- the request cycle ---

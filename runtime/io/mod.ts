@@ -7,3 +7,4 @@
 export { EventLoop, type IoHandler, type Spin, SPIN_LONG, SPIN_NONE, SPIN_SHORT } from "./loop.ts";
 export { READ_AGAIN, READ_EOF, READ_ERROR, Socket, type SocketHandler } from "./socket.ts";
 export { Acceptor, type AcceptorOptions } from "./acceptor.ts";
+export { ParkedFds } from "./parked.ts";

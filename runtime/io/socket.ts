@@ -167,14 +167,28 @@ export class Socket implements IoHandler {
 
   /** Stops watching the fd and gives it to the caller, who now owns it. Nothing may be queued. */
   detach(): number {
-    if (!this.#isOpen) throw new Error(`socket fd ${this.fd} is closed`);
+    this.#close("detach");
+    this.#loop.remove(this.fd);
+    return this.fd;
+  }
+
+  /**
+   * {@linkcode detach} for a handoff in bulk: the loop forgets the fd (EventLoop.forget, no
+   * syscall) and must be disposed before the caller closes it or the fd is watched again.
+   */
+  release(): number {
+    this.#close("release");
+    this.#loop.forget(this.fd);
+    return this.fd;
+  }
+
+  #close(how: string): void {
+    if (!this.#isOpen) throw new Error(`socket fd ${this.fd} is closed (${how})`);
     if (this.#queued > 0) {
-      throw new Error(`socket fd ${this.fd} still has ${this.#queued} bytes queued`);
+      throw new Error(`socket fd ${this.fd} still has ${this.#queued} bytes queued (${how})`);
     }
     this.#isOpen = false;
-    this.#loop.remove(this.fd);
-    this.#wakeDrainWaiters();
-    return this.fd;
+    if (this.#drainWaiters.length > 0) this.#wakeDrainWaiters();
   }
 
   #enqueue(chunk: Uint8Array): void {

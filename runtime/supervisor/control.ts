@@ -21,6 +21,13 @@ export type ControlRequest =
     /** Ask `beforeRestart` first (`apprun reload`); default false, as `systemctl restart`. */
     check?: boolean;
   }
+  | {
+    cmd: "reload";
+    /** The worker command to reload into (an upgrade's); default: the one in force. */
+    worker?: { path: string; args?: string[]; env?: Record<string, string> };
+    /** A shorter limit than the start timeout for this reload (an upgrade's), ms. */
+    timeoutMs?: number;
+  }
   | { cmd: "stop" };
 
 /** `{"cmd":"status"}` → this. */
@@ -60,6 +67,8 @@ export interface ControlHandler {
   status(): StatusReply;
   /** Resolves when the new worker is ready; rejects when it failed. */
   restart(command?: WorkerCommand, reason?: string, how?: RestartHow): Promise<RestartReply>;
+  /** Resolves when the reload is done (with the main process then); rejects when it failed. */
+  reload(command?: WorkerCommand, reason?: string, timeoutMs?: number): Promise<RestartReply>;
   /** Resolves once the worker is gone and the store flushed. */
   stopWorker(): Promise<void>;
   /** The worker command now in force (restart requests fill in what they leave out). */
@@ -160,6 +169,10 @@ export class ControlServer {
     }
   }
 
+  #commandOf(w: { path: string; args?: string[]; env?: Record<string, string> } | undefined) {
+    return commandOfRequest(w, this.#handler.command);
+  }
+
   async #answer(line: string): Promise<ControlReply> {
     let req: ControlRequest;
     try {
@@ -172,17 +185,22 @@ export class ControlServer {
         case "status":
           return this.#handler.status();
         case "restart": {
-          const w = req.worker;
-          const current = this.#handler.command;
-          const command = w === undefined ? undefined : checkCommand({
-            path: w.path,
-            args: w.args ?? [],
-            env: w.env ?? current.env,
-          });
+          const command = this.#commandOf(req.worker);
           // As `systemctl restart`: a worker still starting is stopped (an upgrade's rollback
           // cannot wait for one that never gets ready); the check only when asked for.
           const how = { isChecked: req.check === true, isPreempting: true };
           return await this.#handler.restart(command, "control request", how);
+        }
+        case "reload": {
+          const t = req.timeoutMs;
+          const timeoutMs = typeof t === "number" && Number.isSafeInteger(t) && t > 0
+            ? t
+            : undefined;
+          return await this.#handler.reload(
+            this.#commandOf(req.worker),
+            "control request",
+            timeoutMs,
+          );
         }
         case "stop":
           await this.#handler.stopWorker();
@@ -199,6 +217,15 @@ export class ControlServer {
         : { ok: false, error: (err as Error).message, status };
     }
   }
+}
+
+/** A request's worker command (env defaulting to the one in force), or undefined. */
+function commandOfRequest(
+  w: { path: string; args?: string[]; env?: Record<string, string> } | undefined,
+  current: WorkerCommand,
+): WorkerCommand | undefined {
+  if (w === undefined) return undefined;
+  return checkCommand({ path: w.path, args: w.args ?? [], env: w.env ?? current.env });
 }
 
 /** A socket file at `path` nobody listens on is removed; a live one is an error. */

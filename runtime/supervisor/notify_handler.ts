@@ -4,8 +4,9 @@
  * manager_dispatch_notify_fd, then service.c service_notify_message):
  * 1. BARRIER=1 anywhere: the message is dropped and its fds closed — closing the pipe is the
  *    answer the sender waits for; it must be the only line and carry exactly one fd.
- * 2. NotifyAccess=main: a sender that is not the worker's main pid is ignored.
- * 3. MAINPID= (refused here), READY=1, STOPPING=1, STATUS=, ERRNO=, EXTEND_TIMEOUT_USEC=,
+ * 2. NotifyAccess=exec: a sender that is neither the main pid nor the control process (a
+ *    reload command) is ignored; without a reload running this is NotifyAccess=main.
+ * 3. MAINPID=, READY=1, STOPPING=1, STATUS=, ERRNO=, EXTEND_TIMEOUT_USEC=,
  *    WATCHDOG=1|trigger, WATCHDOG_USEC=, then FDSTOREREMOVE=1 or else FDSTORE=1 (+ FDNAME=,
  *    FDPOLL=0). An invalid FDNAME= on FDSTORE=1 is ignored and the fds are stored as "stored".
  * 4. fds not taken by FDSTORE=1 are closed ("extra auxiliary fds").
@@ -23,12 +24,16 @@ export interface NotifyTarget {
   readonly log: Logger;
   /** The worker's pid, or null while none runs. */
   mainPid(): number | null;
+  /** The control process's pid (a reload command), or null while none runs. */
+  controlPid(): number | null;
+  /** MAINPID= from `sender` (the main or the control process). */
+  onMainPid(pid: number, sender: number): void;
   readonly store: FdStore;
   /** Logs `message` only the first time `key` is seen. */
   warnOnce(key: string, message: string): void;
   onReady(): void;
   onStopping(): void;
-  onStatus(text: string): void;
+  onStatus(text: string, sender: number): void;
   onErrno(errno: number): void;
   onExtendTimeout(usec: number): void;
   onWatchdogPing(): void;
@@ -65,11 +70,16 @@ export function dispatchNotify(msg: NotifyDatagram, target: NotifyTarget): void 
     log.warn(`notify: message from pid ${pid} ignored: no worker is running`);
     return closeRest("attached to an ignored message");
   }
-  if (pid !== mainPid) {
+  const controlPid = target.controlPid();
+  if (pid !== mainPid && pid !== controlPid) {
     target.warnOnce(
       `pid:${pid}`,
       `notify: messages from pid ${pid} are ignored: reception is only permitted for the ` +
-        `main pid ${mainPid} (NotifyAccess=main)`,
+        `main pid ${mainPid}${
+          controlPid
+            ? ` and the control pid ${controlPid} (NotifyAccess=exec)`
+            : " (NotifyAccess=main)"
+        }`,
     );
     return closeRest("attached to a message from a pid that is not the worker");
   }
@@ -78,9 +88,9 @@ export function dispatchNotify(msg: NotifyDatagram, target: NotifyTarget): void 
   // 3.
   const newMainPid = findTag(tags, "MAINPID=");
   if (newMainPid !== undefined) {
-    log.warn(
-      `notify: MAINPID=${newMainPid} refused: the supervisor only follows the process it started`,
-    );
+    const n = /^[1-9]\d{0,9}$/.test(newMainPid) ? Number(newMainPid) : NaN;
+    if (Number.isNaN(n)) log.warn(`notify: cannot parse MAINPID=${newMainPid}: ignored`);
+    else target.onMainPid(n, pid);
   }
   if (has("READY=1")) target.onReady();
   if (has("STOPPING=1")) target.onStopping();
@@ -88,7 +98,7 @@ export function dispatchNotify(msg: NotifyDatagram, target: NotifyTarget): void 
   if (status !== undefined) {
     const text = decodeStatus(status);
     if (text === null) log.warn("notify: STATUS= is not UTF-8 clean: ignored");
-    else target.onStatus(text);
+    else target.onStatus(text, pid);
   }
   const errno = findTag(tags, "ERRNO=");
   if (errno !== undefined) {

@@ -86,13 +86,20 @@ export interface SupervisorOptions {
    * aborts when the supervisor stops. Not in systemd (apprun: load the new code first).
    */
   beforeRestart?: (reason: string, signal: AbortSignal) => Promise<void>;
+  /**
+   * `ExecReload=` for a worker command: the command a reload runs as the control process
+   * (with `$MAINPID`; its `MAINPID=` may name the next main process). With it, SIGHUP and
+   * `watch` reload instead of restarting. Unset: reloads are "not applicable", as in systemd.
+   */
+  reloadCommand?: (worker: WorkerCommand) => WorkerCommand;
   log: Logger;
 }
 
 /** Options with every default filled in. */
+type Optional = "watchdogUsec" | "controlSocket" | "beforeRestart" | "reloadCommand";
 export type ResolvedOptions =
-  & Required<Omit<SupervisorOptions, "watchdogUsec" | "controlSocket" | "beforeRestart">>
-  & Pick<SupervisorOptions, "watchdogUsec" | "controlSocket" | "beforeRestart">;
+  & Required<Omit<SupervisorOptions, Optional>>
+  & Pick<SupervisorOptions, Optional>;
 
 const MS_90S = 90_000;
 
@@ -114,6 +121,7 @@ export function resolveOptions(opts: SupervisorOptions): ResolvedOptions {
     isFirstFailureFinal: opts.isFirstFailureFinal ?? false,
     isRequestedStartCounted: opts.isRequestedStartCounted ?? true,
     beforeRestart: opts.beforeRestart,
+    reloadCommand: opts.reloadCommand,
     log: opts.log,
   };
   const counts: [string, number][] = [

@@ -2,7 +2,8 @@
  * @module
  * `runSupervisor()`: a {@linkcode Supervisor} wired to the process's signals, as a service
  * manager is — SIGTERM and SIGINT stop it (the worker gets SIGTERM, the store is flushed),
- * SIGHUP restarts the worker. Owns its signal listeners and removes them before returning.
+ * SIGHUP reloads (`reloadCommand`, as `systemctl reload`), or restarts the worker without one.
+ * Owns its signal listeners and removes them before returning.
  */
 import { describeError } from "../errors.ts";
 import type { RestartReply } from "./control.ts";
@@ -28,10 +29,17 @@ export async function runSupervisor(
     supervisor.stop();
   };
   const onHangup = () => {
-    supervisor.restart(undefined, "SIGHUP").catch((err) => {
+    const done = supervisor.canReload
+      ? supervisor.reload(undefined, "SIGHUP")
+      : supervisor.restart(undefined, "SIGHUP");
+    done.catch((err) => {
       // A refusal was logged with its reason.
       if (!(err instanceof RestartRefused)) {
-        log.warn(`SIGHUP: the restart failed: ${describeError(err)}`);
+        log.warn(
+          `SIGHUP: the ${supervisor.canReload ? "reload" : "restart"} failed: ${
+            describeError(err)
+          }`,
+        );
       }
     });
   };

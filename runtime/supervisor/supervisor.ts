@@ -12,7 +12,7 @@
 import { describeError } from "../errors.ts";
 import { EventLoop } from "../io/mod.ts";
 import type { Logger } from "../log.ts";
-import { closeFd, EPOLLIN } from "../sys/mod.ts";
+import { becomeChildSubreaper, closeFd, EPOLLIN } from "../sys/mod.ts";
 import {
   type ControlHandler,
   ControlServer,
@@ -158,6 +158,34 @@ export class Supervisor implements ControlHandler {
     return done;
   }
 
+  /**
+   * `systemctl reload`: runs `reloadCommand` for `command` (or the one in force) as the control
+   * process while the worker serves on; resolves when it exited 0 (with the main process then:
+   * another one when it sent MAINPID=), rejects with {@linkcode RestartRefused} when it failed.
+   * Requests made during a reload are served by one more reload after it. Without
+   * `reloadCommand`, rejects: a reload is not applicable.
+   */
+  reload(command?: WorkerCommand, reason = "requested", timeoutMs?: number): Promise<RestartReply> {
+    if (this.#driver === null) {
+      return Promise.reject(new SupervisorError(`cannot reload: the supervisor is not running`));
+    }
+    if (this.#opts.reloadCommand === undefined) {
+      return Promise.reject(
+        new SupervisorError("reload is not applicable: no reload command (ExecReload=)"),
+      );
+    }
+    const done = this.#driver.reload(command, reason, timeoutMs);
+    if (typeof this.#opts.watch === "function") {
+      done.finally(() => this.#refreshWatch()).catch(() => {});
+    }
+    return done;
+  }
+
+  /** Whether reloads are possible (`reloadCommand`): SIGHUP and `watch` then reload. */
+  get canReload(): boolean {
+    return this.#opts.reloadCommand !== undefined;
+  }
+
   /** Stops the worker, flushes the store, closes everything; resolves with the exit status. */
   stop(): Promise<number> {
     this.#requestStop();
@@ -199,6 +227,9 @@ export class Supervisor implements ControlHandler {
     const loop = EventLoop.create();
     loop.onError = (err) => this.#log.error(`supervisor: ${describeError(err)}`);
     this.#loop = loop;
+    // Orphans of our workers come to us, as to a service manager: a reload command's next
+    // process is re-parented here, so we can follow and reap it as the main process.
+    if (this.#opts.reloadCommand !== undefined) becomeChildSubreaper();
     try {
       this.#notify = NotifySocket.open();
     } catch (err) {
@@ -229,7 +260,9 @@ export class Supervisor implements ControlHandler {
 
   #onWatch(paths: string[]): void {
     const shown = paths.slice(0, 3).join(", ") + (paths.length > 3 ? ", …" : "");
-    this.restart(undefined, `changed: ${shown}`).catch((err) => {
+    const reason = `changed: ${shown}`;
+    const done = this.canReload ? this.reload(undefined, reason) : this.restart(undefined, reason);
+    done.catch((err) => {
       // A refusal was logged with its reason; the next change is the next chance.
       if (!(err instanceof RestartRefused)) {
         this.#log.warn(`watch: the restart failed: ${describeError(err)}`);

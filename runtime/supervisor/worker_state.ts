@@ -1,14 +1,17 @@
 /**
  * @module
  * The worker's life as one state machine, and the table of allowed moves. The invariant it
- * keeps: at most one worker process exists at a time (systemd cannot run two instances of a
- * unit either), so a new one is spawned only from a state without a process.
+ * keeps: the supervisor spawns a worker only from a state without one (systemd cannot run two
+ * instances of a unit either). During a reload the control process may start the next one,
+ * which becomes the main process by MAINPID= (the one it replaces only gets reaped).
  *
  * | state          | a process? | systemd's nearest state        | left by                     |
  * |----------------|------------|--------------------------------|-----------------------------|
  * | `idle`         | no         | dead (never started)           | start, stop                 |
  * | `starting`     | yes        | start (waiting for READY=1)    | READY=1, exit, timeout, stop|
- * | `ready`        | yes        | running                        | exit, stop, STOPPING=1, watchdog |
+ * | `ready`        | yes        | running                        | exit, stop, STOPPING=1,     |
+ * |                |            |                                | watchdog, reload            |
+ * | `reloading`    | yes, and a control process | reload         | the control process's exit  |
  * | `stopping`     | yes        | stop-sigterm / stop-watchdog   | exit, stop timeout (SIGKILL)|
  * | `killing`      | yes        | stop-sigkill                   | exit, second timeout        |
  * | `auto-restart` | no         | auto-restart (RestartSec=)     | delay over, restart, stop   |
@@ -22,6 +25,7 @@ export type WorkerState =
   | "idle"
   | "starting"
   | "ready"
+  | "reloading"
   | "stopping"
   | "killing"
   | "auto-restart"
@@ -32,7 +36,8 @@ export type WorkerState =
 export const WORKER_MOVES: Readonly<Record<WorkerState, readonly WorkerState[]>> = {
   "idle": ["starting", "stopped", "failed"],
   "starting": ["ready", "stopping", "auto-restart", "failed"],
-  "ready": ["stopping", "auto-restart", "stopped", "failed"],
+  "ready": ["stopping", "reloading", "auto-restart", "stopped", "failed"],
+  "reloading": ["ready", "starting", "auto-restart", "stopped", "failed"],
   "stopping": ["killing", "starting", "auto-restart", "stopped", "failed"],
   "killing": ["starting", "auto-restart", "stopped", "failed"],
   "auto-restart": ["starting", "stopped", "failed"],
@@ -42,8 +47,8 @@ export const WORKER_MOVES: Readonly<Record<WorkerState, readonly WorkerState[]>>
 
 /** Whether a process may exist in `state`. */
 export function hasProcess(state: WorkerState): boolean {
-  return state === "starting" || state === "ready" || state === "stopping" ||
-    state === "killing";
+  return state === "starting" || state === "ready" || state === "reloading" ||
+    state === "stopping" || state === "killing";
 }
 
 /** Whether `state` is final: the supervisor has finished. */

@@ -69,7 +69,8 @@ export function sendMessage(opts: SendMessageOptions): number | "again" {
     cv.setBigUint64(off, BigInt(CMSG_HDR + 4 * fds.length), true);
     cv.setInt32(off + 8, SOL_SOCKET, true);
     cv.setInt32(off + 12, SCM_RIGHTS, true);
-    fds.forEach((fd, i) => cv.setInt32(off + CMSG_HDR + 4 * i, fd, true));
+    // One copy, not a call per fd: a bundle passes thousands (little-endian hosts only).
+    new Int32Array(control.buffer, off + CMSG_HDR, fds.length).set(fds);
     off += cmsgSpace(4 * fds.length);
   }
   if (opts.credentials) {
@@ -161,7 +162,8 @@ export function receiveMessage(opts: ReceiveMessageOptions): ReceivedMessage | "
     const level = cv.getInt32(off + 8, true);
     const type = cv.getInt32(off + 12, true);
     if (level === SOL_SOCKET && type === SCM_RIGHTS) {
-      for (let p = off + CMSG_HDR; p + 4 <= off + len; p += 4) fds.push(cv.getInt32(p, true));
+      const count = Math.floor((len - CMSG_HDR) / 4);
+      fds.push(...new Int32Array(control.buffer, off + CMSG_HDR, count));
     } else if (level === SOL_SOCKET && type === SCM_CREDENTIALS && len >= CMSG_HDR + 12) {
       credentials = {
         pid: cv.getInt32(off + 16, true),

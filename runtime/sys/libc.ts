@@ -89,6 +89,14 @@ const MORE_SYMBOLS = {
   posix_spawnattr_setpgroup: { parameters: ["buffer", "i32"], result: "i32" },
   execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // the warm takeover (seqpacket.ts)
+  poll_async: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  dup3: { parameters: ["i32", "i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const library = Deno.dlopen("libc.so.6", SYMBOLS);

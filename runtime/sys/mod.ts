@@ -10,5 +10,6 @@ export * from "./fdpass.ts";
 export * from "./file_lock.ts";
 export * from "./memfd.ts";
 export * from "./process.ts";
+export * from "./seqpacket.ts";
 export * from "./socket.ts";
 export { errno, libc } from "./libc.ts";

@@ -46,9 +46,11 @@ export interface SpawnOptions {
   passFds?: readonly number[];
   /** Put the child in its own process group. */
   isNewProcessGroup?: boolean;
+  /** The child's stderr (fd 2), instead of ours. Still owned by the caller afterwards. */
+  stderrFd?: number;
 }
 
-/** Starts a child. Returns its pid; fds 0–2 are inherited. */
+/** Starts a child. Returns its pid; fds 0–2 are inherited (2 unless `stderrFd`). */
 export function spawnProcess(opts: SpawnOptions): number {
   const keep: Uint8Array[] = [];
   const passFds = opts.passFds ?? [];
@@ -58,11 +60,17 @@ export function spawnProcess(opts: SpawnOptions): number {
   libcMore().posix_spawnattr_init(attr);
   // Move every source fd above the target range first, so dup2 into 3.. never clobbers one.
   const staged = passFds.map((fd) => dupFd(fd, 3 + passFds.length));
+  const stderr = opts.stderrFd === undefined ? null : dupFd(opts.stderrFd, 3 + passFds.length);
+  if (stderr !== null) staged.push(stderr);
   try {
-    staged.forEach((fd, i) => {
-      const rc = libcMore().posix_spawn_file_actions_adddup2(fa, fd, 3 + i);
+    passFds.forEach((_, i) => {
+      const rc = libcMore().posix_spawn_file_actions_adddup2(fa, staged[i], 3 + i);
       if (rc !== 0) throw new SysError("posix_spawn_file_actions_adddup2", rc);
     });
+    if (stderr !== null) {
+      const rc = libcMore().posix_spawn_file_actions_adddup2(fa, stderr, 2);
+      if (rc !== 0) throw new SysError("posix_spawn_file_actions_adddup2", rc);
+    }
     // Deno's runtime ignores SIGPIPE and may block signals: the child starts with defaults.
     const all = new Uint8Array(128).fill(0xff);
     const none = new Uint8Array(128);
@@ -160,6 +168,22 @@ export function raiseFdLimit(): number {
 }
 
 const PR_SET_PDEATHSIG = 1;
+const PR_SET_CHILD_SUBREAPER = 36;
+
+/**
+ * Makes this process the reaper of its orphaned descendants (prctl(2) PR_SET_CHILD_SUBREAPER),
+ * as a service manager is: a process whose parent exits is then re-parented to us, not to init.
+ */
+export function becomeChildSubreaper(): void {
+  if (libc.prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n) < 0) {
+    throw new SysError("prctl", errno(), "PR_SET_CHILD_SUBREAPER");
+  }
+}
+
+/** This process's parent pid (getppid(2)). */
+export function parentPid(): number {
+  return libc.getppid();
+}
 
 /**
  * Asks the kernel to send `signal` to this process when its parent dies (prctl(2)

@@ -32,7 +32,10 @@ export {
 export { summarize, upgrade, type UpgradeOptions, type UpgradeReport } from "./upgrade.ts";
 export { rollback, type RollbackOptions, type RollbackReport } from "./rollback.ts";
 export {
+  describeNext,
   findTarget,
+  type NextVersion,
+  nextVersion,
   NoTarget,
   RestartFailure,
   type RestartTarget,

@@ -3,9 +3,9 @@
  * `apprun rollback`: back to the last version in the history (history.ts) that differs from
  * the running one — after an automatic rollback too, where BIN and the file kept before it
  * are the same. Under the upgrade lock, BIN becomes that version and BIN.prev the one that
- * ran (both stay complete throughout), then the service restarts through the fdstore. If that
- * restart fails, both go back and the service restarts again on what it ran before. Running
- * it twice returns to where it started.
+ * ran (both stay complete throughout), then the service reloads (warm) or restarts through
+ * the fdstore (target.ts `nextVersion`). If that fails, both go back and the service comes
+ * back on what it ran before. Running it twice returns to where it started.
  */
 import { describeError } from "../errors.ts";
 import { versionOf } from "./check_new.ts";
@@ -16,7 +16,7 @@ import { UpgradeLock } from "./lock.ts";
 import type { Manifest } from "./manifest.ts";
 import { settle } from "./settle.ts";
 import { isFile, placeVersions, removeLeftovers } from "./swap.ts";
-import { RestartFailure, type RestartTarget } from "./target.ts";
+import { describeNext, nextVersion, RestartFailure, type RestartTarget } from "./target.ts";
 
 /** Options for {@linkcode rollback}. */
 export interface RollbackOptions {
@@ -83,14 +83,11 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackReport> {
   }
   const tRestart = performance.now();
   try {
-    report.pid = (await target.restart(timeoutMs)).pid;
+    const next = await nextVersion(target, timeoutMs);
+    report.pid = next.pid;
     report.restartMs = performance.now() - tRestart;
     history.remember(previous.sha256, previous.version);
-    print(
-      `restarted through ${target.label} in ${
-        formatMs(report.restartMs)
-      }: pid ${report.pid}, ready`,
-    );
+    print(describeNext(next, target, report.restartMs, before.pid));
   } catch (err) {
     report.restartMs = performance.now() - tRestart;
     report.result = "failed, restored";
@@ -100,8 +97,13 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackReport> {
       ? (await target.status().catch(() => null))?.pid ?? null
       : null;
     placeVersions(bin, current, history.fileOf(previous.sha256));
-    await settle(target, badPid, performance.now() + timeoutMs);
-    report.pid = (await target.restart(timeoutMs)).pid;
+    const now = await target.status().catch(() => null);
+    if (now?.state === "ready" && now.pid !== null && now.pid === before.pid) {
+      report.pid = now.pid; // a warm reload that was not taken over: it never stopped
+    } else {
+      await settle(target, badPid, performance.now() + timeoutMs);
+      report.pid = (await nextVersion(target, timeoutMs)).pid;
+    }
     print(`${from} runs again: pid ${report.pid}`);
   }
   report.totalMs = performance.now() - t0;

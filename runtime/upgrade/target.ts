@@ -3,12 +3,15 @@
  * What restarts the service: systemd (`systemctl restart NAME.service`; Type=notify returns
  * once READY=1 came or the start failed) or apprun's embedded supervisor (a `restart` request
  * on its control socket, answered once the new worker sent READY=1 or failed). Both hand
- * every connection over through their fdstore. When neither runs NAME (a package installed
- * in a chroot, a service never started) there is nothing to restart: {@linkcode NoTarget}.
- * One interface; finding which one runs NAME is {@linkcode findTarget}. Owns no resource
- * between calls.
+ * every connection over through their fdstore. Both also reload (warm: `systemctl reload`, the
+ * control socket's `reload`): the next process takes every connection over from the running
+ * one, which serves until then; {@linkcode nextVersion} prefers that and falls back to the
+ * restart where the unit or the running version cannot. When neither runs NAME (a package
+ * installed in a chroot, a service never started) there is nothing to restart:
+ * {@linkcode NoTarget}. One interface; finding which one runs NAME is {@linkcode findTarget}.
+ * Owns no resource between calls.
  */
-import { supervisorRequest } from "../supervisor/mod.ts";
+import { type ControlRequest, supervisorRequest } from "../supervisor/mod.ts";
 import { describeError } from "../errors.ts";
 import { UpgradeError } from "./errors.ts";
 import { formatMs, lastLine } from "./exec.ts";
@@ -18,6 +21,7 @@ import { isSystemdRunning, showUnit, systemctl, systemctlWords } from "./systemd
 /** Where the service is in its life, in the supervisor's words (systemd's mapped onto them). */
 export type TargetState =
   | "ready"
+  | "reloading"
   | "starting"
   | "stopping"
   | "auto-restart"
@@ -35,22 +39,28 @@ export interface TargetStatus {
   details: [string, string][];
 }
 
-/** A restart that did not end with a ready process. */
+/** A restart (or reload) that did not end with a ready process. */
 export class RestartFailure extends UpgradeError {
   override name = "RestartFailure";
   readonly isTimeout: boolean;
   /** The failed process's last `STATUS=`: its own words on why, when it said any. */
   readonly statusText: string | undefined;
+  /** A reload that could not even begin: the unit or the running version has none. */
+  readonly isUnavailable: boolean;
   constructor(
     message: string,
     isTimeout: boolean,
-    options?: ErrorOptions & { statusText?: string },
+    options?: ErrorOptions & { statusText?: string; isUnavailable?: boolean },
   ) {
     super(message, options);
     this.isTimeout = isTimeout;
     this.statusText = options?.statusText || undefined;
+    this.isUnavailable = options?.isUnavailable ?? false;
   }
 }
+
+/** The reload helper's exit status when the running process offers no takeover (worker/). */
+const NO_TAKEOVER = 69;
 
 /** The thing that restarts NAME. */
 export interface RestartTarget {
@@ -60,10 +70,52 @@ export interface RestartTarget {
   status(): Promise<TargetStatus>;
   /** Restarts; resolves with the new pid once it is ready. Throws {@linkcode RestartFailure}. */
   restart(timeoutMs: number): Promise<{ pid: number }>;
+  /**
+   * Reloads (warm); resolves with the new main pid. Throws {@linkcode RestartFailure}
+   * (`isUnavailable` when no reload can happen here: then nothing was touched).
+   */
+  reload(timeoutMs: number): Promise<{ pid: number }>;
+}
+
+/** How the next version came: warm (reload) or cold (restart), and its pid. */
+export interface NextVersion {
+  pid: number;
+  path: "warm" | "cold";
+  /** Why not warm, when cold. */
+  whyCold?: string;
+}
+
+/** "reloaded (warm) through T in 12 ms: pid 1 → 2, ready" (cold: "restarted (cold) …, …"). */
+export function describeNext(
+  next: NextVersion,
+  target: RestartTarget,
+  ms: number,
+  oldPid: number | null,
+): string {
+  const verb = next.path === "warm" ? "reloaded (warm)" : "restarted (cold)";
+  const why = next.whyCold ? ` (no warm reload: ${next.whyCold})` : "";
+  return `${verb} through ${target.label} in ${formatMs(ms)}: pid ${oldPid ?? "-"} → ` +
+    `${next.pid}, ready${why}`;
+}
+
+/**
+ * The next version of the service: a warm reload where the unit and the running version
+ * can, else a restart. Throws {@linkcode RestartFailure}: a failed warm reload left the
+ * running process serving (nothing to roll back but the file); a failed restart did not.
+ */
+export async function nextVersion(target: RestartTarget, timeoutMs: number): Promise<NextVersion> {
+  try {
+    return { ...await target.reload(timeoutMs), path: "warm" };
+  } catch (err) {
+    if (!(err instanceof RestartFailure) || !err.isUnavailable) throw err;
+    return { ...await target.restart(timeoutMs), path: "cold", whyCold: err.message };
+  }
 }
 
 const SYSTEMD_STATES: Record<string, TargetState> = {
   "active/running": "ready",
+  "active/reload": "reloading",
+  "reloading/reload": "reloading",
   "activating/start": "starting",
   "activating/auto-restart": "auto-restart",
   "deactivating/stop-sigterm": "stopping",
@@ -137,6 +189,48 @@ export class SystemdTarget implements RestartTarget {
     }
     return { pid: after.pid };
   }
+
+  async reload(timeoutMs: number): Promise<{ pid: number }> {
+    const ctl = [...systemctlWords(this.#scope), "reload", this.#unit].join(" ");
+    const can = await showUnit(this.#scope, this.#unit, ["CanReload"]);
+    if (can.CanReload !== "yes") {
+      throw new RestartFailure(
+        `${this.#unit} has no ExecReload= (installed before warm reloads)`,
+        false,
+        {
+          isUnavailable: true,
+        },
+      );
+    }
+    const before = (await this.status()).pid;
+    const r = await systemctl(this.#scope, ["reload", this.#unit], timeoutMs);
+    if (r.isTimedOut) {
+      throw new RestartFailure(
+        `the reload did not finish within ${formatMs(timeoutMs)} (${ctl})`,
+        true,
+      );
+    }
+    const after = await this.status();
+    if (r.code !== 0) {
+      const exec = await showUnit(this.#scope, this.#unit, ["ExecReload", "ReloadResult"]);
+      const status = Number(/status=(\d+)/.exec(exec.ExecReload)?.[1] ?? -1);
+      // The reload helper's last STATUS= says why (read at once: the running process's next
+      // status line replaces it).
+      const said = /^reload failed: (.*)$/.exec(after.text)?.[1];
+      const why = said ?? `${lastLine(r)} (${exec.ReloadResult})`;
+      throw new RestartFailure(`${ctl} failed: ${why}`, false, {
+        isUnavailable: status === NO_TAKEOVER,
+      });
+    }
+    if (after.state !== "ready" || after.pid === null || after.pid === before) {
+      throw new RestartFailure(
+        `${ctl} returned, but ${this.#unit} is ${after.details[0][1]} with MainPID ` +
+          `${after.pid ?? 0} (was ${before ?? 0})`,
+        false,
+      );
+    }
+    return { pid: after.pid };
+  }
 }
 
 /** NAME under apprun's embedded supervisor, through its control socket. */
@@ -169,22 +263,35 @@ export class SupervisorTarget implements RestartTarget {
     };
   }
 
-  async restart(timeoutMs: number): Promise<{ pid: number }> {
+  restart(timeoutMs: number): Promise<{ pid: number }> {
+    return this.#ask({ cmd: "restart" }, timeoutMs);
+  }
+
+  reload(timeoutMs: number): Promise<{ pid: number }> {
+    // The reload's own deadline, so that a next version that never gets ready is ended by it.
+    return this.#ask({ cmd: "reload", timeoutMs }, timeoutMs + 5000);
+  }
+
+  async #ask(request: ControlRequest, timeoutMs: number): Promise<{ pid: number }> {
     let reply;
     try {
-      reply = await supervisorRequest(this.path, { cmd: "restart" }, timeoutMs);
+      reply = await supervisorRequest(this.path, request, timeoutMs);
     } catch (err) {
       const isTimeout = /no reply/.test((err as Error).message);
       const what = isTimeout ? `no READY=1 within ${formatMs(timeoutMs)}` : describeError(err);
       throw new RestartFailure(`${this.label}: ${what}`, isTimeout);
     }
     if (!reply.ok) {
+      // A reload that cannot happen here (no reload command, a running version from before
+      // warm reloads) changed nothing: the caller restarts instead.
+      const isUnavailable = /not applicable|offers no warm takeover/.test(reply.error);
       throw new RestartFailure(`${this.label}: ${reply.error}`, false, {
+        isUnavailable,
         statusText: reply.status,
       });
     }
     if (!("pid" in reply) || typeof reply.pid !== "number") {
-      throw new RestartFailure(`${this.label}: not a restart reply`, false);
+      throw new RestartFailure(`${this.label}: not a ${request.cmd} reply`, false);
     }
     return { pid: reply.pid };
   }
@@ -205,6 +312,10 @@ export class NoTarget implements RestartTarget {
 
   restart(): Promise<{ pid: number }> {
     return Promise.reject(new RestartFailure(`nothing runs it: ${this.label}`, false));
+  }
+
+  reload(): Promise<{ pid: number }> {
+    return this.restart();
   }
 }
 

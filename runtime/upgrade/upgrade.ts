@@ -9,11 +9,14 @@
  *    the file the operator named);
  * 4. check the copy where the service runs (sandbox.ts): `NEW version`, `NEW check`;
  * 5. swap BIN atomically, keeping the old file as BIN.prev and in the history (history.ts);
- * 6. restart through the fdstore (systemd or the supervisor, target.ts): READY=1 in time —
- *    or, when nothing runs the service, stop here: its next start runs NEW;
+ * 6. the next version (target.ts `nextVersion`): a warm reload where the unit and the
+ *    running version can (the running process serves until NEW has loaded and takes over),
+ *    else a restart through the fdstore; the report says which — or, when nothing runs the
+ *    service, stop here: its next start runs NEW;
  * 7. the health gate, when there is a health URL;
- * 8. on a failure in 6 or 7: restore the old file, restart again, report the rollback and
- *    the failed start's last lines (diagnose.ts).
+ * 8. on a failure in 6 or 7: restore the old file and, unless the running version never
+ *    stopped serving (a warm reload that NEW did not take over), reload or restart again;
+ *    report the rollback and the failed start's last lines (diagnose.ts).
  *
  * Live sessions survive both restarts: each is a handoff through the manager's fdstore, and a
  * NEW that fails at start has not drained the bundle (apprun loads the handler first) or puts
@@ -40,7 +43,7 @@ import {
   stageBeside,
   swapIn,
 } from "./swap.ts";
-import { RestartFailure, type RestartTarget } from "./target.ts";
+import { describeNext, nextVersion, RestartFailure, type RestartTarget } from "./target.ts";
 
 /** Options for {@linkcode upgrade}. */
 export interface UpgradeOptions {
@@ -80,6 +83,8 @@ export interface UpgradeReport {
   newVersion: string;
   oldPid: number | null;
   pid: number | null;
+  /** How NEW came (warm: a reload; cold: a restart), once it did. */
+  path?: "warm" | "cold";
   /** Why NEW was rolled back. */
   failure?: string;
   /** Why the rollback itself failed. */
@@ -151,13 +156,11 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeReport> {
   const since = new Date();
   let badPid: number | null = null;
   try {
-    const { pid } = await target.restart(timeoutMs);
-    badPid = report.pid = pid;
+    const next = await nextVersion(target, timeoutMs);
+    badPid = report.pid = next.pid;
+    report.path = next.path;
     report.timings.restartMs = performance.now() - tRestart;
-    print(
-      `restarted through ${target.label} in ${formatMs(report.timings.restartMs)}: ` +
-        `pid ${oldPid ?? "-"} → ${pid}, ready`,
-    );
+    print(describeNext(next, target, report.timings.restartMs, oldPid));
     if (health) {
       const tHealth = performance.now();
       const h = await waitHealthy(health, timeoutMs).finally(() => {
@@ -176,15 +179,19 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeReport> {
     print(`NEW failed: ${report.failure}`);
     await rollBack({ ...opts, health, report, badPid, history, oldSha });
     const failed = report.result === "rollback failed" ? bin : `${bin}.failed`;
-    report.failureLog = await startFailureLog({
-      manifest,
-      kind: target.kind,
-      runner,
-      file: failed,
-      since,
-      timeoutMs,
-      statusText,
-    });
+    // A warm reload that NEW did not take over says why in NEW's own words: no re-run needed.
+    const said = /the new version does not load: ([^]*)$/.exec(report.failure)?.[1];
+    report.failureLog = said !== undefined
+      ? { source: `the reload through ${target.label}`, lines: said.trim().split("\n") }
+      : await startFailureLog({
+        manifest,
+        kind: target.kind,
+        runner,
+        file: failed,
+        since,
+        timeoutMs,
+        statusText,
+      });
     print(`why it failed, from ${report.failureLog.source}:`);
     for (const line of report.failureLog.lines) print(`  | ${line}`);
   }
@@ -210,23 +217,33 @@ async function rollBack(
   print(
     `rolling back: ${manifest.bin} is ${report.oldVersion} again (NEW kept as ${manifest.name}.failed)`,
   );
-  await settle(target, o.badPid, performance.now() + timeoutMs);
-  try {
-    const { pid } = await target.restart(timeoutMs);
-    report.pid = pid;
+  // A warm reload that NEW never took over: the old version never stopped serving.
+  const now = await target.status().catch(() => null);
+  if (
+    report.pid === null && now?.state === "ready" && now.pid !== null && now.pid === report.oldPid
+  ) {
+    report.pid = now.pid;
     report.result = "rolled back";
     report.timings.rollbackMs = performance.now() - t;
     print(
-      `rolled back through ${target.label} in ${
-        formatMs(report.timings.rollbackMs)
-      }: pid ${pid}, ready`,
+      `rolled back in ${formatMs(report.timings.rollbackMs)}: nothing to restart, pid ` +
+        `${now.pid} never stopped serving`,
     );
-  } catch (err) {
-    report.result = "rollback failed";
-    report.rollbackFailure = describeError(err);
-    report.timings.rollbackMs = performance.now() - t;
-    print(`the rollback's restart failed too: ${report.rollbackFailure}`);
-    return;
+  } else {
+    await settle(target, o.badPid, performance.now() + timeoutMs);
+    try {
+      const next = await nextVersion(target, timeoutMs);
+      report.pid = next.pid;
+      report.result = "rolled back";
+      report.timings.rollbackMs = performance.now() - t;
+      print(`rolled back: ${describeNext(next, target, report.timings.rollbackMs, null)}`);
+    } catch (err) {
+      report.result = "rollback failed";
+      report.rollbackFailure = describeError(err);
+      report.timings.rollbackMs = performance.now() - t;
+      print(`the rollback's restart failed too: ${report.rollbackFailure}`);
+      return;
+    }
   }
   if (o.health) {
     try {

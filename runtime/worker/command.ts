@@ -38,6 +38,28 @@ function packageRoot(dir: string): string {
   throw new Error(`apprun's package.json not found above ${dir}`);
 }
 
+/**
+ * The `apprun` command itself, as a path: `bin/apprun` of this checkout or package, or the
+ * compiled executable. What the supervisor runs as its reload helper.
+ */
+export const APPRUN_LAUNCHER: string = Deno.build.standalone
+  ? Deno.execPath()
+  : import.meta.url.endsWith(".ts")
+  ? new URL("../../bin/apprun", import.meta.url).pathname
+  : `${packageRoot(new URL(".", import.meta.url).pathname)}/bin/apprun`;
+
+/**
+ * The reload helper for `worker` (systemd's `ExecReload=` for that `ExecStart=`): `apprun
+ * takeover -- WORKER…`, with the worker's environment (docs/design.md, "Warm reload").
+ */
+export function reloadHelperCommand(worker: WorkerCommand): WorkerCommand {
+  return {
+    path: APPRUN_LAUNCHER,
+    args: ["takeover", "--", worker.path, ...worker.args],
+    env: worker.env,
+  };
+}
+
 /** Deno's flags for a worker: what apprun needs (FFI, sockets, files, processes), no prompts. */
 const DENO_FLAGS = ["run", "--quiet", "--allow-all", "--no-prompt"];
 

@@ -26,6 +26,8 @@ export interface ServeOptions {
   host?: string;
   unix: string[];
   drainTimeoutMs: number;
+  /** How long a start or a reload may take (the supervisor's TimeoutStartSec=); default 90 s. */
+  startTimeoutMs?: number;
   limits: Partial<HttpLimits>;
   /** The largest handoff state written and read (`--max-handoff-state`; default 256 MiB). */
   maxHandoffStateBytes?: number;

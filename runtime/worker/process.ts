@@ -9,7 +9,7 @@
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../notify.ts";
-import { dieWithParent, sendSignal, SIGNALS } from "../sys/mod.ts";
+import { dieWithParent, parentPid, sendSignal, SIGNALS } from "../sys/mod.ts";
 
 /**
  * Resolves with the first SIGTERM or SIGINT. The listeners stay: a second signal while we stop
@@ -46,12 +46,18 @@ export function startWatchdog(notifier: Notifier | null, log: Logger): () => voi
 
 /**
  * Under apprun's supervisor: stop (SIGTERM) when it dies, as a service dies with its manager.
- * Returns the supervisor's pid, or null when there is none.
+ * Returns the supervisor's pid, or null when there is none. `isOrphaned`: a reload helper
+ * started us through a shell that exits at once, so the supervisor (a subreaper) becomes our
+ * parent a moment after we start: wait for that (≤ 2 s) before deciding it is gone.
  */
-export function followSupervisor(log: Logger): number | null {
+export function followSupervisor(log: Logger, isOrphaned = false): number | null {
   const pid = Deno.env.get("APPRUN_SUPERVISOR_PID");
   Deno.env.delete("APPRUN_SUPERVISOR_PID");
   if (pid === undefined || !/^\d+$/.test(pid)) return null;
+  const deadline = performance.now() + (isOrphaned ? 2000 : 0);
+  while (isOrphaned && parentPid() !== Number(pid) && performance.now() < deadline) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  }
   if (!dieWithParent(SIGNALS.SIGTERM, Number(pid))) {
     log.error(`supervisor ${pid} is gone: exiting`);
     Deno.exit(1);

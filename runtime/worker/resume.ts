@@ -1,8 +1,9 @@
 /**
  * @module
  * The new process's side of a handoff (docs/design.md, "The handoff protocol"): read the bundle, check its header and state
- * (magic, version, generation, checksum), cross-check each TCP fd against its recorded
- * addresses, and return the connections to resume. Invalid or foreign state costs one clear log
+ * (magic, version, generation, checksum), cross-check each recorded TCP fd against its recorded
+ * addresses (idle connections carried in bulk are checked when first readable: server.ts),
+ * and return the connections to resume. Invalid or foreign state costs one clear log
  * line and falls back to the safest resume: every fd served as an idle HTTP connection. It
  * never closes the bundle fd (the caller removes it from the store once READY=1 is sent); the
  * connection fds it returns are the caller's.
@@ -16,6 +17,7 @@ import {
   loadStateDecoder,
   readBundle,
 } from "../handoff/mod.ts";
+import type { CarriedIdle } from "./hand_off.ts";
 
 /** A connection to resume. The caller owns `fd`. */
 export interface ResumedConnection {
@@ -27,6 +29,8 @@ export interface ResumedConnection {
 export interface Resumed {
   generation: number;
   connections: ResumedConnection[];
+  /** Idle connections in bulk (resumed lazily), or null. The caller owns the fds. */
+  idle: CarriedIdle | null;
   /** Process-level app state, or null. */
   app: unknown;
   /** When the old process took its snapshot (ms since the epoch), or null when unknown. */
@@ -74,6 +78,7 @@ export async function readHandoff(
   const t1 = performance.now();
   const fds = contents.fds;
   let records: ConnectionRecord[] | null = null;
+  let idle: CarriedIdle | null = null;
   let app: unknown = null;
   let createdAt: number | null = null;
   let fallback: string | null = null;
@@ -82,11 +87,12 @@ export async function readHandoff(
   } else {
     try {
       const state = decodeState(contents.state, { expectedGeneration: generation });
-      if (state.connections.length !== fds.length) {
-        fallback =
-          `state lists ${state.connections.length} connections, bundle has ${fds.length} fds`;
+      const listed = state.connections.length + (state.idle?.listener.length ?? 0);
+      if (listed !== fds.length) {
+        fallback = `state lists ${listed} connections, bundle has ${fds.length} fds`;
       } else {
         records = state.connections;
+        if (state.idle) idle = { fds: fds.slice(records.length), table: state.idle };
         app = state.app;
         createdAt = state.createdAt;
       }
@@ -102,7 +108,7 @@ export async function readHandoff(
   }
   const connections: ResumedConnection[] = [];
   let dropped = 0;
-  fds.forEach((cfd, i) => {
+  fds.slice(0, fds.length - (idle?.fds.length ?? 0)).forEach((cfd, i) => {
     const record = records?.[i] ?? bareRecord();
     if (records !== null && !checkAddresses(cfd, record)) {
       log.warn(`fd ${cfd}: addresses differ from the handoff record: closing it`);
@@ -117,7 +123,7 @@ export async function readHandoff(
       `state decoded in ${(t2 - t1).toFixed(1)} ms, addresses checked in ` +
       `${(performance.now() - t2).toFixed(1)} ms`,
   );
-  return { generation, connections, app, createdAt, dropped, fallback };
+  return { generation, connections, idle, app, createdAt, dropped, fallback };
 }
 
 function checkAddresses(fd: number, record: ConnectionRecord): boolean {

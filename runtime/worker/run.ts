@@ -7,13 +7,17 @@
  *
  *   1. process duties: stop signals, app errors, following the supervisor, SIGHUP as a reload
  *      request, sd_notify, fd limit
- *   2. sort the passed fds: listeners, the newest handoff bundle, strangers (closed, removed)
- *   3. install `Deno.serve` (and `Deno.upgradeWebSocket`) and let the app's main module run until it is loaded — a failure
- *      here is one line and exit 1, with the bundle untouched for the rollback
- *   4. read the bundle: the carried connections and their state
+ *   2. the fds: passed ones sorted into listeners, the newest handoff bundle, strangers (closed,
+ *      removed) — or, started by a reload helper (warm), the running process's listeners
+ *   3. install `Deno.serve` (and `Deno.upgradeWebSocket`) and let the app's main module run
+ *      until it is loaded — a failure here is one line and exit 1, with the bundle untouched
+ *      for the rollback (warm: the running process never stopped serving)
+ *   4. the bundle: read from the store, or asked of the running process (warm)
  *   5. start the server on the app's listeners and resume what was carried
- *   6. READY=1, then remove the bundle (and stored listeners no server took) from the store
- *   7. serve until SIGTERM (hand off through the fdstore) or SIGINT (graceful stop); exit
+ *   6. READY=1 (warm: once the helper made this the main process; then the old one exits),
+ *      then remove the bundle (and stored listeners no server took) from the store
+ *   7. serve until taken over, SIGTERM (hand off through the fdstore) or SIGINT (graceful
+ *      stop); exit (serving.ts)
  *
  * Owns the listeners it was given or opened, and closes them before it exits.
  */
@@ -21,15 +25,14 @@ import { AppRunError, describeError } from "../errors.ts";
 import { createLogger, type Logger, writeFatal } from "../log.ts";
 import { adoptListener, takeListenFds } from "../listen.ts";
 import { Notifier } from "../notify.ts";
-import { Server } from "../server.ts";
+import type { Server } from "../server.ts";
 import { closeFd, raiseFdLimit } from "../sys/mod.ts";
 import { installDenoServe, installDenoUpgradeWebSocket } from "../deno/mod.ts";
 import { listenerStoreName, loadStateCodec } from "../handoff/mod.ts";
-import { embeddedHandler } from "../handler.ts";
-import { explainCapacity, queryFdStoreCapacity } from "../fdstore_capacity.ts";
-import { handOff } from "./hand_off.ts";
+import { embeddedHandler, HandlerError } from "../handler.ts";
 import { type SortedFds, sortPassedFds } from "./fds.ts";
 import { readHandoff, type Resumed } from "./resume.ts";
+import { warmUpHandoff } from "./hand_off.ts";
 import { forgetStrangers, putBack } from "./start.ts";
 import { ListenerPool } from "./listeners.ts";
 import { WorkerApp } from "./app.ts";
@@ -38,12 +41,15 @@ import {
   followSupervisor,
   keepAliveOnAppErrors,
   reloadOnHangup,
-  startWatchdog,
   waitForStopSignal,
 } from "./process.ts";
-
-/** How long after READY=1 the handoff's state encoder is loaded (not on the start's path). */
-const CODEC_WARM_UP_MS = 1000;
+import { prepareServer, serveUntilDone, startServer } from "./serving.ts";
+import {
+  reportFailure,
+  TakeoverClient,
+  type TakeoverSpec,
+  takeTakeoverSpec,
+} from "./takeover_client.ts";
 
 /** What the start-up steps pass on. */
 interface Started {
@@ -54,10 +60,18 @@ interface Started {
   pool: ListenerPool | null;
   app: WorkerApp;
   stopSignal: Promise<"SIGTERM" | "SIGINT" | "app">;
+  /** The takeover of a running process (warm), or null (a cold start or a handoff). */
+  client: TakeoverClient | null;
   /** Set once the worker holds carried connections: a stop signal is then a handoff. */
   hold(): void;
   tRuntime: number;
 }
+
+/** How long past its drain timeout the running process may take to hand its bundle over. */
+const TAKE_MARGIN_MS = 15_000;
+
+/** Started by a reload helper: whom to tell why we exit, if we fail before taking over. */
+let takeover: TakeoverSpec | null = null;
 
 /**
  * Steps 1–3: sets the worker up and returns, so the app's main module runs next; the rest
@@ -92,7 +106,9 @@ function setUp(opts: WorkerOptions, log: Logger): Started {
     }),
     stopped.promise,
   ]);
-  const supervisorPid = followSupervisor(log);
+  takeover = opts.mode === "check" ? null : takeTakeoverSpec();
+  // Warm, we were orphaned on purpose (to be the manager's own child): wait for the re-parent.
+  const supervisorPid = followSupervisor(log, takeover !== null);
   const notifier = opts.mode === "check" ? null : Notifier.fromEnv();
   // Managed, a SIGHUP asks for a reload; by hand (no manager) it is a hangup, as always.
   if (opts.mode !== "check" && (supervisorPid !== null || notifier !== null)) {
@@ -103,8 +119,10 @@ function setUp(opts: WorkerOptions, log: Logger): Started {
   } catch (err) {
     log.warn(`cannot raise the open-files limit: ${describeError(err)}`);
   }
-  // 2. The passed fds, before the app can see LISTEN_FDS.
-  const sorted = sortPassedFds(opts.mode === "check" ? [] : takeListenFds());
+  // 2. The passed fds, before the app can see LISTEN_FDS; warm, the running process's.
+  const client = takeover === null ? null : TakeoverClient.connect(takeover, log);
+  const passed = client?.listeners ?? (opts.mode === "check" ? [] : takeListenFds());
+  const sorted = sortPassedFds(passed);
   if (sorted.invalid.length > 0) adoptListener(sorted.invalid[0]); // throws the precise error
   forgetStrangers(sorted.strangers, notifier, log);
   const pool = opts.mode === "check" ? null : new ListenerPool(sorted, opts, log);
@@ -129,6 +147,7 @@ function setUp(opts: WorkerOptions, log: Logger): Started {
     pool,
     app,
     stopSignal,
+    client,
     hold: () => isHolding = true,
     tRuntime,
   };
@@ -143,18 +162,34 @@ function reportCheck({ app, opts }: Started): number {
 
 /** Steps 4–7. Returns the exit status. */
 async function serveApp(s: Started): Promise<number> {
-  const { log, notifier, sorted, app, opts } = s;
+  const { log, notifier, sorted, client } = s;
   const tHandler = performance.now();
-  // 4. The bundle, now that the app is known to load.
-  const bundle = sorted.bundle;
+  // 4. The bundle, now that the app is known to load: from the store, or from the running
+  // process (warm: it stops reading only now, and waits for us).
+  let bundle: { name: string | null; fd: number; generation: number } | null = sorted.bundle;
+  let stoppedAt: number | null = null;
+  let prepared: Server | undefined;
+  let tGiven = tHandler;
+  if (client !== null) {
+    client.watchHelper();
+    // Ready before asking: the loop running, the handoff's code compiled (not in the pause).
+    prepared = prepareServer(s, client.generation + 1);
+    await warmUpHandoff();
+    s.hold();
+    const given = await client.take(s.opts.drainTimeoutMs + TAKE_MARGIN_MS);
+    bundle = { name: null, fd: given.fd, generation: given.generation };
+    stoppedAt = given.stoppedAt;
+    tGiven = performance.now();
+  }
   let resumed: Resumed | null = null;
   if (bundle !== null) {
     s.hold();
     try {
-      resumed = await readHandoff(bundle.fd, bundle.generation, log, opts.maxHandoffStateBytes);
+      resumed = await readHandoff(bundle.fd, bundle.generation, log, s.opts.maxHandoffStateBytes);
     } catch (err) {
       log.error(
-        `handoff bundle ${bundle.name} unreadable, starting without it: ${describeError(err)}`,
+        `handoff bundle ${bundle.name ?? `from pid ${client?.oldPid}`} unreadable, starting ` +
+          `without it: ${describeError(err)}`,
       );
     }
   }
@@ -163,50 +198,49 @@ async function serveApp(s: Started): Promise<number> {
   // 5. The server, and what was carried.
   let server: Server;
   try {
-    server = new Server({
-      bindings: app.bindings,
-      log,
-      notifier,
-      limits: opts.limits,
-      drainTimeoutMs: opts.drainTimeoutMs,
-      hooks: app.hooks,
-      generation,
-    });
     s.hold();
-    server.start();
-    app.attach(server);
+    server = startServer(s, generation, resumed, prepared);
   } catch (err) {
-    // We drained the bundle; dying now would lose its connections: put them back.
-    if (resumed !== null && notifier !== null && bundle !== null) {
+    // We drained the bundle; dying now would lose its connections: put them back. (Warm: the
+    // running process still holds them, and takes them back when we are gone.)
+    if (resumed !== null && notifier !== null && bundle?.name) {
       await loadStateCodec();
-      putBack(resumed, bundle, notifier, log);
+      putBack(resumed, { name: bundle.name, fd: bundle.fd }, notifier, log);
     }
     throw err;
   }
-  if (resumed !== null && app.hooks.onAppResume) {
-    try {
-      app.hooks.onAppResume(resumed.app);
-    } catch (err) {
-      log.error(`onAppResume failed: ${describeError(err)}`);
-    }
-  }
-  for (const c of resumed?.connections ?? []) server.resume(c.fd, c.record);
-  app.callDefaultOnListen();
+  s.app.callDefaultOnListen();
+  const carried = (resumed?.connections.length ?? 0) + (resumed?.idle?.fds.length ?? 0);
+  const ms = (n: number) => n.toFixed(1);
+  const tServing = performance.now();
+  const phases = client === null
+    ? `runtime ${ms(s.tRuntime)}, app ${ms(tHandler - s.tRuntime)}, bundle ` +
+      `${ms(tBundle - tHandler)}, resume ${ms(tServing - tBundle)}`
+    : `the bundle came ${ms(tGiven - (stoppedAt! - performance.timeOrigin))} ms after, read ` +
+      `${ms(tBundle - tGiven)}, resume ${ms(tServing - tBundle)}`;
   // 6. Ready; then what the previous generation stored is ours to remove.
-  const carried = resumed?.connections.length ?? 0;
-  server.notifyReady(bundle ? `generation ${generation}, resumed ${carried} connections` : "");
-  if (bundle !== null) {
-    removeFromStore(notifier, bundle.name, log);
+  if (client !== null) {
+    const pauseMs = performance.timeOrigin + tServing - stoppedAt!;
+    log.info(
+      `took over ${carried} connections from pid ${client.oldPid} as generation ${generation}: ` +
+        `serving ${ms(pauseMs)} ms after it stopped reading (${phases})`,
+    );
+    await client.becomeMain({ carried, pauseMs });
+    server.notifyReady(`generation ${generation}, took over ${carried} connections`);
+    client.releaseOld();
+    closeFd(bundle!.fd);
+  } else {
+    server.notifyReady(bundle ? `generation ${generation}, resumed ${carried} connections` : "");
+  }
+  if (bundle !== null && client === null) {
+    removeFromStore(notifier, bundle.name!, log);
     closeFd(bundle.fd);
-    const ms = (n: number) => n.toFixed(1);
     const pause = resumed?.createdAt
       ? `; snapshot → ready ${Date.now() - resumed.createdAt} ms`
       : "";
     log.info(
       `resumed ${carried} connections from generation ${generation}: ready ` +
-        `${ms(performance.now())} ms after the runtime started (runtime ${ms(s.tRuntime)}, app ` +
-        `${ms(tHandler - s.tRuntime)}, bundle ${ms(tBundle - tHandler)}, resume ` +
-        `${ms(performance.now() - tBundle)})${pause}`,
+        `${ms(performance.now())} ms after the runtime started (${phases})${pause}`,
     );
   }
   for (const l of s.pool?.unusedStored() ?? []) {
@@ -214,73 +248,8 @@ async function serveApp(s: Started): Promise<number> {
     closeFd(l.fd);
     removeFromStore(notifier, listenerStoreName(l.name), log);
   }
-  // 7. Serve until told to stop.
-  return await serveUntilStopped(s, server, generation);
-}
-
-/** Step 7: waits for the stop signal, then hands off or stops. Returns the exit status. */
-async function serveUntilStopped(s: Started, server: Server, generation: number): Promise<number> {
-  const { log, notifier, opts } = s;
-  const stopWatchdog = startWatchdog(notifier, log);
-  const ownListeners = s.pool?.own() ?? [];
-  const capacity = notifier === null ? Promise.resolve(0) : queryFdStoreCapacity(log).then((c) => {
-    explainCapacity(c, 1 + ownListeners.length, log);
-    return c;
-  });
-  // The state encoder, loaded once serving has settled, so a handoff does not wait for it (a
-  // loop timer: Deno's first setTimeout would load its Node timers, ~10–40 ms, right now).
-  let stopWarmUp: (() => void) | null = notifier === null ? null : server.loop.every(
-    CODEC_WARM_UP_MS,
-    () => {
-      stopWarmUp?.();
-      stopWarmUp = null;
-      loadStateCodec().catch((err) =>
-        log.warn(`cannot load the state codec: ${describeError(err)}`)
-      );
-    },
-  );
-  const signal = await s.stopSignal;
-  stopWarmUp?.();
-  stopWatchdog();
-  try {
-    notifier?.stopping();
-  } catch (err) {
-    log.warn(`sd_notify failed: ${describeError(err)}`);
-  }
-  const room = await Promise.race([
-    capacity,
-    new Promise<number>((r) => setTimeout(() => r(-1), 500)),
-  ]);
-  const isHandoff = signal === "SIGTERM" && notifier !== null && room !== 0;
-  const listeners = s.pool?.all() ?? [];
-  if (isHandoff) {
-    log.info(`SIGTERM: handing off (drain timeout ${opts.drainTimeoutMs} ms)`);
-    const report = await handOff({
-      server,
-      notifier: notifier!,
-      generation,
-      ownListeners,
-      drainTimeoutMs: opts.drainTimeoutMs,
-      maxStateBytes: opts.maxHandoffStateBytes,
-      log,
-    });
-    log.info(
-      `handed off ${report.carried} connections as generation ${generation + 1} in ` +
-        `${report.durationMs.toFixed(1)} ms (drain ${report.drainMs.toFixed(1)} ms)`,
-    );
-  } else {
-    const why = signal === "app" ? "the app shut its servers down" : signal;
-    log.info(`${why}: stopping (drain timeout ${opts.drainTimeoutMs} ms)`);
-    server.stopAccepting();
-    // New connections on a listener we opened would wait in its backlog and be reset at exit:
-    // close it now so they are refused. A manager's listener keeps them for the next start.
-    for (const l of ownListeners) closeFd(l.fd);
-    await server.shutdown();
-    log.info("stopped");
-  }
-  for (const l of listeners) if (isHandoff || !l.isOwned) closeFd(l.fd);
-  notifier?.close();
-  return 0;
+  // 7. Serve until told to stop, or taken over.
+  return await serveUntilDone(s, server, generation);
 }
 
 /**
@@ -290,6 +259,10 @@ async function serveUntilStopped(s: Started, server: Server, generation: number)
  */
 function exitFatal(err: unknown): never {
   const message = err instanceof AppRunError ? err.message : describeError(err);
+  reportFailure(
+    takeover,
+    err instanceof HandlerError ? `the new version does not load: ${message}` : message,
+  );
   if (err instanceof AppRunError) writeFatal(message);
   else writeFatal(message, err instanceof Error ? err.stack ?? "" : "");
   try {

@@ -35,6 +35,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       host: { type: "string" },
       unix: { type: "string", multiple: true },
       "drain-timeout": { type: "string" },
+      "start-timeout": { type: "string" },
       ...limitOptions,
       "max-handoff-state": { type: "string" },
       "log-level": { type: "string" },
@@ -74,6 +75,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       : parseCount(flag, value);
   }
   const drain = str("drain-timeout");
+  const startTimeout = str("start-timeout");
   const maxState = str("max-handoff-state");
   const handler = parsed.positionals[0];
   return {
@@ -88,6 +90,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
     host: str("host"),
     unix: (v.unix as string[] | undefined) ?? [],
     drainTimeoutMs: drain ? parseDuration("drain-timeout", drain) : DEFAULTS.drainTimeoutMs,
+    startTimeoutMs: startTimeout ? parseDuration("start-timeout", startTimeout) : undefined,
     limits,
     maxHandoffStateBytes: maxState ? parseBytes("max-handoff-state", maxState) : undefined,
     logLevel: parseLogLevel(logLevel),

@@ -41,7 +41,7 @@ export function putBack(
   log: Logger,
 ): void {
   try {
-    const fds = resumed.connections.map((c) => c.fd);
+    const fds = [...resumed.connections.map((c) => c.fd), ...resumed.idle?.fds ?? []];
     const state = encodeState({
       apprunVersion: APPRUN_VERSION,
       generation: resumed.generation,
@@ -49,6 +49,7 @@ export function putBack(
       pid: Deno.pid,
       connections: resumed.connections.map((c) => c.record),
       app: resumed.app,
+      ...(resumed.idle ? { idle: resumed.idle.table } : {}),
     });
     const fresh = writeBundle({ generation: resumed.generation, state, fds });
     notifier.fdstoreRemove(bundle.name);

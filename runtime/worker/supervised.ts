@@ -4,12 +4,15 @@
  * the command line, then runs the embedded supervisor (runtime/supervisor) with the worker
  * command of worker/command.ts, so handoff, SIGHUP reloads and `--watch` work on a laptop or in
  * CI exactly as under systemd. What a person at a terminal needs on top (issue 16): a first
- * worker that fails to load ends it at once (the worker's line, once); a reload loads the new
- * code in check mode first and is refused, the running worker serving on, when it does not
- * (load_check.ts); `--watch` watches the module graph (module_graph.ts); reloads do not spend
- * the start limit; the supervisor stops when whoever started it goes (supervisor/starter.ts);
- * once serving, one line says its pid and how to reload. Owns the listeners it opened and closes them
- * when the supervisor is done; everything else is the supervisor's.
+ * worker that fails to load ends it at once (the worker's line, once); a reload is warm
+ * (docs/design.md, "Warm reload"): the reload helper (`apprun takeover`, as `ExecReload=`)
+ * starts the next worker while the running one serves on, and when the new code does not load
+ * nothing was stopped and the reply says why; `--watch` watches the module graph
+ * (module_graph.ts); reloads do not spend the start limit; the supervisor stops when whoever
+ * started it goes (supervisor/starter.ts); once serving, one line says its pid and how to
+ * reload. The workers' `$RUNTIME_DIRECTORY` (where one offers its takeover) is a private
+ * directory beside the control socket, removed at the end. Owns the listeners it opened and
+ * closes them when the supervisor is done; everything else is the supervisor's.
  */
 import { type Listener, openListeners } from "../listen.ts";
 import type { Logger } from "../log.ts";
@@ -17,8 +20,7 @@ import { ensurePrivateDir, followStarter, runSupervisor } from "../supervisor/mo
 import { MANAGER_PROTOCOL_ENV } from "../notify.ts";
 import { closeFd } from "../sys/mod.ts";
 import { DEFAULTS } from "../defaults.ts";
-import { workerCommand } from "./command.ts";
-import { checkLoads } from "./load_check.ts";
+import { reloadHelperCommand, workerCommand } from "./command.ts";
 import { ModuleGraph } from "./module_graph.ts";
 import type { ServeOptions } from "./options.ts";
 import { controlSocketPath, defaultName } from "./names.ts";
@@ -34,17 +36,20 @@ export async function runSupervised(opts: ServeOptions, log: Logger): Promise<nu
     unix: opts.unix,
   });
   const control = opts.control ?? controlSocketPath(name);
-  await ensurePrivateDir(control.slice(0, control.lastIndexOf("/")));
+  const controlDir = control.slice(0, control.lastIndexOf("/"));
+  await ensurePrivateDir(controlDir);
+  // RuntimeDirectory=: private to this supervisor, as systemd makes one per service.
+  const runtimeDir = await Deno.makeTempDir({ dir: controlDir, prefix: `${name}.run.` });
   const env = Deno.env.toObject();
   for (const k of MANAGER_PROTOCOL_ENV) delete env[k];
+  env.RUNTIME_DIRECTORY = runtimeDir;
   // systemd ≥ 254 tells the service its store size in $FDSTORE; so do we.
   env.FDSTORE = String(DEFAULTS.fdStoreMax);
   // The worker stops if we die (SIGKILL leaves no chance to stop it ourselves).
   env.APPRUN_SUPERVISOR_PID = String(Deno.pid);
   const served: ServeOptions = { ...opts, port: undefined, host: undefined, unix: [] };
   const worker = workerCommand(served, env);
-  const check = workerCommand(served, env, "check");
-  const startTimeoutMs = 90_000;
+  const startTimeoutMs = opts.startTimeoutMs ?? 90_000;
   const stopFollowing = followStarter(log, (line) => {
     log.warn(`${line}: stopping`);
     Deno.kill(Deno.pid, "SIGTERM");
@@ -59,10 +64,10 @@ export async function runSupervised(opts: ServeOptions, log: Logger): Promise<nu
       startLimit: DEFAULTS.startLimit,
       // The first worker's failure is the app's, said once by the worker: no retries.
       isFirstFailureFinal: true,
-      // A reload is checked first: a save with a typo costs nothing, and saves are not crashes.
+      // Saves are not crashes: a restart after one does not count toward the start limit.
       isRequestedStartCounted: false,
-      beforeRestart: (_reason, signal) =>
-        checkLoads({ command: check, timeoutMs: startTimeoutMs, signal }),
+      // Warm: a save with a typo costs nothing, the running worker serves on.
+      reloadCommand: reloadHelperCommand,
       watch: opts.isWatch ? watchList(opts, env, log) : [],
       controlSocket: control,
       log,
@@ -76,6 +81,7 @@ export async function runSupervised(opts: ServeOptions, log: Logger): Promise<nu
   } finally {
     stopFollowing();
     for (const l of listeners) closeFd(l.fd);
+    await Deno.remove(runtimeDir, { recursive: true }).catch(() => {});
   }
 }
 

@@ -1,39 +1,54 @@
 /**
- * Handoff pause under the embedded supervisor: N idle keep-alive connections (default 10, 1000,
- * 10000) plus one probe connection sending requests back to back, through R restarts each. The
- * pause is from the old process's last answer (on the probe) to the new process's first answer
- * on any connection; "all answering" is when every idle connection (each sending one request
- * 5 ms after the restart began) had its answer from the new pid. Where the time goes comes from
- * the processes' own log lines.
+ * Handoff pause under the embedded supervisor, both paths: warm (SIGHUP: the next worker loads,
+ * then takes every connection over from the running one directly) and cold (the control
+ * socket's `restart`, as `systemctl restart`: SIGTERM, the bundle through the fdstore, a new
+ * process). N idle keep-alive connections (default 10, 1000, 10000 and 100000) plus one probe
+ * connection sending requests back to back, R rounds per path, the paths interleaved round by
+ * round. The pause is from the old process's last answer (on the probe) to the new process's
+ * first answer on any connection; "all answering" is when every idle connection (each sending
+ * one request 5 ms after the reload began) had its answer from the new pid. Where the time goes
+ * comes from the processes' own log lines. Then S WebSocket sessions (default 1000), the pause
+ * seen by a probe session, both paths. Last, the floor: the time to pass N fds between two
+ * processes with no JavaScript state at all (fd_floor.py).
  *
- *   deno run -A scripts/bench/handoff.ts [--counts 10,1000,10000] [--restarts 5]
+ *   deno run -A scripts/bench/handoff.ts [--counts 10,1000,10000,100000] [--rounds 5]
+ *                                        [--paths warm,cold] [--ws 1000]
+ *
+ * A count the open-files limit cannot hold (server and client each need N fds; only a
+ * privileged process raises the hard limit) is reported, not run.
  */
 import { parseArgs } from "node:util";
-import { fmt, freePort, median, pct } from "./_lib.ts";
-import { startSupervised } from "../e2e/supervised.ts";
+import { fmt, freePort, median, pct, ROOT } from "./_lib.ts";
+import { startSupervised, type Supervised } from "../e2e/supervised.ts";
+import { raiseFdLimit } from "../../runtime/sys/mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
-    counts: { type: "string", default: "10,1000,10000" },
-    restarts: { type: "string", default: "5" },
+    counts: { type: "string", default: "10,1000,10000,100000" },
+    rounds: { type: "string", default: "5" },
+    paths: { type: "string", default: "warm,cold" },
+    ws: { type: "string", default: "1000" },
   },
 });
 const counts = values.counts!.split(",").map(Number);
-const restarts = Number(values.restarts);
+const rounds = Number(values.rounds);
+const paths = values.paths!.split(",") as Path[];
+const wsCount = Number(values.ws);
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+type Path = "warm" | "cold";
 
 /** One keep-alive connection that sends `GET /r?id=…` and reads `<id> <pid>`. */
 class Client {
   #conn: Deno.TcpConn;
-  #buf = new Uint8Array(65536);
+  #buf = new Uint8Array(4096);
   #n = 0;
   constructor(conn: Deno.TcpConn) {
     this.#conn = conn;
   }
-  static async open(port: number): Promise<Client> {
-    return new Client(await Deno.connect({ port, hostname: "127.0.0.1" }));
+  static async open(port: number, hostname: string): Promise<Client> {
+    return new Client(await Deno.connect({ port, hostname }));
   }
   async request(): Promise<number> {
     const id = `r${this.#n++}`;
@@ -68,10 +83,43 @@ async function inBatches<T>(n: number, size: number, f: (i: number) => Promise<T
 }
 
 interface Round {
+  path: Path;
   pause: number;
   allAnswering: number;
-  handedOffMs: number;
-  readyLine: string;
+  oldSide: number;
+  oldLine: string;
+  newLine: string;
+  bundleLine: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One reload or restart; resolves when it was asked for (not when it is done). */
+function trigger(sup: Supervised, path: Path): Promise<void> {
+  if (path === "warm") {
+    sup.reload();
+    return Promise.resolve();
+  }
+  sup.restart().catch((err) => console.error(`restart: ${err}`));
+  return Promise.resolve();
+}
+
+/** The old side's and the new side's log lines of the handoff that just happened. */
+function phases(log: string, path: Path) {
+  const oldLine = /handoff: \d+ connections taken out[^\n]*/.exec(log)?.[0] ?? "";
+  const bundleLine = /bundle of generation[^\n]*/.exec(log)?.[0] ?? "";
+  const oldSide = path === "warm"
+    ? /handed \d+ connections to pid \d+ in ([\d.]+) ms/.exec(log)?.[1]
+    : /handed off \d+ connections as generation \d+ in ([\d.]+) ms/.exec(log)?.[1];
+  const newLine = path === "warm"
+    ? /took over \d+ connections from pid \d+[^\n]*/.exec(log)?.[0]
+    : /resumed \d+ connections from generation[^\n]*/.exec(log)?.[0];
+  return { oldSide: Number(oldSide ?? NaN), oldLine, newLine: newLine ?? "", bundleLine };
+}
+
+/** A count the fd limit allows: the server and this client each hold n connections. */
+function fits(n: number, limit: number): boolean {
+  return n + 512 <= limit;
 }
 
 async function measure(n: number): Promise<Round[]> {
@@ -79,77 +127,181 @@ async function measure(n: number): Promise<Round[]> {
   const sup = await startSupervised({
     handler: "tests/fixtures/handoff.ts",
     port,
-    args: ["--idle-timeout", "600s"],
+    host: "0.0.0.0",
+    logLevel: "info",
+    args: ["--idle-timeout", "600s", "--log-level", "debug"],
   });
-  const rounds: Round[] = [];
+  const out: Round[] = [];
   try {
-    const idle = await inBatches(n, 500, () => Client.open(port));
-    await inBatches(n, 500, (i) => idle[i].request());
-    const probe = await Client.open(port);
-    for (let r = 0; r < restarts; r++) {
-      let lastOld = 0, firstNew = 0;
-      const oldPid = await probe.request();
-      let isRunning = true;
-      const probing = (async () => {
-        while (isRunning) {
-          const pid = await probe.request();
-          const t = performance.now();
-          if (pid === oldPid) lastOld = t;
-          else if (firstNew === 0) firstNew = t;
-        }
-      })();
-      await new Promise((res) => setTimeout(res, 50));
-      const logMark = sup.log().length;
-      const t0 = performance.now();
-      sup.reload();
-      await new Promise((res) => setTimeout(res, 5));
-      const answered = await inBatches(n, 2000, async (i) => {
-        const pid = await idle[i].request();
-        if (pid === oldPid) throw new Error(`idle connection ${i} answered by the old process`);
-        return performance.now() - t0;
-      });
-      while (firstNew === 0) await new Promise((res) => setTimeout(res, 5));
-      isRunning = false;
-      await probing;
-      await new Promise((res) => setTimeout(res, 30));
-      const fresh = sup.log().slice(logMark);
-      // The new process's first byte served, on any connection (the probe's request may wait
-      // behind thousands of others that became readable at the same moment).
-      const firstServed = Math.min(firstNew, t0 + pct(answered, 0));
-      rounds.push({
-        pause: firstServed - lastOld,
-        allAnswering: pct(answered, 100),
-        handedOffMs: Number(
-          /handed off \d+ connections as generation \d+ in ([\d.]+) ms/.exec(fresh)?.[1] ?? NaN,
-        ),
-        readyLine: /resumed \d+ connections[^\n]*/.exec(fresh)?.[0] ?? "",
-      });
+    // Several loopback addresses: one 4-tuple space (~28k ports) would not hold 100k.
+    const hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
+    const idle = await inBatches(n, 500, (i) => Client.open(port, hosts[i % hosts.length]));
+    await inBatches(n, 1000, (i) => idle[i].request());
+    const probe = await Client.open(port, "127.0.0.1");
+    for (let r = 0; r < rounds; r++) {
+      for (const path of r % 2 === 0 ? paths : [...paths].reverse()) {
+        let lastOld = 0, firstNew = 0;
+        const oldPid = await probe.request();
+        let isRunning = true;
+        const probing = (async () => {
+          while (isRunning) {
+            const pid = await probe.request();
+            const t = performance.now();
+            if (pid === oldPid) lastOld = t;
+            else if (firstNew === 0) firstNew = t;
+          }
+        })();
+        await sleep(50);
+        const logMark = sup.log().length;
+        await trigger(sup, path);
+        // Warm, the next worker loads first (the old one serves meanwhile); cold, a restart
+        // begins with SIGTERM: wait for the old one to stop reading before the idle connections
+        // ask, so "all answering" measures the handoff.
+        const begun = path === "warm" ? /takes over: handing over/ : /SIGTERM: handing off/;
+        while (!begun.test(sup.log().slice(logMark))) await sleep(1);
+        const t0 = performance.now();
+        await sleep(5);
+        const answered = await inBatches(n, 4000, async (i) => {
+          // A request that reached the old one before it stopped reading is answered there.
+          while (await idle[i].request() === oldPid) await sleep(1);
+          return performance.now() - t0;
+        });
+        while (firstNew === 0) await sleep(5);
+        isRunning = false;
+        await probing;
+        // Both sides have logged once the old worker is gone and the new one is main.
+        const done = path === "warm" ? /generation \d+ ready: pid \d+, took over/ : /handoff took/;
+        while (!done.test(sup.log().slice(logMark))) await sleep(10);
+        const fresh = sup.log().slice(logMark);
+        const firstServed = Math.min(firstNew, t0 + pct(answered, 0));
+        out.push({
+          path,
+          pause: firstServed - lastOld,
+          allAnswering: pct(answered, 100),
+          ...phases(fresh, path),
+        });
+        await sleep(300);
+      }
     }
     for (const c of idle) c.close();
     probe.close();
+  } catch (err) {
+    console.error(`${n} connections: ${err}; the supervisor's last lines:`);
+    console.error(sup.log().slice(-4000));
+    throw err;
   } finally {
     await sup.stop();
   }
-  return rounds;
+  return out;
 }
 
-console.log(`handoff pause under the embedded supervisor (${restarts} restarts per count)\n`);
-for (const n of counts) {
-  const rounds = await measure(n);
-  const pauses = rounds.map((r) => r.pause);
-  const all = rounds.map((r) => r.allAnswering);
-  console.log(
-    `${String(n).padStart(6)} idle: pause p50 ${fmt(median(pauses))} ms, p99 ${
-      fmt(pct(pauses, 99))
-    } ms, ` +
-      `max ${fmt(pct(pauses, 100))} ms; all answering ${fmt(median(all))} ms (max ${
-        fmt(pct(all, 100))
-      }); ` +
-      `old side (SIGTERM → stored) ${fmt(median(rounds.map((r) => r.handedOffMs)), 1)} ms`,
-  );
-  console.log(
-    `         new side, last round: ${
-      rounds[rounds.length - 1].readyLine.replace(/^resumed /, "")
-    }`,
-  );
+function report(label: string, rs: Round[]): void {
+  for (const path of paths) {
+    const mine = rs.filter((r) => r.path === path);
+    if (mine.length === 0) continue;
+    const pauses = mine.map((r) => r.pause), all = mine.map((r) => r.allAnswering);
+    console.log(
+      `${label} ${path}: pause p50 ${fmt(median(pauses), 1)} ms, p99 ${fmt(pct(pauses, 99), 1)}` +
+        ` ms, max ${fmt(pct(pauses, 100), 1)} ms; all answering p50 ${fmt(median(all))} ms ` +
+        `(max ${fmt(pct(all, 100))}); old side ${fmt(median(mine.map((r) => r.oldSide)), 1)} ms`,
+    );
+    const last = mine.at(-1)!;
+    console.log(`         old side, last round: ${last.oldLine.replace(/^handoff: /, "")}`);
+    console.log(`         new side, last round: ${last.newLine}`);
+    console.log(`                               ${last.bundleLine}`);
+  }
 }
+
+function open(port: number): Promise<WebSocket> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  return new Promise((resolve, reject) => {
+    ws.onopen = () => resolve(ws);
+    ws.onerror = (e) => reject(new Error(`WebSocket failed: ${(e as ErrorEvent).message}`));
+  });
+}
+
+/** Sends "n:k" and waits for the echo "k count pid"; returns the pid. */
+function echo(ws: WebSocket, k: number): Promise<number> {
+  return new Promise((resolve) => {
+    ws.onmessage = (e) => resolve(Number(String(e.data).split(" ")[2]));
+    ws.send(`n:${k}`);
+  });
+}
+
+async function measureWs(n: number): Promise<Round[]> {
+  const port = freePort();
+  const sup = await startSupervised({
+    handler: "tests/fixtures/ws_counter.ts",
+    port,
+    logLevel: "info",
+  });
+  const out: Round[] = [];
+  const sockets: WebSocket[] = [];
+  try {
+    sockets.push(...await inBatches(n, 500, () => open(port)));
+    const probe = sockets[sockets.length - 1];
+    for (let r = 0; r < rounds; r++) {
+      for (const path of r % 2 === 0 ? paths : [...paths].reverse()) {
+        let k = 0;
+        const oldPid = await echo(probe, k++);
+        let lastOld = 0, firstNew = 0;
+        const probing = (async () => {
+          while (firstNew === 0) {
+            const pid = await echo(probe, k++);
+            if (pid === oldPid) lastOld = performance.now();
+            else firstNew = performance.now();
+          }
+        })();
+        await sleep(50);
+        const logMark = sup.log().length;
+        await trigger(sup, path);
+        await probing;
+        const done = path === "warm" ? /generation \d+ ready: pid \d+, took over/ : /handoff took/;
+        while (!done.test(sup.log().slice(logMark))) await sleep(10);
+        const closed = sockets.filter((ws) => ws.readyState !== WebSocket.OPEN).length;
+        if (closed > 0) console.log(`  ${closed} sessions closed in a ${path} round`);
+        out.push({
+          path,
+          pause: firstNew - lastOld,
+          allAnswering: NaN,
+          ...phases(sup.log().slice(logMark), path),
+        });
+        await sleep(300);
+      }
+    }
+  } finally {
+    for (const ws of sockets) ws.close();
+    await sup.stop();
+  }
+  return out;
+}
+
+const limit = raiseFdLimit();
+const load = Deno.loadavg().map((l) => l.toFixed(1)).join(" ");
+console.log(
+  `handoff pause under the embedded supervisor, ${paths.join(" and ")}, ${rounds} rounds ` +
+    `each (load average ${load}, open-files limit ${limit})\n`,
+);
+for (const n of counts) {
+  if (!fits(n, limit)) {
+    console.log(
+      `${String(n).padStart(6)} idle: not run — each side needs ${n} fds and the open-files ` +
+        `limit here is ${limit} (raising the hard limit needs CAP_SYS_RESOURCE)`,
+    );
+    continue;
+  }
+  report(`${String(n).padStart(6)} idle`, await measure(n));
+}
+if (wsCount > 0) report(`${String(wsCount).padStart(6)} ws`, await measureWs(wsCount));
+const floor = new Deno.Command("python3", {
+  args: [`${ROOT}/scripts/bench/fd_floor.py`, ...counts.map(String)],
+  stdout: "piped",
+}).outputSync();
+console.log(
+  "\nfloor: passing N fds between two processes, no JavaScript (fd_floor.py, median of 5):",
+);
+for (const line of new TextDecoder().decode(floor.stdout).trim().split("\n")) {
+  const [n, ...rest] = line.split(" ");
+  console.log(`${n.padStart(6)} fds: ${rest.join(" ")}${/^[\d.]+$/.test(rest[0]) ? " ms" : ""}`);
+}
+console.log(`(load average after: ${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")})`);

@@ -2,8 +2,11 @@
  * @module
  * Starts `apprun serve HANDLER` by hand — the embedded supervisor and its worker — on a port,
  * for the demo and the benchmarks: collects the log, waits until the port accepts, and offers a
- * reload (SIGHUP) and a stop. Owns the child process until `stop()`.
+ * warm reload (SIGHUP), a cold restart (the control socket's `restart`, as `systemctl
+ * restart`) and a stop. Owns the child process and its temp dir until `stop()`.
  */
+import { supervisorRequest } from "../../runtime/supervisor/mod.ts";
+
 const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 
 /** A running supervisor. */
@@ -12,8 +15,10 @@ export interface Supervised {
   readonly port: number;
   /** Everything the supervisor and its workers logged so far. */
   log(): string;
-  /** SIGHUP: the supervisor restarts its worker through the fdstore. */
+  /** SIGHUP: a warm reload (the next worker takes over from the running one directly). */
   reload(): void;
+  /** The cold path: `systemctl restart`, through the fdstore. Resolves once the new one is ready. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -23,11 +28,15 @@ export interface SupervisedOptions {
   handler: string;
   port: number;
   logLevel?: "error" | "warn" | "info" | "debug";
+  /** The address to bind (default 127.0.0.1). */
+  host?: string;
   args?: string[];
 }
 
 /** Starts the supervisor and resolves once its port accepts connections. */
 export async function startSupervised(opts: SupervisedOptions): Promise<Supervised> {
+  const dir = await Deno.makeTempDir({ prefix: "apprun-e2e-" });
+  const control = `${dir}/control.sock`;
   const child = new Deno.Command(`${ROOT}/bin/apprun`, {
     args: [
       "serve",
@@ -35,9 +44,11 @@ export async function startSupervised(opts: SupervisedOptions): Promise<Supervis
       "--port",
       String(opts.port),
       "--host",
-      "127.0.0.1",
+      opts.host ?? "127.0.0.1",
       "--name",
       `e2e-${opts.port}`,
+      "--control",
+      control,
       ...(opts.args ?? []),
     ],
     env: { APPRUN_LOG: opts.logLevel ?? "info" },
@@ -57,6 +68,7 @@ export async function startSupervised(opts: SupervisedOptions): Promise<Supervis
     }
     await child.status;
     await pump;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   const deadline = Date.now() + 15_000;
   for (;;) {
@@ -76,6 +88,10 @@ export async function startSupervised(opts: SupervisedOptions): Promise<Supervis
     port: opts.port,
     log: () => text,
     reload: () => child.kill("SIGHUP"),
+    async restart() {
+      const reply = await supervisorRequest(control, { cmd: "restart" });
+      if (!reply.ok) throw new Error(`restart: ${reply.error}`);
+    },
     stop,
   };
 }

@@ -1,8 +1,9 @@
 /**
  * @module
  * Helpers for the handoff proofs: one {@linkcode App} shape over the two managers that restart
- * apprun the same way — the embedded supervisor (`apprun serve`, SIGHUP) and a real systemd 252
- * user manager (`systemctl --user restart`, on the units `units/` renders, through
+ * apprun the same way — the embedded supervisor (`apprun serve`: the control socket's
+ * `restart`, cold, through the fdstore; SIGHUP, a warm reload) and a real systemd 252 user
+ * manager (`systemctl --user restart` and `reload`, on the units `units/` renders, through
  * `_systemd_app.ts`) — so each scenario runs unchanged under both, and the fixture's
  * `<id> <pid>` answers read off a raw client. Disposing an App ends every process, manager and
  * temp dir it started; nothing is mocked. Sockets and /proc views are `_net.ts`'s.
@@ -40,6 +41,8 @@ export interface AppOptions {
   args?: string[];
   /** Set in the environment of every process of the service. */
   env?: Record<string, string>;
+  /** How long a start or a reload may take, s (`--start-timeout`, TimeoutStartSec=). */
+  timeoutStart?: number;
 }
 
 /** apprun serving a fixture under a manager that can restart it. */
@@ -48,8 +51,12 @@ export interface App extends AsyncDisposable {
   readonly port: number;
   /** The current worker's pid. */
   pid(): Promise<number>;
-  /** Restarts the worker; resolves with the new worker's pid once it sent READY=1. */
+  /** Restarts the worker (cold: through the fdstore); resolves with the new worker's pid once ready. */
   restart(): Promise<number>;
+  /** Reloads (warm: the next worker takes over directly); resolves with its pid once it is main. */
+  reload(): Promise<number>;
+  /** Reloads, success or not: what the manager answered (a failure's reason, where it says one). */
+  tryReload(): Promise<{ ok: boolean; message: string }>;
   /** How many fds the manager's fdstore holds. */
   storedCount(): Promise<number>;
   /** Everything apprun logged so far (every worker; the supervisor's own lines too). */
@@ -84,7 +91,9 @@ function serviceCommand(opts: AppOptions, dir: string) {
 }
 
 /** `apprun serve FIXTURE --port 0` by hand: the embedded supervisor and its worker. */
-export async function startSupervised(opts: AppOptions = {}): Promise<App & { proc: Proc }> {
+export async function startSupervised(
+  opts: AppOptions = {},
+): Promise<App & { proc: Proc; control: string }> {
   const dir = await Deno.makeTempDir({ prefix: "apprun-handoff-" });
   const control = `${dir}/control.sock`;
   const service = serviceCommand(opts, dir);
@@ -104,6 +113,7 @@ export async function startSupervised(opts: AppOptions = {}): Promise<App & { pr
     control,
     ...bin,
     ...(opts.args ?? []),
+    ...(opts.timeoutStart ? ["--start-timeout", `${opts.timeoutStart}s`] : []),
   ], { env });
   let isExited = false;
   proc.status.then(() => isExited = true);
@@ -129,11 +139,22 @@ export async function startSupervised(opts: AppOptions = {}): Promise<App & { pr
       proc,
       managerPid: proc.pid,
       dir,
+      control,
       pid: () => Promise.resolve(Number(readyLines().at(-1)![2])),
       async restart() {
         const count = readyLines().length;
+        const reply = await supervisorRequest(control, { cmd: "restart" });
+        assert.ok(reply.ok, JSON.stringify(reply));
+        return await waitReady(count + 1);
+      },
+      async reload() {
+        const count = readyLines().length;
         proc.kill("SIGHUP");
         return await waitReady(count + 1);
+      },
+      async tryReload() {
+        const reply = await supervisorRequest(control, { cmd: "reload" });
+        return { ok: reply.ok, message: reply.ok ? "" : reply.error };
       },
       async storedCount() {
         const reply = await supervisorRequest(control, { cmd: "status" });
@@ -167,6 +188,7 @@ export async function startSystemd(opts: AppOptions = {}): Promise<App & { m: Us
       args: opts.args,
       environment: { APPRUN_LOG: "info", ...service.env },
       readWritePaths: [dir],
+      timeoutStart: opts.timeoutStart,
       ...(opts.plant === undefined ? {} : {
         execStart: [
           service.exe,
@@ -187,6 +209,16 @@ export async function startSystemd(opts: AppOptions = {}): Promise<App & { m: Us
         const r = await m.systemctl("restart", "app.service");
         assert.equal(r.code, 0, `systemctl restart: ${r.stderr}\n${await m.log()}`);
         return await pid();
+      },
+      async reload() {
+        const r = await m.systemctl("reload", "app.service");
+        assert.equal(r.code, 0, `systemctl reload: ${r.stderr}\n${await app.log()}`);
+        return await pid();
+      },
+      async tryReload() {
+        const r = await m.systemctl("reload", "app.service");
+        const result = await m.show("app.service", "ReloadResult");
+        return { ok: r.code === 0, message: `${r.stderr.trim()} (ReloadResult=${result})` };
       },
       storedCount: async () => Number(await m.show("app.service", "NFileDescriptorStore")),
       log: app.log,
@@ -265,5 +297,47 @@ export function testUnderBoth(
         await scenario(app);
       },
     });
+  }
+}
+
+/** The two ways to the next process: cold (`restart`, through the fdstore) and warm (`reload`). */
+export type HandoffPath = "restart" | "reload";
+
+/** An App whose `restart()` takes one path, and the old process's line when it begins. */
+export interface PathApp extends App {
+  readonly path: HandoffPath;
+  /** The old process's log line (global) when the handoff begins on this path. */
+  readonly handingOff: RegExp;
+}
+
+/**
+ * Registers `scenario` four times: under each manager, on each path (`NAME (supervisor,
+ * restart)`, …). In the scenario, `app.restart()` takes the path of the test.
+ */
+export function testUnderAll(
+  name: string,
+  scenario: (app: PathApp) => Promise<void>,
+  opts: AppOptions = {},
+): void {
+  for (const manager of ["supervisor", "systemd"] as const) {
+    for (const path of ["restart", "reload"] as const) {
+      const isIgnored = manager === "systemd" && skipWithoutSystemd() !== null;
+      Deno.test({
+        name: `${name} (${manager}, ${path})`,
+        ignore: isIgnored,
+        async fn() {
+          await using app = await startApp(manager, opts);
+          const handingOff = path === "reload"
+            ? /takes over: handing over/g
+            : /SIGTERM: handing off/g;
+          await scenario({
+            ...app,
+            path,
+            handingOff,
+            restart: path === "reload" ? app.reload : app.restart,
+          });
+        },
+      });
+    }
   }
 }

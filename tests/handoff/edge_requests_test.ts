@@ -1,6 +1,7 @@
 /**
- * Requests caught by a restart, each under the embedded supervisor (SIGHUP) and under a real
- * systemd 252 (`systemctl restart`): a head split across it is parsed on by the new process
+ * Requests caught by a restart, each under the embedded supervisor and under a real systemd 252,
+ * on both paths — cold (`restart`: the control socket's, `systemctl restart`) and warm
+ * (`reload`: SIGHUP, `systemctl reload`): a head split across it is parsed on by the new process
  * from the bytes the old one read; an upload whose body spans it (Content-Length and
  * chunked), a slow request, and a large answer to a client that reads slowly are finished by
  * the old process, and the connection then goes on with the new one; requests pipelined while
@@ -10,11 +11,9 @@ import assert from "node:assert/strict";
 import { GET, RawClient } from "../_net.ts";
 import { serverSendQueue, waitUntilAnswered, waitUntilRead } from "../_proc_net.ts";
 import { sleep, waitUntil } from "../_poll.ts";
-import { type App, ask, readAnswer, testUnderBoth, waitForLines } from "./_util.ts";
+import { ask, type PathApp, readAnswer, testUnderAll, waitForLines } from "./_util.ts";
 
-const HANDING_OFF = /SIGTERM: handing off/g;
-
-testUnderBoth(
+testUnderAll(
   "a request head split across the restart is answered once, by the new process",
   async (app) => {
     // Three split points: inside the request line, inside a header name, before the final CRLF.
@@ -47,15 +46,15 @@ testUnderBoth(
 );
 
 /** Sends `parts` one every `gapMs` after the restart began; returns the answer. */
-async function uploadAcross(app: App, head: string, parts: string[], total: number) {
+async function uploadAcross(app: PathApp, head: string, parts: string[], total: number) {
   using c = await RawClient.connect(app.port);
   const oldPid = (await ask(c, "before")).pid;
-  const handoffsBefore = (await app.log()).match(HANDING_OFF)?.length ?? 0;
+  const handoffsBefore = (await app.log()).match(app.handingOff)?.length ?? 0;
   await c.write(head + parts[0]);
   await waitUntilRead([c]); // the upload is in flight in the old process
   const restarting = app.restart();
   // The old process is handing off while most of the body is still to come.
-  await waitForLines(app, HANDING_OFF, handoffsBefore + 1);
+  await waitForLines(app, app.handingOff, handoffsBefore + 1);
   for (const part of parts.slice(1)) {
     await sleep(60); // pacing: the body keeps coming over the handoff, not all at once
     await c.write(part);
@@ -69,7 +68,7 @@ async function uploadAcross(app: App, head: string, parts: string[], total: numb
   assert.deepEqual([after.id, after.pid], ["after", newPid], "the connection went on");
 }
 
-testUnderBoth(
+testUnderAll(
   "an upload (Content-Length) spanning the restart is finished by the old process",
   async (app) => {
     const parts = Array.from({ length: 10 }, (_, i) => String(i).repeat(20_000));
@@ -78,7 +77,7 @@ testUnderBoth(
   },
 );
 
-testUnderBoth(
+testUnderAll(
   "a chunked upload spanning the restart is finished by the old process",
   async (app) => {
     const chunks = Array.from({ length: 10 }, (_, i) => `4e20\r\n${String(i).repeat(20_000)}\r\n`);
@@ -88,7 +87,7 @@ testUnderBoth(
   },
 );
 
-testUnderBoth(
+testUnderAll(
   "a slow request in flight finishes in the old process, then the new one serves",
   async (app) => {
     using c = await RawClient.connect(app.port);
@@ -107,7 +106,7 @@ testUnderBoth(
   },
 );
 
-testUnderBoth(
+testUnderAll(
   "requests pipelined during the restart all arrive, once each, in order",
   async (app) => {
     const CLIENTS = 20;
@@ -173,7 +172,7 @@ testUnderBoth(
   },
 );
 
-testUnderBoth(
+testUnderAll(
   "a large answer still being written at the restart is delivered whole by the old process",
   async (app) => {
     using c = await RawClient.connect(app.port);
@@ -183,7 +182,7 @@ testUnderBoth(
     // Not reading: once the answer has begun, most of it waits in the old process's queue.
     await waitUntilAnswered([c]);
     const restarting = app.restart();
-    await waitForLines(app, HANDING_OFF);
+    await waitForLines(app, app.handingOff);
     assert.ok(serverSendQueue(c) > 0, "the answer is still being written as the handoff starts");
     const res = await c.readResponse(20_000);
     assert.equal(res.body.length, BYTES + `\nbig ${oldPid}`.length);

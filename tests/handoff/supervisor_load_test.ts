@@ -1,10 +1,12 @@
 /**
- * Handoff under the embedded supervisor (`apprun serve` by hand, SIGHUP to restart): 200
- * keep-alive clients send requests in a loop while the worker is restarted 10 times. Every
- * request is answered exactly once (by its own id), no connection is reset or closed, the
- * worker pid changes each time, and every connection is answered by several generations. Prints
- * the latency percentiles and, per restart, the supervisor's SIGTERM → READY=1 time and the
- * pause the clients saw (the longest stretch with no answer at all).
+ * Handoff under the embedded supervisor (`apprun serve` by hand), both paths: 200 keep-alive
+ * clients send requests in a loop while the worker is restarted (cold: the control socket's
+ * `restart`, through the fdstore) or reloaded (warm: SIGHUP, the next worker takes over
+ * directly) 10 times. Every request is answered exactly once (by its own id), no connection is
+ * reset or closed, the worker pid changes each time, and every connection is answered by
+ * several generations. Prints the latency percentiles and, per handoff, the supervisor's own
+ * figure (cold: SIGTERM → READY=1; warm: the reload) and the pause the clients saw (the longest
+ * stretch with no answer at all).
  */
 import assert from "node:assert/strict";
 import { runLoad } from "../../scripts/e2e/load.ts";
@@ -23,7 +25,14 @@ function longestGap(timeline: [number, number][], from: number, to: number): num
   return gap;
 }
 
-Deno.test("supervisor: 200 keep-alive clients through 10 SIGHUP restarts, nothing lost", async () => {
+for (const path of ["restart", "reload"] as const) {
+  const what = path === "reload" ? "warm reloads (SIGHUP)" : "cold restarts";
+  Deno.test(`supervisor: 200 keep-alive clients through 10 ${what}, nothing lost`, async () => {
+    await handoffsUnderLoad(path);
+  });
+}
+
+async function handoffsUnderLoad(path: "restart" | "reload"): Promise<void> {
   await using app = await startSupervised();
   const pids = [await app.pid()];
   const windows: [number, number][] = [];
@@ -34,7 +43,7 @@ Deno.test("supervisor: 200 keep-alive clients through 10 SIGHUP restarts, nothin
     await sleep(500); // pacing: the load runs on the first generation
     for (let i = 0; i < RESTARTS; i++) {
       const t0 = performance.now();
-      const pid = await app.restart();
+      const pid = await (path === "reload" ? app.reload() : app.restart());
       windows.push([t0, performance.now()]);
       assert.ok(!pids.includes(pid), `restart ${i}: pid ${pid} is new (${pids})`);
       pids.push(pid);
@@ -44,18 +53,22 @@ Deno.test("supervisor: 200 keep-alive clients through 10 SIGHUP restarts, nothin
     done();
   }
   const report = await load;
-  const handoffMs = [...app.proc.log.matchAll(/handoff took (\d+) ms/g)].map((m) => Number(m[1]));
+  const figure = path === "reload"
+    ? /took over from pid \d+ in (\d+) ms/g
+    : /handoff took (\d+) ms/g;
+  const handoffMs = [...app.proc.log.matchAll(figure)].map((m) => Number(m[1]));
   // The clients' pause: from the restart signal to 250 ms after READY=1 (the next restart
   // comes 300 ms after it).
   const pauses = windows.map(([from, to]) => longestGap(report.timeline, from, to + 250));
   const ms = (v: number) => v.toFixed(1);
   console.log(
     `supervisor: ${report.answered} answered on ${CLIENTS} connections through ${RESTARTS} ` +
-      `restarts; latency ${latencyLine(report)}`,
+      `${path}s; latency ${latencyLine(report)}`,
   );
-  console.log(`  SIGTERM → READY=1 per restart (ms): ${handoffMs.join(", ")}`);
+  const figureName = path === "reload" ? "reload request → ready" : "SIGTERM → READY=1";
+  console.log(`  ${figureName} per ${path} (ms): ${handoffMs.join(", ")}`);
   console.log(`  clients' pause per restart (ms): ${pauses.map(ms).join(", ")}`);
-  assertNothingLost(report, "supervisor restarts", 5 * CLIENTS * RESTARTS + 1);
+  assertNothingLost(report, `supervisor ${path}s`, 5 * CLIENTS * RESTARTS + 1);
   assert.equal(handoffMs.length, RESTARTS);
   const perConnection = report.pidsPerConnection.map((p) => new Set(p).size);
   assert.equal(perConnection.length, CLIENTS);
@@ -69,4 +82,4 @@ Deno.test("supervisor: 200 keep-alive clients through 10 SIGHUP restarts, nothin
   const answering = new Set(report.pidsPerConnection.flat());
   assert.equal(pids.length, RESTARTS + 1);
   for (const pid of pids) assert.ok(answering.has(pid), `generation ${pid} answered`);
-});
+}

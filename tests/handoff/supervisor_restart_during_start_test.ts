@@ -2,9 +2,10 @@
  * Regression: a SIGTERM that reaches a new worker after it drained the bundle but before it
  * listens for SIGTERM killed it (Deno's default action), and every carried connection with it:
  * the next worker found the bundle empty. The supervisor sends that SIGTERM when a second
- * restart (SIGHUP) comes while the worker is starting. Here the second SIGHUP is sent the
- * moment the starting worker holds the carried connections (read from /proc), three times;
- * every client must still be answered afterwards, by the newest worker.
+ * restart (the control socket's, as `systemctl restart`) comes while the worker is starting.
+ * Here the second restart is asked for the moment the starting worker holds the carried
+ * connections (read from /proc), three times; every client must still be answered afterwards,
+ * by the newest worker.
  *
  * Listening from the start must not make a stuck start-up deaf: while the worker holds nothing
  * (its handler still loading), SIGTERM and SIGINT end it at once, as before.
@@ -20,6 +21,12 @@ import { RawClient } from "../_net.ts";
 import { socketInodes } from "../_proc_net.ts";
 import { waitUntil } from "../_poll.ts";
 import { ask, startSupervised, startSystemd } from "./_util.ts";
+import { supervisorRequest } from "../../runtime/supervisor/mod.ts";
+
+/** The control socket's `restart` (cold), not waited for. */
+function requestRestart(control: string): void {
+  supervisorRequest(control, { cmd: "restart" }).catch(() => {});
+}
 
 const STARTED_RE = /generation (\d+): started .* as pid (\d+)/g;
 
@@ -31,7 +38,7 @@ Deno.test("supervisor: a restart while the new worker starts loses no connection
     for (let round = 0; round < 3; round++) {
       const started = () => [...app.proc.log.matchAll(STARTED_RE)];
       const before = started().length;
-      app.proc.kill("SIGHUP");
+      requestRestart(app.control);
       const [, generation, pid] = (await waitUntil(
         () => started()[before],
         () => `a new worker to start; supervisor output:\n${app.proc.log}`,
@@ -42,7 +49,7 @@ Deno.test("supervisor: a restart while the new worker starts loses no connection
       const deadline = Date.now() + 5000;
       let sockets = 0;
       while ((sockets = socketInodes(pid).size) < clients.length && Date.now() < deadline);
-      app.proc.kill("SIGHUP");
+      requestRestart(app.control);
       assert.ok(sockets >= clients.length, `pid ${pid} never held the connections`);
       const ready = new RegExp(`generation ${generation + 1} ready: pid (\\d+)`);
       const newest = Number((await app.proc.waitFor(ready, 10_000))[1]);
@@ -73,10 +80,10 @@ for (const manager of ["supervisor", "systemd"] as const) {
         for (const [i, c] of clients.entries()) await ask(c, `a${i}`);
         let starting = 0;
         if ("proc" in app) {
-          app.proc.kill("SIGHUP");
+          requestRestart(app.control);
           const m = await app.proc.waitFor(/generation 2: started .* as pid (\d+)/, 10_000);
           starting = Number(m[1]);
-          app.proc.kill("SIGHUP");
+          requestRestart(app.control);
           await app.proc.waitFor(/generation [3-9] ready/, 10_000);
         } else {
           const r = await app.m.systemctl("restart", "--no-block", "app.service");

@@ -1,7 +1,8 @@
 /**
  * @module
  * Helpers for the session proofs: `superviseFixture()` runs the real `apprun serve` under its
- * embedded supervisor and restarts it with SIGHUP as `systemctl restart` would; `RawWs` is a
+ * embedded supervisor and restarts it as `systemctl restart` would (cold, through the
+ * fdstore: the control socket's `restart`) or reloads it (warm: SIGHUP); `RawWs` is a
  * WebSocket client over a raw TCP socket that writes exact (masked) frame bytes and reads the
  * server's frames back; `SseReader` parses an event stream from `fetch`. Nothing is mocked.
  * Each helper says who closes what it opens.
@@ -10,6 +11,7 @@ import assert from "node:assert/strict";
 import { APPRUN, FIXTURES, type Proc, ROOT, spawn } from "../_proc.ts";
 import { type HttpResponse, RawClient } from "../_net.ts";
 import { sleep, withDeadline } from "../_poll.ts";
+import { supervisorRequest } from "../../runtime/supervisor/mod.ts";
 
 export { clientFrame, concatBytes } from "../ws/_frames.ts";
 
@@ -23,11 +25,11 @@ export const fixture = (name: string): string => `${FIXTURES}/${name}`;
 const START_LIMIT_BURST = 5;
 const START_LIMIT_MS = 10_250;
 
-/** What one SIGHUP restart did, as the supervisor reported it. */
+/** What one restart or reload did, as the supervisor reported it. */
 export interface Restart {
   generation: number;
   pid: number;
-  /** SIGTERM to the old worker → READY=1 from the new one, ms. */
+  /** Cold: SIGTERM to the old worker → READY=1 from the new one; warm: the whole reload. ms. */
   handoffMs: number;
 }
 
@@ -39,11 +41,13 @@ export interface Supervised extends AsyncDisposable {
   pid: number;
   generation: number;
   /**
-   * SIGHUP to the supervisor; resolves when the next generation is ready. Waits first when
-   * needed to stay within the supervisor's start limit (5 starts in 10 s, systemd's default
-   * StartLimitBurst=/StartLimitIntervalSec=, which counts restarts too).
+   * The control socket's `restart` (cold); resolves when the next generation is ready. Waits
+   * first when needed to stay within the supervisor's start limit (5 starts in 10 s,
+   * systemd's default StartLimitBurst=/StartLimitIntervalSec=, which counts restarts too).
    */
   restart(): Promise<Restart>;
+  /** SIGHUP (warm); resolves when the next worker is the main process. */
+  reload(): Promise<Restart>;
 }
 
 /**
@@ -89,9 +93,20 @@ export async function superviseFixture(
           if (wait > 0) await sleep(wait);
         }
         starts.push(performance.now());
-        proc.kill("SIGHUP");
+        const reply = await supervisorRequest(`${dir}/control.sock`, { cmd: "restart" });
+        assert.ok(reply.ok, JSON.stringify(reply));
         const m = await proc.waitFor(
           new RegExp(`generation ${generation} ready: pid (\\d+), handoff took (\\d+) ms`),
+        );
+        s.generation = generation;
+        s.pid = Number(m[1]);
+        return { generation, pid: s.pid, handoffMs: Number(m[2]) };
+      },
+      async reload(): Promise<Restart> {
+        const generation = s.generation + 1;
+        proc.kill("SIGHUP");
+        const m = await proc.waitFor(
+          new RegExp(`generation ${generation} ready: pid (\\d+), took over .* in (\\d+) ms`),
         );
         s.generation = generation;
         s.pid = Number(m[1]);

@@ -1,8 +1,9 @@
 /**
  * WebSocket sessions through restarts, seen by Deno's own `WebSocket` client: every session
  * sends numbered messages and receives numbered answers and server pushes while the server
- * restarts — 10 times under the embedded supervisor (SIGHUP), 3 times under a real systemd
- * (`systemctl --user restart`). No close event, nothing lost, duplicated or reordered in
+ * restarts — 10 times under the embedded supervisor, 3 times under a real systemd, on both
+ * paths: cold (the control socket's `restart`, `systemctl --user restart`) and warm (SIGHUP,
+ * `systemctl --user reload`). No close event, nothing lost, duplicated or reordered in
  * either direction, the per-session counters intact in the app, a new pid each time.
  */
 import assert from "node:assert/strict";
@@ -65,7 +66,14 @@ async function settleAndCheck(sessions: CountingSession[], pids: number[]): Prom
   return messages;
 }
 
-Deno.test("WebSocket: 100 Deno clients, numbered both ways, through 10 SIGHUP restarts", async () => {
+for (const path of ["restart", "reload"] as const) {
+  const what = path === "reload" ? "warm reloads (SIGHUP)" : "cold restarts";
+  Deno.test(`WebSocket: 100 Deno clients, numbered both ways, through 10 ${what}`, async () => {
+    await sessionsThrough(path);
+  });
+}
+
+async function sessionsThrough(path: "restart" | "reload"): Promise<void> {
   await using sup = await superviseFixture(fixture("sessions_counter.ts"));
   const pids = [sup.pid];
   const sessions = await openSessions(sup.port, 100);
@@ -75,8 +83,8 @@ Deno.test("WebSocket: 100 Deno clients, numbered both ways, through 10 SIGHUP re
     await waitForAnswersFrom(sessions, sup.pid);
     const handoffs: number[] = [];
     for (let i = 0; i < 10; i++) {
-      const r = await sup.restart();
-      assert.ok(!pids.includes(r.pid), `restart ${i + 1}: pid ${r.pid} is new`);
+      const r = await (path === "reload" ? sup.reload() : sup.restart());
+      assert.ok(!pids.includes(r.pid), `${path} ${i + 1}: pid ${r.pid} is new`);
       pids.push(r.pid);
       handoffs.push(r.handoffMs);
       await waitForAnswersFrom(sessions, r.pid);
@@ -85,7 +93,7 @@ Deno.test("WebSocket: 100 Deno clients, numbered both ways, through 10 SIGHUP re
     const seconds = (performance.now() - t0) / 1000;
     const rtts = sessions.flatMap((s) => s.rtts);
     console.log(
-      `supervisor: 100 sessions, 10 restarts, ${messages} messages in ${seconds.toFixed(1)} s ` +
+      `supervisor: 100 sessions, 10 ${path}s, ${messages} messages in ${seconds.toFixed(1)} s ` +
         `(${Math.round(messages / seconds)}/s); handoff p50 ${percentile(handoffs, 50)} ms, ` +
         `max ${Math.max(...handoffs)} ms; round trip p50 ${percentile(rtts, 50).toFixed(1)} ms, ` +
         `p99 ${percentile(rtts, 99).toFixed(1)} ms, max ${Math.max(...rtts).toFixed(1)} ms`,
@@ -93,35 +101,37 @@ Deno.test("WebSocket: 100 Deno clients, numbered both ways, through 10 SIGHUP re
   } finally {
     await closeAll(sessions);
   }
-});
+}
 
-systemdTest(
-  "WebSocket: 20 Deno clients, numbered both ways, through 3 systemctl --user restarts",
-  async (m) => {
-    const { port } = await installApp(m, { name: "sessions", fixture: "sessions_counter.ts" });
-    const first = await fetch(`http://127.0.0.1:${port}/`);
-    const pids = [Number(await first.text())];
-    await m.waitFor("sessions.service", "ActiveState", "active");
-    const sessions = await openSessions(port, 20);
-    try {
-      for (const s of sessions) s.startSending(SEND_MS);
-      await waitForAnswersFrom(sessions, pids[0]);
-      for (let i = 0; i < 3; i++) {
-        const r = await m.systemctl("restart", "sessions.service");
-        assert.equal(r.code, 0, `restart ${i + 1}: ${r.stderr}\n${await m.log()}`);
-        const pid = Number(await m.show("sessions.service", "MainPID"));
-        assert.ok(!pids.includes(pid), `restart ${i + 1}: MainPID ${pid} is new`);
-        pids.push(pid);
-        await waitForAnswersFrom(sessions, pid);
+for (const verb of ["restart", "reload"] as const) {
+  systemdTest(
+    `WebSocket: 20 Deno clients, numbered both ways, through 3 systemctl --user ${verb}s`,
+    async (m) => {
+      const { port } = await installApp(m, { name: "sessions", fixture: "sessions_counter.ts" });
+      const first = await fetch(`http://127.0.0.1:${port}/`);
+      const pids = [Number(await first.text())];
+      await m.waitFor("sessions.service", "ActiveState", "active");
+      const sessions = await openSessions(port, 20);
+      try {
+        for (const s of sessions) s.startSending(SEND_MS);
+        await waitForAnswersFrom(sessions, pids[0]);
+        for (let i = 0; i < 3; i++) {
+          const r = await m.systemctl(verb, "sessions.service");
+          assert.equal(r.code, 0, `${verb} ${i + 1}: ${r.stderr}\n${await m.log()}`);
+          const pid = Number(await m.show("sessions.service", "MainPID"));
+          assert.ok(!pids.includes(pid), `${verb} ${i + 1}: MainPID ${pid} is new`);
+          pids.push(pid);
+          await waitForAnswersFrom(sessions, pid);
+        }
+        const messages = await settleAndCheck(sessions, pids);
+        const rtts = sessions.flatMap((s) => s.rtts);
+        console.log(
+          `systemd: 20 sessions, 3 ${verb}s, ${messages} messages; round trip max ` +
+            `${Math.max(...rtts).toFixed(1)} ms`,
+        );
+      } finally {
+        await closeAll(sessions);
       }
-      const messages = await settleAndCheck(sessions, pids);
-      const rtts = sessions.flatMap((s) => s.rtts);
-      console.log(
-        `systemd: 20 sessions, 3 restarts, ${messages} messages; round trip max ` +
-          `${Math.max(...rtts).toFixed(1)} ms`,
-      );
-    } finally {
-      await closeAll(sessions);
-    }
-  },
-);
+    },
+  );
+}

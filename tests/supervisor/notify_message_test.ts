@@ -89,8 +89,9 @@ Deno.test("StartLimiter counts like ratelimit_below(): burst per window from its
 Deno.test("WORKER_MOVES spawns (→ starting) only from states without a process", () => {
   for (const [from, moves] of Object.entries(WORKER_MOVES)) {
     if (!moves.includes("starting")) continue;
-    const isAfterExit = from === "stopping" || from === "killing";
-    // stopping/killing reach `starting` only through the exit handler, after the reap.
+    const isAfterExit = from === "stopping" || from === "killing" || from === "reloading";
+    // stopping/killing reach `starting` only through the exit handler, after the reap;
+    // reloading, when the main process exited during the reload and the control process ended.
     assert.ok(!hasProcess(from as never) || isAfterExit, `${from} → starting`);
   }
   assert.deepEqual(WORKER_MOVES.stopped, []);

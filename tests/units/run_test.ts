@@ -87,7 +87,7 @@ systemdTest(
     // What the manager parsed from the rendered text.
     const props: Record<string, string> = {
       Type: "notify",
-      NotifyAccess: "main",
+      NotifyAccess: "exec",
       KillMode: "mixed",
       Restart: "on-failure",
       FileDescriptorStoreMax: "16",

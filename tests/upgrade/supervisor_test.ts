@@ -72,20 +72,22 @@ Deno.test("upgrade: v1 → v2 under the supervisor with live clients, status, th
   }
 });
 
+// Under the supervisor an upgrade is a warm reload: a NEW that fails never stopped v1, which
+// the reply says (its own words for a crash at load, the reload's deadline otherwise).
 const BAD = [
   {
     fixture: "crash.ts",
-    why: /failed to start \(exit-code\)/,
+    why: /not reloaded: the new version does not load: .*crash\.ts: cannot start \(simulated\)/,
     timeout: "20s",
     health: false,
     // The cause, in the failed start's own words (issue 16: not "see systemctl status"): the
-    // worker's last STATUS= before it exited, which the supervisor keeps.
+    // reload's answer carries them.
     log:
-      /^why it failed, from its own last STATUS= \(sd_notify\):\n {2}\| .*crash\.ts failed to load: .*crash\.ts: cannot start \(simulated\)/m,
+      /^why it failed, from the reload through the supervisor on .*:\n {2}\| .*crash\.ts: cannot start \(simulated\)/m,
   },
   {
     fixture: "never_ready.sh",
-    why: /no READY=1 within 2\.0 s/,
+    why: /not reloaded: the reload did not finish within 2000 ms/,
     timeout: "2s",
     health: false,
     log:
@@ -94,7 +96,8 @@ const BAD = [
   {
     fixture: "unhealthy.ts",
     why: /health check .* last answer 500/,
-    timeout: "2s",
+    // A warm reload starts two processes (the reload helper, then NEW): more than 2 s here.
+    timeout: "6s",
     health: true,
     log:
       /^why it failed, from a re-run .*still running after 10\.0 s.*\n( {2}\| .*\n)* {2}\| .*listening on http:\/\/127\.0\.0\.1:\d+/m,
