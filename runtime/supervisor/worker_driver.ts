@@ -44,7 +44,8 @@ import {
   type ServiceResult,
   spawnWorker,
 } from "./worker.ts";
-import { checkMove, isTerminal, type WorkerState } from "./worker_state.ts";
+import { isTerminal, WORKER_MOVES, type WorkerState } from "./worker_state.ts";
+import { checkedMove } from "../state_machine.ts";
 
 /** What the driver borrows from the supervisor. */
 export interface DriverContext {
@@ -298,9 +299,8 @@ export class WorkerDriver {
   }
 
   #moveTo(next: WorkerState): void {
-    checkMove(this.#state, next);
     this.#log.debug(`worker: ${this.#state} → ${next}`);
-    this.#state = next;
+    this.#state = checkedMove(WORKER_MOVES, this.#state, next, "the worker");
   }
 
   /**

@@ -18,7 +18,7 @@
  * | `stopped`      | no         | dead (inactive), terminal      | —                           |
  * | `failed`       | no         | failed, terminal               | —                           |
  */
-import { SupervisorError } from "./errors.ts";
+import type { MoveTable } from "../state_machine.ts";
 
 /** Where the worker is in its life. */
 export type WorkerState =
@@ -32,8 +32,11 @@ export type WorkerState =
   | "stopped"
   | "failed";
 
-/** The allowed moves. A spawn (→ `starting`) only ever leaves a state without a process. */
-export const WORKER_MOVES: Readonly<Record<WorkerState, readonly WorkerState[]>> = {
+/**
+ * The allowed moves, checked by runtime/state_machine.ts's `checkedMove`. A spawn (→ `starting`)
+ * only ever leaves a state without a process.
+ */
+export const WORKER_MOVES: MoveTable<WorkerState> = {
   "idle": ["starting", "stopped", "failed"],
   "starting": ["ready", "stopping", "auto-restart", "failed"],
   "ready": ["stopping", "reloading", "auto-restart", "stopped", "failed"],
@@ -54,11 +57,4 @@ export function hasProcess(state: WorkerState): boolean {
 /** Whether `state` is final: the supervisor has finished. */
 export function isTerminal(state: WorkerState): boolean {
   return state === "stopped" || state === "failed";
-}
-
-/** Checks a move against {@linkcode WORKER_MOVES}; throws on a move the table forbids (a bug). */
-export function checkMove(from: WorkerState, to: WorkerState): void {
-  if (!WORKER_MOVES[from].includes(to)) {
-    throw new SupervisorError(`internal error: the worker cannot move from "${from}" to "${to}"`);
-  }
 }
