@@ -14,6 +14,7 @@ import {
   type InstallPlan,
   planInstall,
   type Scope,
+  type ServiceSettings,
   writeInstall,
 } from "../runtime/upgrade/mod.ts";
 import {
@@ -136,17 +137,6 @@ export const SERVICE_OPTIONS = {
   "max-connections": { type: "string" },
   health: { type: "string" },
 } as const;
-
-/** What {@linkcode SERVICE_OPTIONS} set. */
-export interface ServiceSettings {
-  listeners: Listener[];
-  drainTimeoutMs: number;
-  environment: Record<string, string>;
-  environmentFiles: string[];
-  watchdogMs?: number;
-  maxConnections?: number;
-  health?: string;
-}
 
 /** Parses {@linkcode SERVICE_OPTIONS}' values. Throws {@linkcode UsageError}. */
 export function parseServiceSettings(

@@ -16,15 +16,8 @@ import { type Manifest, MANIFEST_FORMAT, renderManifest } from "./manifest.ts";
 import { isFile, stageBeside, swapIn } from "./swap.ts";
 import { isSystemdRunning, systemctl, systemctlWords } from "./systemd.ts";
 
-/** What to install. Paths absolute; durations in ms. */
-export interface InstallOptions {
-  /** A handler module (built into an artifact) or an executable (copied). */
-  source: string;
-  name: string;
-  scope: Scope;
-  root?: string;
-  home?: string;
-  configHome?: string;
+/** How the service runs, as `install` and `package` take it. Durations in ms. */
+export interface ServiceSettings {
   listeners: Listener[];
   drainTimeoutMs: number;
   environment: Record<string, string>;
@@ -32,6 +25,17 @@ export interface InstallOptions {
   watchdogMs?: number;
   maxConnections?: number;
   health?: string;
+}
+
+/** What to install. Paths absolute; durations in ms. */
+export interface InstallOptions extends ServiceSettings {
+  /** A handler module (built into an artifact) or an executable (copied). */
+  source: string;
+  name: string;
+  scope: Scope;
+  root?: string;
+  home?: string;
+  configHome?: string;
 }
 
 /** One file the install writes. */

@@ -27,6 +27,7 @@ export {
   type InstallOptions,
   type InstallPlan,
   planInstall,
+  type ServiceSettings,
   writeInstall,
 } from "./install.ts";
 export { summarize, upgrade, type UpgradeOptions, type UpgradeReport } from "./upgrade.ts";

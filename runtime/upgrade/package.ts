@@ -13,12 +13,13 @@
  * Owns the staging directory it makes (removed at the end); writes the .deb by temp + rename.
  */
 import { createHash } from "node:crypto";
-import { type Listener, renderUnits } from "../../units/mod.ts";
+import { renderUnits } from "../../units/mod.ts";
 import { APPRUN_VERSION } from "../version.ts";
 import { buildArtifact } from "./artifact.ts";
 import { CompileError } from "./errors.ts";
 import { lastLine, runCommand } from "./exec.ts";
 import { isHandlerFile } from "./layout.ts";
+import type { ServiceSettings } from "./install.ts";
 import { type Manifest, MANIFEST_FORMAT, renderManifest } from "./manifest.ts";
 import {
   maintainerScripts,
@@ -28,25 +29,18 @@ import {
 } from "./package_scripts.ts";
 
 /** Options for {@linkcode buildPackage}. Paths absolute; durations in ms. */
-export interface PackageOptions {
+export interface PackageOptions extends ServiceSettings {
   /** A handler file (built into an artifact) or an artifact. */
   source: string;
   /** The package's and the service's name. */
   name: string;
   /** The package's version (Debian syntax). */
   version: string;
-  listeners: Listener[];
   /** The .deb to write. */
   output: string;
   maintainer: string;
   description?: string;
   style: UpgradeStyle;
-  drainTimeoutMs: number;
-  environment: Record<string, string>;
-  environmentFiles: string[];
-  watchdogMs?: number;
-  maxConnections?: number;
-  health?: string;
   include?: string[];
   print(line: string): void;
 }

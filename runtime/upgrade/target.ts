@@ -180,14 +180,7 @@ export class SystemdTarget implements RestartTarget {
         statusText: after.text,
       });
     }
-    if (after.state !== "ready" || after.pid === null || after.pid === before) {
-      throw new RestartFailure(
-        `${ctl} returned, but ${this.#unit} is ${after.details[0][1]} with MainPID ` +
-          `${after.pid ?? 0} (was ${before ?? 0})`,
-        false,
-      );
-    }
-    return { pid: after.pid };
+    return { pid: this.#newMainPid(ctl, after, before) };
   }
 
   async reload(timeoutMs: number): Promise<{ pid: number }> {
@@ -222,6 +215,11 @@ export class SystemdTarget implements RestartTarget {
         isUnavailable: status === NO_TAKEOVER,
       });
     }
+    return { pid: this.#newMainPid(ctl, after, before) };
+  }
+
+  /** The new main pid once `ctl` returned 0; throws when the unit is not ready with one. */
+  #newMainPid(ctl: string, after: TargetStatus, before: number | null): number {
     if (after.state !== "ready" || after.pid === null || after.pid === before) {
       throw new RestartFailure(
         `${ctl} returned, but ${this.#unit} is ${after.details[0][1]} with MainPID ` +
@@ -229,7 +227,7 @@ export class SystemdTarget implements RestartTarget {
         false,
       );
     }
-    return { pid: after.pid };
+    return after.pid;
   }
 }
 

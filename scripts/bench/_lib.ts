@@ -182,3 +182,20 @@ export function pct(xs: number[], p: number): number {
 }
 
 export const fmt = (n: number, digits = 0) => Number.isFinite(n) ? n.toFixed(digits) : "n/a";
+
+/** A WebSocket to the handoff fixture's `/ws` on `port`, once open. */
+export function openWs(port: number): Promise<WebSocket> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  return new Promise((resolve, reject) => {
+    ws.onopen = () => resolve(ws);
+    ws.onerror = (e) => reject(new Error(`WebSocket failed: ${(e as ErrorEvent).message}`));
+  });
+}
+
+/** Sends "n:k" and waits for the echo "k count pid"; returns the pid. */
+export function wsEcho(ws: WebSocket, k: number): Promise<number> {
+  return new Promise((resolve) => {
+    ws.onmessage = (e) => resolve(Number(String(e.data).split(" ")[2]));
+    ws.send(`n:${k}`);
+  });
+}

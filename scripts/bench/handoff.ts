@@ -18,7 +18,7 @@
  * privileged process raises the hard limit) is reported, not run.
  */
 import { parseArgs } from "node:util";
-import { fmt, freePort, median, pct, ROOT } from "./_lib.ts";
+import { fmt, freePort, median, openWs, pct, ROOT, wsEcho } from "./_lib.ts";
 import { startSupervised, type Supervised } from "../e2e/supervised.ts";
 import { raiseFdLimit } from "../../runtime/sys/mod.ts";
 
@@ -212,22 +212,6 @@ function report(label: string, rs: Round[]): void {
   }
 }
 
-function open(port: number): Promise<WebSocket> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-  return new Promise((resolve, reject) => {
-    ws.onopen = () => resolve(ws);
-    ws.onerror = (e) => reject(new Error(`WebSocket failed: ${(e as ErrorEvent).message}`));
-  });
-}
-
-/** Sends "n:k" and waits for the echo "k count pid"; returns the pid. */
-function echo(ws: WebSocket, k: number): Promise<number> {
-  return new Promise((resolve) => {
-    ws.onmessage = (e) => resolve(Number(String(e.data).split(" ")[2]));
-    ws.send(`n:${k}`);
-  });
-}
-
 async function measureWs(n: number): Promise<Round[]> {
   const port = freePort();
   const sup = await startSupervised({
@@ -238,16 +222,16 @@ async function measureWs(n: number): Promise<Round[]> {
   const out: Round[] = [];
   const sockets: WebSocket[] = [];
   try {
-    sockets.push(...await inBatches(n, 500, () => open(port)));
+    sockets.push(...await inBatches(n, 500, () => openWs(port)));
     const probe = sockets[sockets.length - 1];
     for (let r = 0; r < rounds; r++) {
       for (const path of r % 2 === 0 ? paths : [...paths].reverse()) {
         let k = 0;
-        const oldPid = await echo(probe, k++);
+        const oldPid = await wsEcho(probe, k++);
         let lastOld = 0, firstNew = 0;
         const probing = (async () => {
           while (firstNew === 0) {
-            const pid = await echo(probe, k++);
+            const pid = await wsEcho(probe, k++);
             if (pid === oldPid) lastOld = performance.now();
             else firstNew = performance.now();
           }

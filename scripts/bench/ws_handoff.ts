@@ -7,7 +7,7 @@
  *   deno run -A scripts/bench/ws_handoff.ts [--counts 1000,10000]
  */
 import { parseArgs } from "node:util";
-import { fmt, freePort } from "./_lib.ts";
+import { fmt, freePort, openWs, wsEcho } from "./_lib.ts";
 import { startSupervised } from "../e2e/supervised.ts";
 
 const { values } = parseArgs({
@@ -15,28 +15,12 @@ const { values } = parseArgs({
   options: { counts: { type: "string", default: "1000,10000" } },
 });
 
-function open(port: number): Promise<WebSocket> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-  return new Promise((resolve, reject) => {
-    ws.onopen = () => resolve(ws);
-    ws.onerror = (e) => reject(new Error(`WebSocket failed: ${(e as ErrorEvent).message}`));
-  });
-}
-
-/** Sends "n:k" and waits for the echo "k count pid"; returns the pid. */
-function echo(ws: WebSocket, k: number): Promise<number> {
-  return new Promise((resolve) => {
-    ws.onmessage = (e) => resolve(Number(String(e.data).split(" ")[2]));
-    ws.send(`n:${k}`);
-  });
-}
-
 async function rate(sockets: WebSocket[], ms: number): Promise<number> {
   let count = 0;
   const end = performance.now() + ms;
   await Promise.all(sockets.map(async (ws) => {
     for (let k = 0; performance.now() < end; k++) {
-      await echo(ws, k);
+      await wsEcho(ws, k);
       count++;
     }
   }));
@@ -54,17 +38,17 @@ for (const n of values.counts!.split(",").map(Number)) {
   try {
     for (let i = 0; i < n; i += 500) {
       sockets.push(
-        ...await Promise.all(Array.from({ length: Math.min(500, n - i) }, () => open(port))),
+        ...await Promise.all(Array.from({ length: Math.min(500, n - i) }, () => openWs(port))),
       );
     }
     const movers = sockets.slice(0, 50);
     const before = await rate(movers, 2000);
     const probe = sockets[sockets.length - 1];
-    const oldPid = await echo(probe, 0);
+    const oldPid = await wsEcho(probe, 0);
     let lastOld = 0, firstNew = 0;
     const probing = (async () => {
       for (let k = 1; firstNew === 0; k++) {
-        const pid = await echo(probe, k);
+        const pid = await wsEcho(probe, k);
         if (pid === oldPid) lastOld = performance.now();
         else firstNew = performance.now();
       }
