@@ -416,10 +416,13 @@ export class Server {
       } catch {
         // The manager is gone: keep draining anyway.
       }
+      // A loop timer, not setTimeout: Deno's first timer costs 10–40 ms, here in a handoff's pause.
+      const nap = this.loop.sleep(Math.min(left, 1000));
       await new Promise<void>((resolve) => {
         this.#onDrained = resolve;
-        setTimeout(resolve, Math.min(left, 1000));
+        nap.promise.then(resolve);
       });
+      nap.cancel();
       this.#onDrained = null;
     }
     return true;

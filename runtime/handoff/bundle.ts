@@ -39,6 +39,8 @@ import {
   MSG_DONTWAIT,
   MSG_PEEK,
   openFds,
+  pollFds,
+  POLLIN,
   raiseFdLimit,
   readMemfd,
   type ReceivedMessage,
@@ -284,11 +286,15 @@ export async function readBundle(
   }
 }
 
-/** Receives whole messages until a deadline; remembers every fd received in `held`. */
+/**
+ * Receives whole messages until a deadline; remembers every fd received in `held`. Between
+ * tries it waits in poll(2) for the socket (not with Deno's timers, which cost a first use
+ * 10–40 ms and every wake a few ms, inside a handoff's pause).
+ */
 function makeReader(fd: number, deadline: number, timeoutMs: number) {
   const held: number[] = [];
   async function receive(what: string, maxBytes: number, flags = 0): Promise<ReceivedMessage> {
-    for (let wait = 1;; wait = Math.min(wait * 2, 50)) {
+    for (;;) {
       let message: ReceivedMessage | "again";
       try {
         message = receiveMessage({ fd, maxBytes, maxFds: SCM_MAX_FD, flags: flags | MSG_DONTWAIT });
@@ -311,7 +317,7 @@ function makeReader(fd: number, deadline: number, timeoutMs: number) {
           { isBundleIntact: (flags & MSG_PEEK) !== 0 },
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, left)));
+      await pollFds([{ fd, events: POLLIN }], Math.min(left, 1000));
     }
   }
   return { held, receive };

@@ -161,6 +161,25 @@ export class EventLoop {
     };
   }
 
+  /**
+   * Resolves after `ms` (a one-shot {@linkcode every}; at once for `ms` ≤ 0), for the waits of
+   * a handoff or a drain, which must not pay for Deno's first timer either (a loop that is not
+   * running uses Deno's timer). `cancel` stops it; the promise then never resolves.
+   */
+  sleep(ms: number): { promise: Promise<void>; cancel(): void } {
+    if (ms <= 0) return { promise: Promise.resolve(), cancel: () => {} };
+    const { promise, resolve } = Promise.withResolvers<void>();
+    if (!this.#isRunning) {
+      const timer = setTimeout(resolve, ms);
+      return { promise, cancel: () => clearTimeout(timer) };
+    }
+    const stop = this.every(ms, () => {
+      stop();
+      resolve();
+    });
+    return { promise, cancel: stop };
+  }
+
   /** Whether the loop is watching `fd`. */
   has(fd: number): boolean {
     return this.#handlers[fd] !== undefined;

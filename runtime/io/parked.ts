@@ -5,7 +5,8 @@
  * process parks the idle connections it carried (docs/design.md, "Lazy resume"): each is in
  * the loop — served — as soon as it is parked, and costs one number until its client speaks.
  * `parkAll` parks a whole list newest first, a chunk per turn of the loop, so the first ones
- * are served while the rest are still being added (an epoll_ctl each).
+ * are served while the rest are still being added (an epoll_ctl each): a chunk a millisecond, from
+ * a loop timer (Deno's first setTimeout would cost the resume its 10–40 ms of loading).
  *
  * Owns the parked fds (and those waiting to be parked) until it hands one out (`onWake`,
  * `take`) or closes them.
@@ -26,6 +27,8 @@ export class ParkedFds implements IoHandler {
   #count = 0;
   /** `parkAll`'s fds still to park: indexes `next` down to 0 (tag = index). */
   #waiting: { fds: readonly number[]; next: number } | null = null;
+  /** Stops the timer that parks the next chunk, while `#waiting`. */
+  #stopChunks: (() => void) | null = null;
 
   /** `onWake` gets each fd (now the callback's, out of the loop) when first ready. */
   constructor(loop: EventLoop, onWake: (fd: number, tag: number) => void) {
@@ -55,6 +58,7 @@ export class ParkedFds implements IoHandler {
     if (this.#waiting !== null) throw new Error("parkAll: a list is being parked already");
     this.#waiting = { fds, next: fds.length - 1 };
     this.#parkChunk(FIRST_CHUNK);
+    if (this.#waiting !== null) this.#stopChunks = this.#loop.every(1, () => this.#parkChunk());
   }
 
   #parkChunk(size = CHUNK): void {
@@ -63,8 +67,13 @@ export class ParkedFds implements IoHandler {
     const stop = Math.max(-1, waiting.next - size);
     for (let i = waiting.next; i > stop; i--) this.park(waiting.fds[i], i);
     waiting.next = stop;
-    if (stop < 0) this.#waiting = null;
-    else setTimeout(() => this.#parkChunk(), 0);
+    if (stop < 0) this.#doneWaiting();
+  }
+
+  #doneWaiting(): void {
+    this.#waiting = null;
+    this.#stopChunks?.();
+    this.#stopChunks = null;
   }
 
   onEvent(_events: number, fd: number): void {
@@ -108,7 +117,7 @@ export class ParkedFds implements IoHandler {
   }
 
   #reset(): void {
-    this.#waiting = null;
+    this.#doneWaiting();
     this.#tags = new Int32Array(0);
     this.#count = 0;
   }

@@ -167,9 +167,11 @@ export function warmUpCodec(): void {
 
 /**
  * {@linkcode warmUpCodec}, and a bundle of one fd written and read back: what a warm handoff
- * runs, compiled before one happens.
+ * runs, compiled before one happens. And Deno's timers, which the sessions' drain deadlines use:
+ * their first use loads them (10–40 ms, measured), which must not happen in the pause.
  */
 export async function warmUpHandoff(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 0));
   await loadStateCodec();
   warmUpCodec();
   const [a, b] = socketPair(SOCK_SEQPACKET);

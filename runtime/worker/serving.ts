@@ -235,10 +235,9 @@ async function stopOrHandOff(
   } catch (err) {
     log.warn(`sd_notify failed: ${describeError(err)}`);
   }
-  const room = await Promise.race([
-    capacity,
-    new Promise<number>((r) => setTimeout(() => r(-1), 500)),
-  ]);
+  const nap = server.loop.sleep(500); // not setTimeout: Deno's first timer costs 10–40 ms
+  const room = await Promise.race([capacity, nap.promise.then(() => -1)]);
+  nap.cancel();
   const ownListeners = s.pool?.own() ?? [];
   if (signal === "SIGTERM" && notifier !== null && room !== 0) {
     log.info(`SIGTERM: handing off (drain timeout ${opts.drainTimeoutMs} ms)`);
