@@ -43,7 +43,8 @@ import {
   reloadOnHangup,
   waitForStopSignal,
 } from "./process.ts";
-import { prepareServer, serveUntilDone, startServer } from "./serving.ts";
+import { prepareServer, serveUntilDone, startServers } from "./serving.ts";
+import { LoopGroup } from "./loops.ts";
 import {
   reportFailure,
   TakeoverClient,
@@ -62,6 +63,8 @@ interface Started {
   stopSignal: Promise<"SIGTERM" | "SIGINT" | "app">;
   /** The takeover of a running process (warm), or null (a cold start or a handoff). */
   client: TakeoverClient | null;
+  /** The other event loops (`--parallel`), once the app loaded here; null: this one alone. */
+  loops: LoopGroup | null;
   /** Set once the worker holds carried connections: a stop signal is then a handoff. */
   hold(): void;
   tRuntime: number;
@@ -148,6 +151,7 @@ function setUp(opts: WorkerOptions, log: Logger): Started {
     app,
     stopSignal,
     client,
+    loops: null,
     hold: () => isHolding = true,
     tRuntime,
   };
@@ -164,6 +168,15 @@ function reportCheck({ app, opts }: Started): number {
 async function serveApp(s: Started): Promise<number> {
   const { log, notifier, sorted, client } = s;
   const tHandler = performance.now();
+  // The other loops load the app (each its own instance) before a bundle is read: not in the pause.
+  if ((s.opts.parallel ?? 1) > 1) {
+    if (embeddedHandler() !== null) {
+      log.warn("--parallel: a compiled app serves on one event loop");
+    } else {
+      const bindings = s.app.bindings.map((b) => b.listeners);
+      s.loops = await LoopGroup.start(s.opts.parallel!, Deno.mainModule, bindings, s.opts, log);
+    }
+  }
   // 4. The bundle, now that the app is known to load: from the store, or from the running
   // process (warm: it stops reading only now, and waits for us).
   let bundle: { name: string | null; fd: number; generation: number } | null = sorted.bundle;
@@ -199,7 +212,7 @@ async function serveApp(s: Started): Promise<number> {
   let server: Server;
   try {
     s.hold();
-    server = startServer(s, generation, resumed, prepared);
+    server = await startServers(s, generation, resumed, prepared);
   } catch (err) {
     // We drained the bundle; dying now would lose its connections: put them back. (Warm: the
     // running process still holds them, and takes them back when we are gone.)

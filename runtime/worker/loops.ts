@@ -1,0 +1,178 @@
+/**
+ * @module
+ * `apprun serve --parallel N` (docs/design.md, "Several loops"): N event loops in one process,
+ * so the manager still sees one main pid and one fdstore. Loop 0 is the main thread's, where the
+ * app is Deno's main module; loops 1…N-1 are Web Workers (loop_entry.ts), each with its own
+ * event loop (epoll fd), its own module instance of the app and a server on the same listeners
+ * (fd numbers are process-wide; the acceptors use EPOLLEXCLUSIVE, so a connection wakes one
+ * loop). This module is the main thread's side: it starts the Workers once the app loaded on
+ * loop 0, and asks them, in messages, to serve a share of what a bundle carried, to harvest
+ * their connections for a handoff (merged into the one bundle: spread.ts), or to stop.
+ *
+ * Ownership: the main thread owns the listeners (it opened them or got them from the manager,
+ * and closes them); a loop owns the connections it serves; a harvest's fds are the main
+ * thread's from the moment the loop posts it (its server closed first), and a share's fds the
+ * loop's from the moment the main thread posts it. sd_notify and signals stay on the main
+ * thread: READY=1 is sent once every loop serves.
+ */
+import type { Logger } from "../log.ts";
+import type { Listener } from "../listen.ts";
+import type { Server } from "../server.ts";
+import { type Harvest, harvest } from "./hand_off.ts";
+import type { Resumed } from "./resume.ts";
+import type { WorkerOptions } from "./options.ts";
+import { mergeHarvests } from "./spread.ts";
+import { LOOP_ENTRY } from "./command.ts";
+
+/** What the main thread asks of a loop. */
+export type LoopRequest =
+  | { t: "init"; index: number; app: string; opts: WorkerOptions; bindings: Listener[][] }
+  | { t: "resume"; generation: number; share: Resumed | null }
+  | { t: "harvest"; drainTimeoutMs: number }
+  | { t: "stop-accepting" }
+  | { t: "shutdown" };
+
+/** A loop's answers, one per request. */
+export type LoopReply =
+  | { t: "loaded" }
+  | { t: "failed"; message: string }
+  | { t: "serving" }
+  | { t: "harvest"; harvest: Harvest | null }
+  | { t: "not-accepting" }
+  | { t: "stopped" };
+
+/** How long a loop may take to load the app; past it, the process serves without it. */
+const LOAD_TIMEOUT_MS = 60_000;
+/** How long a loop may take to answer past the drain timeout. */
+const ANSWER_MARGIN_MS = 15_000;
+
+/** One Worker loop, with the answers it owes, in order. */
+class Loop {
+  readonly index: number;
+  readonly #worker: Worker;
+  readonly #waiting: ((reply: LoopReply) => void)[] = [];
+
+  constructor(index: number, log: Logger) {
+    this.index = index;
+    this.#worker = new Worker(LOOP_ENTRY, { type: "module", name: `apprun loop ${index}` });
+    this.#worker.onmessage = (e: MessageEvent<LoopReply>) => this.#waiting.shift()?.(e.data);
+    this.#worker.onerror = (e) => {
+      e.preventDefault();
+      log.error(`loop ${index} failed: ${e.message}`);
+      for (const answer of this.#waiting.splice(0)) answer({ t: "failed", message: e.message });
+    };
+  }
+
+  /** Sends `request`; resolves with the answer, or a failure after `timeoutMs`. */
+  ask(request: LoopRequest, timeoutMs: number): Promise<LoopReply> {
+    const answer = Promise.withResolvers<LoopReply>();
+    this.#waiting.push(answer.resolve);
+    this.#worker.postMessage(request);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<LoopReply>((resolve) => {
+      timer = setTimeout(
+        () => resolve({ t: "failed", message: `no answer to ${request.t} in ${timeoutMs} ms` }),
+        timeoutMs,
+      );
+    });
+    return Promise.race([answer.promise, late]).finally(() => clearTimeout(timer));
+  }
+
+  terminate(): void {
+    this.#worker.terminate();
+  }
+}
+
+/** The Worker loops of a process (loop 0, the main thread's, is the caller's server). */
+export class LoopGroup {
+  readonly #loops: Loop[];
+  readonly #log: Logger;
+  readonly #drainTimeoutMs: number;
+
+  private constructor(loops: Loop[], log: Logger, drainTimeoutMs: number) {
+    this.#loops = loops;
+    this.#log = log;
+    this.#drainTimeoutMs = drainTimeoutMs;
+  }
+
+  /**
+   * Starts loops 1…n-1 on the app `app` (a module URL), serving the listeners of `bindings`
+   * (the main loop's servers, in order). A loop where the app serves nothing (its `Deno.serve`
+   * under `if (import.meta.main)`) or fails to load is logged and left out.
+   */
+  static async start(
+    n: number,
+    app: string,
+    bindings: Listener[][],
+    opts: WorkerOptions,
+    log: Logger,
+  ): Promise<LoopGroup> {
+    const loops: Loop[] = [];
+    for (let i = 1; i < n; i++) loops.push(new Loop(i, log));
+    const replies = await Promise.all(
+      loops.map((l) => l.ask({ t: "init", index: l.index, app, opts, bindings }, LOAD_TIMEOUT_MS)),
+    );
+    const serving = loops.filter((l, i) => {
+      const reply = replies[i];
+      if (reply.t === "loaded") return true;
+      log.warn(
+        `loop ${l.index} does not serve: ${reply.t === "failed" ? reply.message : reply.t} ` +
+          `(a Deno.serve under \`if (import.meta.main)\` serves on the main loop only)`,
+      );
+      l.terminate();
+      return false;
+    });
+    log.info(`serving on ${serving.length + 1} event loops`);
+    return new LoopGroup(serving, log, opts.drainTimeoutMs);
+  }
+
+  /** Loops in all, the main thread's included. */
+  get size(): number {
+    return this.#loops.length + 1;
+  }
+
+  /** Loop i+1 serves `shares[i]` (null: nothing carried). Resolves once every loop serves. */
+  async resume(generation: number, shares: (Resumed | null)[]): Promise<void> {
+    await this.#each((l, i) => l.ask({ t: "resume", generation, share: shares[i] }, 30_000));
+  }
+
+  /** Every Worker loop's harvest (each loop's server closed), in loop order. */
+  async harvest(drainTimeoutMs: number): Promise<Harvest[]> {
+    const replies = await this.#each((l) =>
+      l.ask({ t: "harvest", drainTimeoutMs }, drainTimeoutMs + ANSWER_MARGIN_MS)
+    );
+    return replies.flatMap((r) => r.t === "harvest" && r.harvest !== null ? [r.harvest] : []);
+  }
+
+  /** Every Worker loop stops accepting (the listeners stay open). */
+  async stopAccepting(): Promise<void> {
+    await this.#each((l) => l.ask({ t: "stop-accepting" }, ANSWER_MARGIN_MS));
+  }
+
+  /** Every Worker loop finishes its requests in flight and closes its connections. */
+  async shutdown(): Promise<void> {
+    await this.#each((l) => l.ask({ t: "shutdown" }, this.#drainTimeoutMs + ANSWER_MARGIN_MS));
+  }
+
+  async #each(ask: (l: Loop, i: number) => Promise<LoopReply>): Promise<LoopReply[]> {
+    const replies = await Promise.all(this.#loops.map(ask));
+    replies.forEach((r, i) => {
+      if (r.t === "failed") this.#log.error(`loop ${this.#loops[i].index}: ${r.message}`);
+    });
+    return replies;
+  }
+}
+
+/** The harvest of every loop: the main loop's `server` and the Workers', merged. */
+export async function harvestLoops(
+  loops: LoopGroup,
+  server: Server,
+  drainTimeoutMs: number,
+  log: Logger,
+): Promise<Harvest> {
+  const [own, others] = await Promise.all([
+    harvest(server, drainTimeoutMs, log),
+    loops.harvest(drainTimeoutMs),
+  ]);
+  return mergeHarvests([own, ...others]);
+}

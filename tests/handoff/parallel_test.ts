@@ -1,0 +1,114 @@
+/**
+ * `apprun serve --parallel 2` (docs/design.md, "Several loops"): two event loops in one process,
+ * each with its own module instance of tests/fixtures/loops.ts (which names its instance in
+ * every answer). Many concurrent connections are served by both loops; under the supervisor and
+ * a real systemd, on both paths (cold restart through the fdstore, warm reload), keep-alive
+ * clients under load lose nothing, every held keep-alive connection is answered by the new
+ * process — spread over both of its loops — and a WebSocket session keeps its count.
+ */
+import assert from "node:assert/strict";
+import { GET, RawClient } from "../_net.ts";
+import { assertNothingLost } from "../_load.ts";
+import { sleep } from "../_poll.ts";
+import { runLoad } from "../../scripts/e2e/load.ts";
+import { type App, linesAt, readAnswer, startApp, testUnderAll } from "./_util.ts";
+
+const PARALLEL = { fixture: "loops.ts", args: ["--parallel", "2"] };
+
+/** Which loop answered: the fixture's third word. */
+async function loopOf(c: RawClient, id: string): Promise<{ pid: number; loop: string }> {
+  await c.write(GET(`/r?id=${id}`));
+  const a = await readAnswer(c);
+  assert.equal(a.id, id);
+  return { pid: a.pid, loop: a.res.body.trim().split(" ")[2] };
+}
+
+/** `count` keep-alive connections opened at once, each asked once. */
+async function openClients(app: App, count: number, tag: string) {
+  const clients = await Promise.all(
+    Array.from({ length: count }, () => RawClient.connect(app.port)),
+  );
+  const loops = await Promise.all(clients.map((c, i) => loopOf(c, `${tag}${i}`)));
+  return { clients, loops };
+}
+
+/** A WebSocket on the fixture's `/ws`: `say(k)` answers `[count, loop, pid]`. */
+async function openWs(port: number) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  const answers: string[] = [];
+  const waiting: ((s: string) => void)[] = [];
+  ws.onmessage = (e) => {
+    const w = waiting.shift();
+    if (w) w(String(e.data));
+    else answers.push(String(e.data));
+  };
+  let closed = false;
+  ws.onclose = () => closed = true;
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  return {
+    get closed() {
+      return closed;
+    },
+    async say(k: number): Promise<[number, string, number]> {
+      const answer = new Promise<string>((r) => waiting.push(r));
+      ws.send(`n:${k}`);
+      const [echo, count, loop, pid] = (await answer).split(" ");
+      assert.equal(Number(echo), k);
+      return [Number(count), loop, Number(pid)];
+    },
+    close: () => ws.close(),
+  };
+}
+
+Deno.test("--parallel 2: concurrent connections are served by both loops", async () => {
+  await using app = await startApp("supervisor", PARALLEL);
+  const seen = new Set<string>();
+  for (let round = 0; round < 10 && seen.size < 2; round++) {
+    const { clients, loops } = await openClients(app, 40, `c${round}-`);
+    for (const l of loops) seen.add(l.loop);
+    for (const c of clients) c.close();
+  }
+  assert.equal(seen.size, 2, `answers came from loops ${[...seen].join(", ")}`);
+  assert.match(await app.log(), /serving on 2 event loops/);
+});
+
+testUnderAll("--parallel 2: load, keep-alive and a WebSocket through restarts", async (app) => {
+  const held = await openClients(app, 16, "held");
+  const ws = await openWs(app.port);
+  const [count0] = await ws.say(1);
+  assert.equal(count0, 1);
+  let done!: () => void;
+  const until = new Promise<void>((r) => done = r);
+  const load = runLoad({ port: app.port, connections: 40, until });
+  const pids = [await app.pid()];
+  try {
+    await sleep(300);
+    for (let i = 0; i < 2; i++) {
+      pids.push(await app.restart());
+      assert.notEqual(pids.at(-1), pids.at(-2));
+      await sleep(300);
+    }
+  } finally {
+    done();
+  }
+  const report = await load;
+  assertNothingLost(report, `--parallel 2 ${app.path}s`, 100);
+  const spanning = report.pidsPerConnection.filter((p) => p.length >= 2).length;
+  assert.equal(spanning, 40, "every load connection was answered by more than one generation");
+  // Every held connection was carried, and the new process spread them over its two loops.
+  const after = await Promise.all(held.clients.map((c, i) => loopOf(c, `after${i}`)));
+  for (const a of after) assert.equal(a.pid, pids.at(-1));
+  assert.equal(new Set(after.map((a) => a.loop)).size, 2, "carried connections on both loops");
+  // The WebSocket session kept its count through both handoffs.
+  const [count, , pid] = await ws.say(2);
+  assert.deepEqual([count, pid], [2, pids.at(-1)]);
+  assert.equal(ws.closed, false);
+  ws.close();
+  for (const c of held.clients) c.close();
+  const log = await app.log();
+  assert.ok((log.match(/serving on 2 event loops/g)?.length ?? 0) >= 3, log);
+  assert.deepEqual(linesAt(log, "error"), []);
+}, PARALLEL);
