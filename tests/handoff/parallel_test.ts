@@ -4,12 +4,14 @@
  * every answer). Many concurrent connections are served by both loops; under the supervisor and
  * a real systemd, on both paths (cold restart through the fdstore, warm reload), keep-alive
  * clients under load lose nothing, every held keep-alive connection is answered by the new
- * process — spread over both of its loops — and a WebSocket session keeps its count.
+ * process — spread over both of its loops — and a WebSocket session keeps its count. A count
+ * that is not one is one usage line; without one, `DENO_JOBS` (or the cores) decide.
  */
 import assert from "node:assert/strict";
 import { GET, RawClient } from "../_net.ts";
 import { assertNothingLost } from "../_load.ts";
-import { sleep } from "../_poll.ts";
+import { sleep, waitUntil } from "../_poll.ts";
+import { APPRUN, FIXTURES, run, spawn } from "../_proc.ts";
 import { runLoad } from "../../scripts/e2e/load.ts";
 import { type App, linesAt, readAnswer, startApp, testUnderAll } from "./_util.ts";
 
@@ -112,3 +114,27 @@ testUnderAll("--parallel 2: load, keep-alive and a WebSocket through restarts", 
   assert.ok((log.match(/serving on 2 event loops/g)?.length ?? 0) >= 3, log);
   assert.deepEqual(linesAt(log, "error"), []);
 }, PARALLEL);
+
+Deno.test("--parallel 0, junk or too many: one usage line, exit 2", async () => {
+  const app = `${FIXTURES}/loops.ts`;
+  for (
+    const [args, line] of [
+      [["--parallel", "0"], `--parallel: "0" is not a positive whole number`],
+      [["--parallel", "junk"], `--parallel: "junk" is not a positive whole number`],
+      [["--parallel=-1"], `--parallel: "-1" is not a positive whole number`],
+      [["--parallel", "257"], "--parallel: 257 is more than 256 loops"],
+    ]
+  ) {
+    const r = await run(APPRUN, ["serve", app, ...args, "--no-supervisor"]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout + r.stderr, `apprun: ${line}\n`);
+  }
+});
+
+Deno.test("--parallel without a count: DENO_JOBS loops", async () => {
+  const args = ["serve", `${FIXTURES}/loops.ts`, "--parallel", "--port", "0", "--no-supervisor"];
+  await using proc = spawn(APPRUN, args, { env: { DENO_JOBS: "3" } });
+  const listening = () => proc.log.match(/loop \d: listening on/g)?.length ?? 0;
+  await waitUntil(() => listening() >= 2, () => proc.log);
+  assert.match(proc.log, /serving on 3 event loops/);
+});
