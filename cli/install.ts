@@ -23,7 +23,7 @@ import {
   parsePort,
   UsageError,
 } from "../runtime/args.ts";
-import { defaultName } from "../runtime/worker/mod.ts";
+import { defaultName, parseParallel } from "../runtime/worker/mod.ts";
 import { checkHealthUrl } from "./upgrade.ts";
 
 export const INSTALL_USAGE =
@@ -53,6 +53,7 @@ Options:
   --env-file FILE        an EnvironmentFile= (repeatable; -FILE: ignore if missing)
   --watchdog T           WatchdogSec= (apprun pings at half of it)
   --max-connections N    size LimitNOFILE= for N connections
+  --parallel N           serve on N event loops (\`apprun serve --parallel N\` in ExecStart=)
   --health URL           checked by apprun upgrade after each restart (2xx)
 `;
 
@@ -134,6 +135,7 @@ export const SERVICE_OPTIONS = {
   "env-file": { type: "string", multiple: true },
   watchdog: { type: "string" },
   "max-connections": { type: "string" },
+  parallel: { type: "string" },
   health: { type: "string" },
 } as const;
 
@@ -145,6 +147,7 @@ export interface ServiceSettings {
   environmentFiles: string[];
   watchdogMs?: number;
   maxConnections?: number;
+  parallel?: number;
   health?: string;
 }
 
@@ -191,6 +194,7 @@ export function parseServiceSettings(
   const drain = one("drain-timeout");
   const watchdog = one("watchdog");
   const max = one("max-connections");
+  const parallel = one("parallel");
   return {
     listeners,
     drainTimeoutMs: drain ? parseDuration("drain-timeout", drain) : 10_000,
@@ -198,6 +202,7 @@ export function parseServiceSettings(
     environmentFiles,
     watchdogMs: watchdog !== undefined ? parseDuration("watchdog", watchdog) : undefined,
     maxConnections: max !== undefined ? parseCount("max-connections", max) : undefined,
+    parallel: parallel !== undefined ? parseParallel(parallel) : undefined,
     health,
   };
 }
@@ -264,6 +269,7 @@ const CLI_OPTIONS: [RegExp, string][] = [
   [/^watchdog$/, "--watchdog"],
   [/^drainTimeout$|^timeoutStop$/, "--drain-timeout"],
   [/^maxConnections$|^limitNoFile$/, "--max-connections"],
+  [/^parallel$/, "--parallel"],
   [/^listeners\[(\d+)\].*$/, "--listen #$1"],
   [/^execStart\[\d+\]$/, "the binary's path"],
 ];

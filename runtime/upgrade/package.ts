@@ -46,6 +46,8 @@ export interface PackageOptions {
   environmentFiles: string[];
   watchdogMs?: number;
   maxConnections?: number;
+  /** Event loops (`serve --parallel N` in ExecStart=); undefined: one. */
+  parallel?: number;
   health?: string;
   include?: string[];
   print(line: string): void;
@@ -113,6 +115,7 @@ export async function buildPackage(opts: PackageOptions): Promise<BuiltPackage> 
       environmentFiles: opts.environmentFiles,
       watchdog: opts.watchdogMs === undefined ? undefined : opts.watchdogMs / 1000,
       maxConnections: opts.maxConnections,
+      parallel: opts.parallel,
       limitNoFile: opts.maxConnections === undefined
         ? undefined
         : Math.max(20000, opts.maxConnections + 256),

@@ -100,9 +100,6 @@ export function parseServeArgs(args: string[]): ServeOptions {
   };
 }
 
-/** The most event loops `--parallel` runs. */
-const MAX_LOOPS = 256;
-
 /**
  * `--parallel [N]` takes an optional count: the next argument is the count unless it is an
  * option or names a module (`--parallel app.ts` is the default count). As `--parallel=VALUE`
@@ -133,10 +130,12 @@ export function parseParallel(value: string): number {
     const n = jobs !== undefined && /^\d+$/.test(jobs)
       ? Number(jobs)
       : navigator.hardwareConcurrency;
-    return Math.min(Math.max(1, n), MAX_LOOPS);
+    return Math.min(Math.max(1, n), DEFAULTS.maxLoops);
   }
   const n = parseCount("parallel", value);
-  if (n > MAX_LOOPS) throw new UsageError(`--parallel: ${n} is more than ${MAX_LOOPS} loops`);
+  if (n > DEFAULTS.maxLoops) {
+    throw new UsageError(`--parallel: ${n} is more than ${DEFAULTS.maxLoops} loops`);
+  }
   return n;
 }
 
