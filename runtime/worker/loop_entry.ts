@@ -62,6 +62,8 @@ let server: Server | null = null;
 
 async function load(request: Extract<LoopRequest, { t: "init" }>): Promise<void> {
   opts = request.opts;
+  // The app's own arguments, as on the main thread (whose `Deno.args` apprun may have cut).
+  Object.defineProperty(Deno, "args", { value: request.args, configurable: true });
   log = createLogger({ level: opts.logLevel, tag: `loop ${request.index}` });
   app = new WorkerApp({
     path: opts.handler,

@@ -26,7 +26,15 @@ import { LOOP_ENTRY } from "./command.ts";
 
 /** What the main thread asks of a loop. */
 export type LoopRequest =
-  | { t: "init"; index: number; app: string; opts: WorkerOptions; bindings: Listener[][] }
+  | {
+    t: "init";
+    index: number;
+    /** The app's module URL, and its arguments (`Deno.args` as the main thread has them). */
+    app: string;
+    args: string[];
+    opts: WorkerOptions;
+    bindings: Listener[][];
+  }
   | { t: "resume"; generation: number; share: Resumed | null }
   | { t: "harvest"; drainTimeoutMs: number }
   | { t: "stop-accepting" }
@@ -46,11 +54,16 @@ const LOAD_TIMEOUT_MS = 60_000;
 /** How long a loop may take to answer past the drain timeout. */
 const ANSWER_MARGIN_MS = 15_000;
 
-/** One Worker loop, with the answers it owes, in order. */
+/**
+ * One Worker loop, with the answers it owes, in order. A loop that fails (an error it left
+ * unhandled) or does not answer in time is ended: what it served is lost with it (its fds stay
+ * open until the process exits), and it is asked nothing more.
+ */
 class Loop {
   readonly index: number;
   readonly #worker: Worker;
   readonly #waiting: ((reply: LoopReply) => void)[] = [];
+  #failure: string | null = null;
 
   constructor(index: number, log: Logger) {
     this.index = index;
@@ -59,27 +72,31 @@ class Loop {
     this.#worker.onerror = (e) => {
       e.preventDefault();
       log.error(`loop ${index} failed: ${e.message}`);
-      for (const answer of this.#waiting.splice(0)) answer({ t: "failed", message: e.message });
+      this.#end(e.message);
     };
   }
 
   /** Sends `request`; resolves with the answer, or a failure after `timeoutMs`. */
   ask(request: LoopRequest, timeoutMs: number): Promise<LoopReply> {
+    if (this.#failure !== null) return Promise.resolve({ t: "failed", message: this.#failure });
     const answer = Promise.withResolvers<LoopReply>();
     this.#waiting.push(answer.resolve);
     this.#worker.postMessage(request);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<LoopReply>((resolve) => {
-      timer = setTimeout(
-        () => resolve({ t: "failed", message: `no answer to ${request.t} in ${timeoutMs} ms` }),
-        timeoutMs,
-      );
-    });
-    return Promise.race([answer.promise, late]).finally(() => clearTimeout(timer));
+    const timer = setTimeout(
+      () => this.#end(`no answer to ${request.t} in ${timeoutMs} ms`),
+      timeoutMs,
+    );
+    return answer.promise.finally(() => clearTimeout(timer));
   }
 
   terminate(): void {
+    this.#end("ended");
+  }
+
+  #end(why: string): void {
+    this.#failure ??= why;
     this.#worker.terminate();
+    for (const answer of this.#waiting.splice(0)) answer({ t: "failed", message: why });
   }
 }
 
@@ -110,7 +127,9 @@ export class LoopGroup {
     const loops: Loop[] = [];
     for (let i = 1; i < n; i++) loops.push(new Loop(i, log));
     const replies = await Promise.all(
-      loops.map((l) => l.ask({ t: "init", index: l.index, app, opts, bindings }, LOAD_TIMEOUT_MS)),
+      loops.map((l) =>
+        l.ask({ t: "init", index: l.index, app, args: Deno.args, opts, bindings }, LOAD_TIMEOUT_MS)
+      ),
     );
     const serving = loops.filter((l, i) => {
       const reply = replies[i];
@@ -122,7 +141,8 @@ export class LoopGroup {
       l.terminate();
       return false;
     });
-    log.info(`serving on ${serving.length + 1} event loops`);
+    const count = serving.length + 1;
+    log.info(`serving on ${count} event loop${count === 1 ? "" : "s"}`);
     return new LoopGroup(serving, log, opts.drainTimeoutMs);
   }
 

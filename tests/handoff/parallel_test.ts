@@ -18,11 +18,15 @@ import { type App, linesAt, readAnswer, startApp, testUnderAll } from "./_util.t
 const PARALLEL = { fixture: "loops.ts", args: ["--parallel", "2"] };
 
 /** Which loop answered: the fixture's third word. */
-async function loopOf(c: RawClient, id: string): Promise<{ pid: number; loop: string }> {
+async function loopOf(
+  c: RawClient,
+  id: string,
+): Promise<{ pid: number; loop: string; args: string }> {
   await c.write(GET(`/r?id=${id}`));
   const a = await readAnswer(c);
   assert.equal(a.id, id);
-  return { pid: a.pid, loop: a.res.body.trim().split(" ")[2] };
+  const [, , loop, args = ""] = a.res.body.trim().split(" ");
+  return { pid: a.pid, loop, args };
 }
 
 /** `count` keep-alive connections opened at once, each asked once. */
@@ -65,14 +69,28 @@ async function openWs(port: number) {
   };
 }
 
-Deno.test("--parallel 2: concurrent connections are served by both loops", async () => {
-  await using app = await startApp("supervisor", PARALLEL);
+/**
+ * Rounds of 40 concurrent connections to `port` until `loops` loops answered (or 10 rounds):
+ * the loops seen. Every answer must show the app's arguments `args`.
+ */
+async function seeLoops(port: number, loops: number, args: string): Promise<Set<string>> {
   const seen = new Set<string>();
-  for (let round = 0; round < 10 && seen.size < 2; round++) {
-    const { clients, loops } = await openClients(app, 40, `c${round}-`);
-    for (const l of loops) seen.add(l.loop);
+  for (let round = 0; round < 10 && seen.size < loops; round++) {
+    const clients = await Promise.all(Array.from({ length: 40 }, () => RawClient.connect(port)));
+    const answers = await Promise.all(clients.map((c, i) => loopOf(c, `c${round}-${i}`)));
+    for (const a of answers) {
+      seen.add(a.loop);
+      assert.equal(a.args, args, "the app's arguments reach every loop (its Deno.args)");
+    }
     for (const c of clients) c.close();
   }
+  return seen;
+}
+
+Deno.test("--parallel 2: concurrent connections are served by both loops", async () => {
+  const args = [...PARALLEL.args, "--", "x", "y"];
+  await using app = await startApp("supervisor", { ...PARALLEL, args });
+  const seen = await seeLoops(app.port, 2, "x,y");
   assert.equal(seen.size, 2, `answers came from loops ${[...seen].join(", ")}`);
   assert.match(await app.log(), /serving on 2 event loops/);
 });
@@ -131,10 +149,27 @@ Deno.test("--parallel 0, junk or too many: one usage line, exit 2", async () => 
   }
 });
 
-Deno.test("--parallel without a count: DENO_JOBS loops", async () => {
-  const args = ["serve", `${FIXTURES}/loops.ts`, "--parallel", "--port", "0", "--no-supervisor"];
-  await using proc = spawn(APPRUN, args, { env: { DENO_JOBS: "3" } });
+Deno.test("--parallel without a count: DENO_JOBS loops, each with the app's arguments", async () => {
+  const args = ["serve", `${FIXTURES}/loops.ts`, "--parallel", "--port", "0", "--host"];
+  await using proc = spawn(APPRUN, [...args, "127.0.0.1", "--no-supervisor", "--", "p", "q"], {
+    env: { DENO_JOBS: "3" },
+  });
   const listening = () => proc.log.match(/loop \d: listening on/g)?.length ?? 0;
   await waitUntil(() => listening() >= 2, () => proc.log);
   assert.match(proc.log, /serving on 3 event loops/);
+  const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(proc.log)![1]);
+  assert.equal((await seeLoops(port, 3, "p,q")).size, 3, proc.log);
+});
+
+Deno.test("--parallel 2, Deno.serve under import.meta.main: loop 0 serves alone, said once", async () => {
+  const args = ["serve", `${FIXTURES}/args.ts`, "--parallel", "2", "--port", "0", "--host"];
+  await using proc = spawn(APPRUN, [...args, "127.0.0.1", "--no-supervisor", "--", "a", "b"]);
+  const port = await waitUntil(
+    () => /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(proc.log)?.[1],
+    () => proc.log,
+  );
+  const res = await fetch(`http://127.0.0.1:${port}/`);
+  assert.deepEqual((await res.json()).args, ["a", "b"]);
+  assert.match(proc.log, /warn +loop 1 does not serve: .*import\.meta\.main/);
+  assert.match(proc.log, /serving on 1 event loop\n/);
 });
