@@ -19,7 +19,8 @@ import type { Server } from "../server.ts";
 import { describeError } from "../errors.ts";
 import { installDenoServe, installDenoUpgradeWebSocket, type ListenRequest } from "../deno/mod.ts";
 import { type ListenerSource, WorkerApp } from "./app.ts";
-import { harvest } from "./hand_off.ts";
+import { harvest, warmUpCodec } from "./hand_off.ts";
+import { loadStateCodec } from "../handoff/mod.ts";
 import { keepAliveOnAppErrors } from "./process.ts";
 import { startServer } from "./serving.ts";
 import type { LoopReply, LoopRequest } from "./loops.ts";
@@ -50,6 +51,9 @@ class LoopListeners implements ListenerSource {
   }
 }
 
+/** When the state codec is warmed up after this loop serves (as serving.ts does). */
+const WARM_UP_MS = 1000;
+
 const scope = globalThis as unknown as {
   postMessage(message: LoopReply): void;
   onmessage: ((e: MessageEvent<LoopRequest>) => void) | null;
@@ -59,6 +63,7 @@ let log: Logger;
 let opts: WorkerOptions;
 let app: WorkerApp;
 let server: Server | null = null;
+let stopWarmUp = () => {};
 
 async function load(request: Extract<LoopRequest, { t: "init" }>): Promise<void> {
   opts = request.opts;
@@ -94,11 +99,22 @@ async function handle(request: LoopRequest): Promise<LoopReply | null> {
     case "init":
       await load(request);
       return null;
-    case "resume":
-      server = startServer({ opts, log, notifier: null, app }, request.generation, request.share);
+    case "resume": {
+      const s = startServer({ opts, log, notifier: null, app }, request.generation, request.share);
+      server = s;
+      // The state codec loaded and compiled a second after, as on the main loop: not in the
+      // start, nor in the next handoff's pause.
+      stopWarmUp = s.loop.every(WARM_UP_MS, () => {
+        stopWarmUp();
+        loadStateCodec().then(warmUpCodec).catch((err) =>
+          log.warn(`cannot load the handoff's state codec: ${describeError(err)}`)
+        );
+      });
       return { t: "serving" };
+    }
     case "harvest": {
       if (server === null) return { t: "harvest", harvest: null };
+      stopWarmUp();
       const h = await harvest(server, request.drainTimeoutMs, log);
       await server.closed; // its epoll fd goes before the fds are the main thread's
       server = null;
@@ -108,6 +124,7 @@ async function handle(request: LoopRequest): Promise<LoopReply | null> {
       server?.stopAccepting();
       return { t: "not-accepting" };
     case "shutdown":
+      stopWarmUp();
       await server?.shutdown();
       return { t: "stopped" };
   }
