@@ -4,7 +4,8 @@
  * every answer). Many concurrent connections are served by both loops; under the supervisor and
  * a real systemd, on both paths (cold restart through the fdstore, warm reload), keep-alive
  * clients under load lose nothing, every held keep-alive connection is answered by the new
- * process — spread over both of its loops — and a WebSocket session keeps its count. A count
+ * process — spread over both of its loops — a WebSocket session keeps its count and an SSE stream
+ * goes on from its last event id, nothing lost or repeated. A count
  * that is not one is one usage line; without one, `DENO_JOBS` (or the cores) decide.
  */
 import assert from "node:assert/strict";
@@ -13,6 +14,7 @@ import { assertNothingLost } from "../_load.ts";
 import { sleep, waitUntil } from "../_poll.ts";
 import { APPRUN, FIXTURES, run, spawn } from "../_proc.ts";
 import { runLoad } from "../../scripts/e2e/load.ts";
+import { SseReader } from "../sessions/_sessions.ts";
 import { type App, linesAt, readAnswer, startApp, testUnderAll } from "./_util.ts";
 
 const PARALLEL = { fixture: "loops.ts", args: ["--parallel", "2"] };
@@ -95,11 +97,22 @@ Deno.test("--parallel 2: concurrent connections are served by both loops", async
   assert.match(await app.log(), /serving on 2 event loops/);
 });
 
-testUnderAll("--parallel 2: load, keep-alive and a WebSocket through restarts", async (app) => {
+testUnderAll("--parallel 2: load, keep-alive, WebSocket and SSE through restarts", async (app) => {
   const held = await openClients(app, 16, "held");
   const ws = await openWs(app.port);
   const [count0] = await ws.say(1);
   assert.equal(count0, 1);
+  const events = new SseReader((await fetch(`http://127.0.0.1:${app.port}/sse`)).body!);
+  const ids: number[] = [];
+  const ssePids: number[] = [];
+  let isReading = true;
+  const reading = (async () => {
+    while (isReading) {
+      const [i, , pid] = (await events.next()).data.split(" ");
+      ids.push(Number(i));
+      if (ssePids.at(-1) !== Number(pid)) ssePids.push(Number(pid));
+    }
+  })();
   let done!: () => void;
   const until = new Promise<void>((r) => done = r);
   const load = runLoad({ port: app.port, connections: 40, until });
@@ -122,6 +135,13 @@ testUnderAll("--parallel 2: load, keep-alive and a WebSocket through restarts", 
   const after = await Promise.all(held.clients.map((c, i) => loopOf(c, `after${i}`)));
   for (const a of after) assert.equal(a.pid, pids.at(-1));
   assert.equal(new Set(after.map((a) => a.loop)).size, 2, "carried connections on both loops");
+  // The SSE stream went on through both handoffs: every id once, in order.
+  await waitUntil(() => ssePids.at(-1) === pids.at(-1), () => `SSE events from ${pids.at(-1)}`);
+  isReading = false;
+  await reading;
+  await events.cancel();
+  assert.deepEqual(ids, ids.map((_, i) => i), "SSE ids 0, 1, 2… with no gap or repeat");
+  assert.deepEqual(ssePids, pids, "SSE events from every generation");
   // The WebSocket session kept its count through both handoffs.
   const [count, , pid] = await ws.say(2);
   assert.deepEqual([count, pid], [2, pids.at(-1)]);
