@@ -22,6 +22,7 @@ import { type Harvest, harvest } from "./hand_off.ts";
 import type { Resumed } from "./resume.ts";
 import type { WorkerOptions } from "./options.ts";
 import { mergeHarvests } from "./spread.ts";
+import { closeFd } from "../sys/mod.ts";
 import { LOOP_ENTRY } from "./command.ts";
 
 /** What the main thread asks of a loop. */
@@ -51,12 +52,14 @@ export type LoopReply =
 
 /** How long a loop may take to load the app; past it, the process serves without it. */
 const LOAD_TIMEOUT_MS = 60_000;
+/** How long a loop may take to resume its share and serve. */
+const RESUME_TIMEOUT_MS = 30_000;
 /** How long a loop may take to answer past the drain timeout. */
 const ANSWER_MARGIN_MS = 15_000;
 
 /**
  * One Worker loop, with the answers it owes, in order. A loop that fails (an error it left
- * unhandled) or does not answer in time is ended: what it served is lost with it (its fds stay
+ * unhandled, a request it could not do) or does not answer in time is ended: what it served is lost with it (its fds stay
  * open until the process exits), and it is asked nothing more.
  */
 class Loop {
@@ -87,6 +90,11 @@ class Loop {
       timeoutMs,
     );
     return answer.promise.finally(() => clearTimeout(timer));
+  }
+
+  /** Not failed nor ended: it can be asked. */
+  get isAlive(): boolean {
+    return this.#failure === null;
   }
 
   terminate(): void {
@@ -146,14 +154,25 @@ export class LoopGroup {
     return new LoopGroup(serving, log, opts.drainTimeoutMs);
   }
 
-  /** Loops in all, the main thread's included. */
+  /** Loops that serve, the main thread's included. */
   get size(): number {
-    return this.#loops.length + 1;
+    return this.#live().length + 1;
   }
 
-  /** Loop i+1 serves `shares[i]` (null: nothing carried). Resolves once every loop serves. */
+  /**
+   * The i-th live Worker loop serves `shares[i]` (null: nothing carried). Resolves once every
+   * loop serves. A share its loop could not take is closed (its clients see the end, no fd leaks).
+   */
   async resume(generation: number, shares: (Resumed | null)[]): Promise<void> {
-    await this.#each((l, i) => l.ask({ t: "resume", generation, share: shares[i] }, 30_000));
+    const replies = await this.#each((l, i) =>
+      l.ask({ t: "resume", generation, share: shares[i] }, RESUME_TIMEOUT_MS)
+    );
+    replies.forEach((r, i) => {
+      const share = shares[i];
+      if (r.t === "serving" || share === null) return;
+      for (const c of share.connections) closeFd(c.fd);
+      for (const fd of share.idle?.fds ?? []) closeFd(fd);
+    });
   }
 
   /** Every Worker loop's harvest (each loop's server closed), in loop order. */
@@ -174,10 +193,19 @@ export class LoopGroup {
     await this.#each((l) => l.ask({ t: "shutdown" }, this.#drainTimeoutMs + ANSWER_MARGIN_MS));
   }
 
+  #live(): Loop[] {
+    return this.#loops.filter((l) => l.isAlive);
+  }
+
+  /** Asks every live loop; the answers in the same order. */
   async #each(ask: (l: Loop, i: number) => Promise<LoopReply>): Promise<LoopReply[]> {
-    const replies = await Promise.all(this.#loops.map(ask));
+    const loops = this.#live();
+    const replies = await Promise.all(loops.map(ask));
     replies.forEach((r, i) => {
-      if (r.t === "failed") this.#log.error(`loop ${this.#loops[i].index}: ${r.message}`);
+      if (r.t !== "failed") return;
+      // Whatever it was doing is in doubt: it is asked nothing more.
+      this.#log.error(`loop ${loops[i].index}: ${r.message}`);
+      loops[i].terminate();
     });
     return replies;
   }
