@@ -21,7 +21,7 @@ import type { Server } from "../server.ts";
 import { type Harvest, harvest } from "./hand_off.ts";
 import type { Resumed } from "./resume.ts";
 import type { WorkerOptions } from "./options.ts";
-import { mergeHarvests } from "./spread.ts";
+import { mergeHarvests, spreadResumed } from "./spread.ts";
 import { closeFd } from "../sys/mod.ts";
 import { LOOP_ENTRY } from "./command.ts";
 
@@ -175,12 +175,24 @@ export class LoopGroup {
     });
   }
 
-  /** Every Worker loop's harvest (each loop's server closed), in loop order. */
-  async harvest(drainTimeoutMs: number): Promise<Harvest[]> {
-    const replies = await this.#each((l) =>
-      l.ask({ t: "harvest", drainTimeoutMs }, drainTimeoutMs + ANSWER_MARGIN_MS)
+  /** `carried` as one share per live loop, the main loop's first (spread.ts). */
+  spread(carried: Resumed): Resumed[] {
+    return spreadResumed(carried, this.size);
+  }
+
+  /**
+   * The harvest of every loop, merged (spread.ts): the main loop's `server` and each Worker's
+   * (its server closed). The fds are the caller's.
+   */
+  async harvest(server: Server, drainTimeoutMs: number, log: Logger): Promise<Harvest> {
+    const [own, replies] = await Promise.all([
+      harvest(server, drainTimeoutMs, log),
+      this.#each((l) => l.ask({ t: "harvest", drainTimeoutMs }, drainTimeoutMs + ANSWER_MARGIN_MS)),
+    ]);
+    const others = replies.flatMap((r) =>
+      r.t === "harvest" && r.harvest !== null ? [r.harvest] : []
     );
-    return replies.flatMap((r) => r.t === "harvest" && r.harvest !== null ? [r.harvest] : []);
+    return mergeHarvests([own, ...others]);
   }
 
   /** Every Worker loop stops accepting (the listeners stay open). */
@@ -209,18 +221,4 @@ export class LoopGroup {
     });
     return replies;
   }
-}
-
-/** The harvest of every loop: the main loop's `server` and the Workers', merged. */
-export async function harvestLoops(
-  loops: LoopGroup,
-  server: Server,
-  drainTimeoutMs: number,
-  log: Logger,
-): Promise<Harvest> {
-  const [own, others] = await Promise.all([
-    harvest(server, drainTimeoutMs, log),
-    loops.harvest(drainTimeoutMs),
-  ]);
-  return mergeHarvests([own, ...others]);
 }

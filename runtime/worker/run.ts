@@ -44,7 +44,7 @@ import {
   waitForStopSignal,
 } from "./process.ts";
 import { prepareServer, serveUntilDone, startServers } from "./serving.ts";
-import { LoopGroup } from "./loops.ts";
+import type { LoopGroup } from "./loops.ts";
 import {
   reportFailure,
   TakeoverClient,
@@ -173,6 +173,8 @@ async function serveApp(s: Started): Promise<number> {
     if (embeddedHandler() !== null) {
       log.warn("--parallel: a compiled app serves on one event loop");
     } else {
+      // Loaded only here: one loop (the default) loads none of it.
+      const { LoopGroup } = await import("./loops.ts");
       const bindings = s.app.bindings.map((b) => b.listeners);
       s.loops = await LoopGroup.start(s.opts.parallel!, Deno.mainModule, bindings, s.opts, log);
     }

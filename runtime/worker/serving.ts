@@ -26,8 +26,7 @@ import type { ListenerPool } from "./listeners.ts";
 import type { WorkerApp } from "./app.ts";
 import type { WorkerOptions } from "./options.ts";
 import { startWatchdog } from "./process.ts";
-import { harvestLoops, type LoopGroup } from "./loops.ts";
-import { spreadResumed } from "./spread.ts";
+import type { LoopGroup } from "./loops.ts";
 import {
   runtimeDirectory,
   TakeoverHost,
@@ -110,7 +109,7 @@ export async function startServers(
   prepared?: Server,
 ): Promise<Server> {
   if (s.loops === null) return startServer(s, generation, carried, prepared);
-  const shares = carried === null ? null : spreadResumed(carried, s.loops.size);
+  const shares = carried === null ? null : s.loops.spread(carried);
   const server = startServer(s, generation, shares?.[0] ?? null, prepared);
   await s.loops.resume(generation, shares?.slice(1) ?? []);
   return server;
@@ -203,7 +202,7 @@ async function giveTo(
   log.info(`pid ${request.pid} takes over: handing over (drain timeout ${drainTimeoutMs} ms)`);
   const h = loops === null
     ? await harvest(server, drainTimeoutMs, log)
-    : await harvestLoops(loops, server, drainTimeoutMs, log);
+    : await loops.harvest(server, drainTimeoutMs, log);
   const next = generation + 1;
   let isSent = false;
   try {
@@ -276,9 +275,7 @@ async function stopOrHandOff(
       drainTimeoutMs: opts.drainTimeoutMs,
       maxStateBytes: opts.maxHandoffStateBytes,
       log,
-      harvest: loops === null
-        ? undefined
-        : () => harvestLoops(loops, server, opts.drainTimeoutMs, log),
+      harvest: loops === null ? undefined : () => loops.harvest(server, opts.drainTimeoutMs, log),
     });
     log.info(
       `handed off ${report.carried} connections as generation ${generation + 1} in ` +
