@@ -168,7 +168,8 @@ function reportCheck({ app, opts }: Started): number {
 async function serveApp(s: Started): Promise<number> {
   const { log, notifier, sorted, client } = s;
   const tHandler = performance.now();
-  // The other loops load the app (each its own instance) before a bundle is read: not in the pause.
+  // The other loops load the app (each its own instance) before the bundle is read: warm, while
+  // the running process still serves; cold, within the pause (~100 ms here for one more loop).
   if ((s.opts.parallel ?? 1) > 1) {
     if (embeddedHandler() !== null) {
       log.warn("--parallel: a compiled app serves on one event loop");
@@ -179,6 +180,7 @@ async function serveApp(s: Started): Promise<number> {
       s.loops = await LoopGroup.start(s.opts.parallel!, Deno.mainModule, bindings, s.opts, log);
     }
   }
+  const tLoops = performance.now();
   // 4. The bundle, now that the app is known to load: from the store, or from the running
   // process (warm: it stops reading only now, and waits for us).
   let bundle: { name: string | null; fd: number; generation: number } | null = sorted.bundle;
@@ -229,8 +231,9 @@ async function serveApp(s: Started): Promise<number> {
   const ms = (n: number) => n.toFixed(1);
   const tServing = performance.now();
   const phases = client === null
-    ? `runtime ${ms(s.tRuntime)}, app ${ms(tHandler - s.tRuntime)}, bundle ` +
-      `${ms(tBundle - tHandler)}, resume ${ms(tServing - tBundle)}`
+    ? `runtime ${ms(s.tRuntime)}, app ${ms(tHandler - s.tRuntime)}, ` +
+      (s.loops === null ? "" : `loops ${ms(tLoops - tHandler)}, `) +
+      `bundle ${ms(tBundle - tLoops)}, resume ${ms(tServing - tBundle)}`
     : `the bundle came ${ms(tGiven - (stoppedAt! - performance.timeOrigin))} ms after, read ` +
       `${ms(tBundle - tGiven)}, resume ${ms(tServing - tBundle)}`;
   // 6. Ready; then what the previous generation stored is ours to remove.
