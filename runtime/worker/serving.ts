@@ -183,7 +183,9 @@ function offerOf(s: ServingContext, server: Server, generation: number): Takeove
     fd: l.fd,
     name: l.isOwned ? listenerStoreName(l.name) : l.name,
   }));
-  return { generation, listeners, connections: server.connectionCount };
+  // With several loops, this one's count times theirs: a size hint (the next process's fd table).
+  const connections = server.connectionCount * (s.loops?.size ?? 1);
+  return { generation, listeners, connections };
 }
 
 /**
