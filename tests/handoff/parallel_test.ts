@@ -40,7 +40,7 @@ async function openClients(app: App, count: number, tag: string) {
   return { clients, loops };
 }
 
-/** A WebSocket on the fixture's `/ws`: `say(k)` answers `[count, loop, pid]`. */
+/** A WebSocket on the fixture's `/ws`: `say(k)` answers `[count, pid]`. */
 async function openWs(port: number) {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
   const answers: string[] = [];
@@ -60,12 +60,12 @@ async function openWs(port: number) {
     get closed() {
       return closed;
     },
-    async say(k: number): Promise<[number, string, number]> {
+    async say(k: number): Promise<[number, number]> {
       const answer = new Promise<string>((r) => waiting.push(r));
       ws.send(`n:${k}`);
-      const [echo, count, loop, pid] = (await answer).split(" ");
+      const [echo, count, pid] = (await answer).split(" ");
       assert.equal(Number(echo), k);
-      return [Number(count), loop, Number(pid)];
+      return [Number(count), Number(pid)];
     },
     close: () => ws.close(),
   };
@@ -108,7 +108,7 @@ testUnderAll("--parallel 2: load, keep-alive, WebSocket and SSE through restarts
   let isReading = true;
   const reading = (async () => {
     while (isReading) {
-      const [i, , pid] = (await events.next()).data.split(" ");
+      const [i, pid] = (await events.next()).data.split(" ");
       ids.push(Number(i));
       if (ssePids.at(-1) !== Number(pid)) ssePids.push(Number(pid));
     }
@@ -143,7 +143,7 @@ testUnderAll("--parallel 2: load, keep-alive, WebSocket and SSE through restarts
   assert.deepEqual(ids, ids.map((_, i) => i), "SSE ids 0, 1, 2… with no gap or repeat");
   assert.deepEqual(ssePids, pids, "SSE events from every generation");
   // The WebSocket session kept its count through both handoffs.
-  const [count, , pid] = await ws.say(2);
+  const [count, pid] = await ws.say(2);
   assert.deepEqual([count, pid], [2, pids.at(-1)]);
   assert.equal(ws.closed, false);
   ws.close();
