@@ -6,7 +6,8 @@
  * clients under load lose nothing, every held keep-alive connection is answered by the new
  * process — spread over both of its loops — a WebSocket session keeps its count and an SSE stream
  * goes on from its last event id, nothing lost or repeated. A count
- * that is not one is one usage line; without one, `DENO_JOBS` (or the cores) decide.
+ * that is not one is one usage line; without one, `DENO_JOBS` (or the cores) decide. A stop
+ * (SIGINT) finishes the requests in flight on every loop, refuses new connections, and exits.
  */
 import assert from "node:assert/strict";
 import { GET, RawClient } from "../_net.ts";
@@ -192,4 +193,38 @@ Deno.test("--parallel 2, Deno.serve under import.meta.main: loop 0 serves alone,
   assert.deepEqual((await res.json()).args, ["a", "b"]);
   assert.match(proc.log, /warn +loop 1 does not serve: .*import\.meta\.main/);
   assert.match(proc.log, /serving on 1 event loop\n/);
+});
+
+Deno.test("--parallel 2, SIGINT: requests in flight on both loops are answered, then it exits", async () => {
+  const args = ["serve", `${FIXTURES}/loops.ts`, "--parallel", "2", "--port", "0", "--host"];
+  await using proc = spawn(APPRUN, [...args, "127.0.0.1", "--no-supervisor"]);
+  await waitUntil(() => /loop 1: listening on/.test(proc.log), () => proc.log);
+  const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(proc.log)![1]);
+  // Keep-alive connections on both loops (each one's loop known from a first answer).
+  const clients: RawClient[] = [];
+  const loopOfClient: string[] = [];
+  for (let round = 0; round < 10 && new Set(loopOfClient).size < 2; round++) {
+    const batch = await Promise.all(Array.from({ length: 20 }, () => RawClient.connect(port)));
+    const seen = await Promise.all(batch.map((c, i) => loopOf(c, `p${round}-${i}`)));
+    clients.push(...batch);
+    loopOfClient.push(...seen.map((l) => l.loop));
+  }
+  assert.equal(new Set(loopOfClient).size, 2, "connections on both loops");
+  // The Workers' requests outlast the main loop's: it must wait for them before it exits.
+  for (const [i, c] of clients.entries()) {
+    const ms = loopOfClient[i].startsWith("main") ? 300 : 1000;
+    await c.write(GET(`/slow?id=s${i}&ms=${ms}`));
+  }
+  await sleep(150); // in flight on both loops
+  proc.kill("SIGINT");
+  // Each client goes once answered (the main loop's stop waits for its own clients only).
+  const answers = await Promise.all(clients.map((c) => readAnswer(c).finally(() => c.close())));
+  answers.forEach((a, i) => {
+    assert.equal(a.status, 200);
+    assert.equal(a.id, `s${i}`);
+    assert.equal(a.res.body.split(" ")[2], loopOfClient[i], "answered by its own loop");
+  });
+  assert.equal((await proc.wait()).code, 0, proc.log);
+  await assert.rejects(Deno.connect({ port, hostname: "127.0.0.1" }), "the listener is closed");
+  assert.match(proc.log, /SIGINT: stopping/);
 });
