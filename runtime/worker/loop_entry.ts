@@ -79,7 +79,7 @@ async function load(request: Extract<LoopRequest, { t: "init" }>): Promise<void>
     onAllStopped: () => {},
   });
   keepAliveOnAppErrors(log, app);
-  installDenoServe(app);
+  installDenoServe(app, true); // "Listening on …" is the main loop's to say
   installDenoUpgradeWebSocket();
   try {
     app.useModule(await import(request.app));

@@ -228,3 +228,11 @@ Deno.test("--parallel 2, SIGINT: requests in flight on both loops are answered, 
   await assert.rejects(Deno.connect({ port, hostname: "127.0.0.1" }), "the listener is closed");
   assert.match(proc.log, /SIGINT: stopping/);
 });
+
+Deno.test("--parallel 2, Deno.serve without onListen: every loop serves, one Listening line", async () => {
+  const args = ["serve", `${FIXTURES}/deno_apps/hello.ts`, "--parallel", "2", "--port", "0"];
+  await using proc = spawn(APPRUN, [...args, "--host", "127.0.0.1", "--no-supervisor"]);
+  await waitUntil(() => /loop 1: listening on/.test(proc.log), () => proc.log);
+  assert.match(proc.log, /serving on 2 event loops/);
+  assert.equal(proc.log.match(/^Listening on /gm)?.length, 1, proc.log);
+});
