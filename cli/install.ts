@@ -24,7 +24,7 @@ import {
   parsePort,
   UsageError,
 } from "../runtime/args.ts";
-import { defaultName } from "../runtime/worker/mod.ts";
+import { defaultName, parseParallel } from "../runtime/worker/mod.ts";
 import { checkHealthUrl } from "./upgrade.ts";
 
 export const INSTALL_USAGE =
@@ -54,6 +54,7 @@ Options:
   --env-file FILE        an EnvironmentFile= (repeatable; -FILE: ignore if missing)
   --watchdog T           WatchdogSec= (apprun pings at half of it)
   --max-connections N    size LimitNOFILE= for N connections
+  --parallel N           serve on N event loops (\`apprun serve --parallel N\` in ExecStart=)
   --health URL           checked by apprun upgrade after each restart (2xx)
 `;
 
@@ -135,6 +136,7 @@ export const SERVICE_OPTIONS = {
   "env-file": { type: "string", multiple: true },
   watchdog: { type: "string" },
   "max-connections": { type: "string" },
+  parallel: { type: "string" },
   health: { type: "string" },
 } as const;
 
@@ -181,6 +183,7 @@ export function parseServiceSettings(
   const drain = one("drain-timeout");
   const watchdog = one("watchdog");
   const max = one("max-connections");
+  const parallel = one("parallel");
   return {
     listeners,
     drainTimeoutMs: drain ? parseDuration("drain-timeout", drain) : 10_000,
@@ -188,6 +191,7 @@ export function parseServiceSettings(
     environmentFiles,
     watchdogMs: watchdog !== undefined ? parseDuration("watchdog", watchdog) : undefined,
     maxConnections: max !== undefined ? parseCount("max-connections", max) : undefined,
+    parallel: parallel !== undefined ? parseParallel(parallel) : undefined,
     health,
   };
 }
@@ -254,6 +258,7 @@ const CLI_OPTIONS: [RegExp, string][] = [
   [/^watchdog$/, "--watchdog"],
   [/^drainTimeout$|^timeoutStop$/, "--drain-timeout"],
   [/^maxConnections$|^limitNoFile$/, "--max-connections"],
+  [/^parallel$/, "--parallel"],
   [/^listeners\[(\d+)\].*$/, "--listen #$1"],
   [/^execStart\[\d+\]$/, "the binary's path"],
 ];

@@ -36,7 +36,7 @@ Options:
   --upgrade-style S      handoff (the default) or stop-start: the usual scripts that stop
                          the service before an upgrade and start it after (to compare)
   --port N, --listen SPEC, --drain-timeout T, --env K=V, --env-file FILE, --watchdog T,
-  --max-connections N, --health URL: as apprun install
+  --max-connections N, --parallel N, --health URL: as apprun install
 `;
 
 /** Runs `package`. */

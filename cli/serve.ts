@@ -50,6 +50,9 @@ Options:
   --max-handoff-state SIZE  largest state a restart carries (default 256M): past it, the
                         largest sessions are closed (WebSocket 1012) instead of carried
   --log-level LEVEL     error, warn, info or debug (default info; APPRUN_LOG)
+  --parallel [N]        serve on N event loops in this one process (default: DENO_JOBS, else
+                        the number of cores); each loop runs APP in its own module instance,
+                        imported (import.meta.main false: a guarded Deno.serve serves on one)
   --start-timeout T     how long a start or a reload may take to be ready (default 90s)
   --watch               reload when the app or a file it imports changes
   --name NAME           the service's name (default: the handler's file name)

@@ -20,4 +20,6 @@ export const DEFAULTS = Object.freeze({
   startLimit: Object.freeze({ burst: 30, intervalMs: 60_000 }),
   /** `LimitNOFILE=` (soft = hard): connections plus fds in flight at a handoff. */
   limitNoFile: 20_000,
+  /** The most event loops `--parallel` runs in one process. */
+  maxLoops: 256,
 });

@@ -13,6 +13,7 @@ export type AppRunErrorCode =
   | "ERR_LISTEN_FDS"
   | "ERR_LISTEN_BAD_FD"
   | "ERR_LISTEN_OPEN"
+  | "ERR_LISTEN_LOOP"
   // runtime/handler: the user's module.
   | "ERR_HANDLER_NOT_FOUND"
   | "ERR_HANDLER_IMPORT"

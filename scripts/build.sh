@@ -11,5 +11,5 @@ deno=node_modules/.bin/deno
 [ -x "$deno" ] || { echo "build: run 'npm ci' first" >&2; exit 1; }
 rm -rf dist
 "$deno" bundle --quiet --platform deno --code-splitting --declaration --outdir dist \
-  cli/main.ts runtime/worker/entry.ts mod.ts
+  cli/main.ts runtime/worker/entry.ts runtime/worker/loop_entry.ts mod.ts
 echo "build: dist/ ($(du -sh dist | cut -f1))"

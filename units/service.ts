@@ -62,6 +62,11 @@ export interface ServiceUnitOptions {
   maxConnections?: number;
   /** apprun's drain timeout in seconds (`--drain-timeout`). Default `DEFAULTS`. */
   drainTimeout?: number;
+  /**
+   * apprun's event loops (`serve --parallel N`, appended to `ExecStart=`): N loops in the one
+   * main process. Default: none given (one loop).
+   */
+  parallel?: number;
   /** `TimeoutStopSec=`: drain + the handoff itself. Default drain + 20. */
   timeoutStop?: number;
   /** `TimeoutStartSec=`: how long a start, and each reload, may take. Default systemd's (90 s). */
@@ -123,6 +128,12 @@ export function renderServiceUnit(opts: ServiceUnitOptions): string {
   const description = checkText(opts.description ?? `apprun ${name}`, "description");
 
   const execStart = checkExecStart(opts.execStart);
+  if (opts.parallel !== undefined) {
+    // Before the app's own arguments (after `--`), where `serve` reads its options.
+    const n = checkInteger(opts.parallel, "parallel", 1, DEFAULTS.maxLoops);
+    const dashes = execStart.indexOf("--");
+    execStart.splice(dashes < 0 ? execStart.length : dashes, 0, "--parallel", String(n));
+  }
   const workingDirectory = opts.workingDirectory === undefined
     ? undefined
     : checkAbsolutePath(opts.workingDirectory, "workingDirectory");

@@ -162,8 +162,11 @@ export class AppServer {
   }
 }
 
-/** `Deno.serve` served by `host`. */
-export function serveOn(host: ServeHost): (a: unknown, b?: unknown) => AppServer {
+/**
+ * `Deno.serve` served by `host`. `isQuiet`: no "Listening on" line when the app gives no
+ * `onListen` (a `--parallel` loop after the first: the main loop said it).
+ */
+export function serveOn(host: ServeHost, isQuiet = false): (a: unknown, b?: unknown) => AppServer {
   return function serve(a: unknown, b?: unknown): AppServer {
     const call = readServeArgs(a, b);
     const server = new AppServer(host.serve(call));
@@ -172,15 +175,15 @@ export function serveOn(host: ServeHost): (a: unknown, b?: unknown) => AppServer
       else call.signal.addEventListener("abort", () => void server.shutdown(), { once: true });
     }
     if (call.onListen !== undefined) call.onListen(server.addr);
-    else defaultOnListen(server.addr);
+    else if (!isQuiet) defaultOnListen(server.addr);
     return server;
   };
 }
 
 /** Replaces `Deno.serve` (an accessor on `Deno`, configurable) with apprun's, served by `host`. */
-export function installDenoServe(host: ServeHost): void {
+export function installDenoServe(host: ServeHost, isQuiet = false): void {
   Object.defineProperty(Deno, "serve", {
-    value: serveOn(host),
+    value: serveOn(host, isQuiet),
     writable: true,
     configurable: true,
   });

@@ -3,10 +3,11 @@
  * Accepts connections on one listening socket for the event loop. Accepts a bounded batch per
  * readiness report (fairness with open connections); when the process is out of fds it stops
  * watching the listener for a moment instead of spinning (the kernel keeps the backlog).
- * Does not own the listener fd; gives each accepted fd to `onConnection`, which owns it, with
+ * Registers with EPOLLEXCLUSIVE, so when several event loops of one process accept on the same
+ * listener, a new connection wakes one of them (no thundering herd). Does not own the listener fd; gives each accepted fd to `onConnection`, which owns it, with
  * the peer's raw sockaddr as accept4(2) reported it.
  */
-import { accept, acceptedPeer, EPOLLIN, setNoDelay } from "../sys/mod.ts";
+import { accept, acceptedPeer, EPOLLEXCLUSIVE, EPOLLIN, setNoDelay } from "../sys/mod.ts";
 import type { EventLoop, IoHandler } from "./loop.ts";
 import type { Logger } from "../log.ts";
 
@@ -37,7 +38,8 @@ export class Acceptor implements IoHandler {
 
   start(): void {
     if (this.#isWatching) return;
-    this.#opts.loop.add(this.fd, EPOLLIN, this);
+    // Several loops (worker/loops.ts) may watch one listener: a connection wakes one of them.
+    this.#opts.loop.add(this.fd, EPOLLIN | EPOLLEXCLUSIVE, this);
     this.#isWatching = true;
   }
 

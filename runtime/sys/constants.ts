@@ -49,6 +49,8 @@ export const EPOLLOUT = 0x004;
 export const EPOLLERR = 0x008;
 export const EPOLLHUP = 0x010;
 export const EPOLLRDHUP = 0x2000;
+/** epoll_ctl(2): wake one of the epoll instances watching the fd, not all (EPOLL_CTL_ADD only). */
+export const EPOLLEXCLUSIVE = 1 << 28;
 export const EPOLL_CTL_ADD = 1;
 export const EPOLL_CTL_DEL = 2;
 export const EPOLL_CTL_MOD = 3;

@@ -24,6 +24,8 @@ export interface ServiceSettings {
   environmentFiles: string[];
   watchdogMs?: number;
   maxConnections?: number;
+  /** Event loops (`serve --parallel N` in ExecStart=); undefined: one. */
+  parallel?: number;
   health?: string;
 }
 
@@ -105,6 +107,7 @@ export async function planInstall(opts: InstallOptions): Promise<InstallPlan> {
     environmentFiles: opts.environmentFiles,
     watchdog: opts.watchdogMs === undefined ? undefined : opts.watchdogMs / 1000,
     maxConnections: opts.maxConnections,
+    parallel: opts.parallel,
     limitNoFile,
     bindReadOnlyPaths,
   });

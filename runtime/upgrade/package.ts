@@ -107,6 +107,7 @@ export async function buildPackage(opts: PackageOptions): Promise<BuiltPackage> 
       environmentFiles: opts.environmentFiles,
       watchdog: opts.watchdogMs === undefined ? undefined : opts.watchdogMs / 1000,
       maxConnections: opts.maxConnections,
+      parallel: opts.parallel,
       limitNoFile: opts.maxConnections === undefined
         ? undefined
         : Math.max(20000, opts.maxConnections + 256),

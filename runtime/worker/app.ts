@@ -16,7 +16,14 @@ import { findHooks, type SessionHooks } from "../hooks.ts";
 import { defaultServer, HandlerError, loadFailure, SHAPES } from "../handler.ts";
 import type { BoundServe, ListenRequest, ServeAddr, ServeCall, ServeHost } from "../deno/mod.ts";
 import { DEFAULTS } from "../defaults.ts";
-import type { ListenerPool } from "./listeners.ts";
+
+/** Where the app's servers get their listeners: the worker's pool, or a loop's copy of it. */
+export interface ListenerSource {
+  /** The listener for the next server, asking for `request`. */
+  take(request: ListenRequest): Listener;
+  /** Listeners no server took: the first server serves them too. */
+  rest(): Listener[];
+}
 
 /** One server of the app. */
 interface AppServerEntry {
@@ -32,7 +39,12 @@ export interface WorkerAppOptions {
   /** The app's main module path, for messages. */
   path: string;
   /** Where listeners come from; null in check mode (nothing is bound). */
-  pool: ListenerPool | null;
+  pool: ListenerSource | null;
+  /**
+   * False in a loop's Worker (worker/loops.ts): the app is not Deno's main module there, its
+   * module is given with {@linkcode WorkerApp.useModule}. Default true.
+   */
+  isMainModule?: boolean;
   log: Logger;
   /** Every server the app started has been shut down by the app. */
   onAllStopped(): void;
@@ -54,7 +66,9 @@ export class WorkerApp implements ServeHost {
   constructor(opts: WorkerAppOptions) {
     this.#opts = opts;
     this.#loaded.promise.catch(() => {}); // observed by whoever awaits `loaded`
-    globalThis.addEventListener("load", () => void this.#onMainEvaluated());
+    if (opts.isMainModule !== false) {
+      globalThis.addEventListener("load", () => void this.#onMainEvaluated());
+    }
   }
 
   /** Resolves once the app is loaded; rejects with a {@linkcode HandlerError} if it fails first. */

@@ -25,6 +25,13 @@ export const WORKER_ENTRY: string = import.meta.url.endsWith(".ts")
   ? new URL("./entry.ts", import.meta.url).pathname
   : `${packageRoot(new URL(".", import.meta.url).pathname)}/dist/runtime/worker/entry.js`;
 
+/** The entry of a `--parallel` loop's Worker (worker/loops.ts), found as {@linkcode WORKER_ENTRY} is. */
+export const LOOP_ENTRY: string = import.meta.url.endsWith(".ts")
+  ? new URL("./loop_entry.ts", import.meta.url).href
+  : `file://${
+    packageRoot(new URL(".", import.meta.url).pathname)
+  }/dist/runtime/worker/loop_entry.js`;
+
 /** The nearest directory at or above `dir` holding a package.json: apprun's package. */
 function packageRoot(dir: string): string {
   for (let d = dir.replace(/\/$/, ""); d !== ""; d = d.slice(0, d.lastIndexOf("/"))) {
@@ -118,6 +125,7 @@ export function serveFlags(opts: ServeOptions): string[] {
     out.push("--max-handoff-state", String(opts.maxHandoffStateBytes));
   }
   if (opts.logLevel !== undefined) out.push("--log-level", opts.logLevel);
+  if (opts.parallel !== undefined) out.push("--parallel", String(opts.parallel));
   if (opts.appArgs.length > 0) out.push("--", ...opts.appArgs);
   return out;
 }

@@ -53,6 +53,8 @@ export interface HandOffOptions {
   /** The largest state the next process reads (default `MAX_STATE_BYTES`). */
   maxStateBytes?: number;
   log: Logger;
+  /** What to bundle (default: the harvest of `server`); with several loops, every loop's. */
+  harvest?: () => Promise<Harvest>;
 }
 
 /** What a handoff did. */
@@ -264,7 +266,7 @@ export function bundleHarvest(
  */
 export async function handOff(opts: HandOffOptions): Promise<HandOffReport> {
   const { notifier, log } = opts;
-  const h = await harvest(opts.server, opts.drainTimeoutMs, log);
+  const h = await (opts.harvest?.() ?? harvest(opts.server, opts.drainTimeoutMs, log));
   const next = opts.generation + 1;
   let bundleFd = -1;
   try {

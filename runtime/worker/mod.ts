@@ -37,4 +37,4 @@ export {
   workerOptionsOf,
 } from "./options.ts";
 export { controlSocketPath, defaultName } from "./names.ts";
-export { checkAppFile, parseServeArgs } from "./serve_args.ts";
+export { checkAppFile, parseParallel, parseServeArgs } from "./serve_args.ts";

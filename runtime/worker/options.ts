@@ -32,6 +32,8 @@ export interface ServeOptions {
   /** The largest handoff state written and read (`--max-handoff-state`; default 256 MiB). */
   maxHandoffStateBytes?: number;
   logLevel?: LogLevel;
+  /** Event loops in the process (`--parallel`, resolved); undefined: one, the main thread's. */
+  parallel?: number;
 }
 
 /** How one `serve` option maps to an HTTP limit. */
@@ -69,6 +71,8 @@ export interface WorkerOptions {
   /** The largest handoff state written and read (docs/design.md, "The handoff protocol"). */
   maxHandoffStateBytes?: number;
   logLevel?: LogLevel;
+  /** Event loops in the process (worker/loops.ts); undefined or 1: the main thread's alone. */
+  parallel?: number;
   /** Variables set for Deno itself, removed before the app runs (so its children do not get them). */
   unsetEnv?: string[];
 }
@@ -91,6 +95,7 @@ export function workerOptionsOf(
     limits: opts.limits,
     maxHandoffStateBytes: opts.maxHandoffStateBytes,
     logLevel: opts.logLevel,
+    parallel: opts.parallel,
   };
 }
 
@@ -113,7 +118,8 @@ export function takeWorkerOptions(): WorkerOptions | null {
     Array.isArray(o.unix) && typeof o.drainTimeoutMs === "number" &&
     typeof o.limits === "object" && o.limits !== null &&
     (o.logLevel === undefined || parseLogLevel(o.logLevel) !== undefined) &&
-    (o.maxHandoffStateBytes === undefined || Number.isSafeInteger(o.maxHandoffStateBytes));
+    (o.maxHandoffStateBytes === undefined || Number.isSafeInteger(o.maxHandoffStateBytes)) &&
+    (o.parallel === undefined || (Number.isSafeInteger(o.parallel) && o.parallel >= 1));
   if (!isValid) throw new AppRunError("ERR_USAGE", `${WORKER_ENV} is not what apprun writes`);
   for (const name of o.unsetEnv ?? []) Deno.env.delete(name);
   return o as WorkerOptions;

@@ -43,7 +43,8 @@ import {
   reloadOnHangup,
   waitForStopSignal,
 } from "./process.ts";
-import { prepareServer, serveUntilDone, startServer } from "./serving.ts";
+import { prepareServer, serveUntilDone, startServers } from "./serving.ts";
+import type { LoopGroup } from "./loops.ts";
 import {
   reportFailure,
   TakeoverClient,
@@ -62,6 +63,8 @@ interface Started {
   stopSignal: Promise<"SIGTERM" | "SIGINT" | "app">;
   /** The takeover of a running process (warm), or null (a cold start or a handoff). */
   client: TakeoverClient | null;
+  /** The other event loops (`--parallel`), once the app loaded here; null: this one alone. */
+  loops: LoopGroup | null;
   /** Set once the worker holds carried connections: a stop signal is then a handoff. */
   hold(): void;
   tRuntime: number;
@@ -148,6 +151,7 @@ function setUp(opts: WorkerOptions, log: Logger): Started {
     app,
     stopSignal,
     client,
+    loops: null,
     hold: () => isHolding = true,
     tRuntime,
   };
@@ -164,6 +168,19 @@ function reportCheck({ app, opts }: Started): number {
 async function serveApp(s: Started): Promise<number> {
   const { log, notifier, sorted, client } = s;
   const tHandler = performance.now();
+  // The other loops load the app (each its own instance) before the bundle is read: warm, while
+  // the running process still serves; cold, within the pause (~100 ms here for one more loop).
+  if ((s.opts.parallel ?? 1) > 1) {
+    if (embeddedHandler() !== null) {
+      log.warn("--parallel: a compiled app serves on one event loop");
+    } else {
+      // Loaded only here: one loop (the default) loads none of it.
+      const { LoopGroup } = await import("./loops.ts");
+      const bindings = s.app.bindings.map((b) => b.listeners);
+      s.loops = await LoopGroup.start(s.opts.parallel!, Deno.mainModule, bindings, s.opts, log);
+    }
+  }
+  const tLoops = performance.now();
   // 4. The bundle, now that the app is known to load: from the store, or from the running
   // process (warm: it stops reading only now, and waits for us).
   let bundle: { name: string | null; fd: number; generation: number } | null = sorted.bundle;
@@ -199,7 +216,7 @@ async function serveApp(s: Started): Promise<number> {
   let server: Server;
   try {
     s.hold();
-    server = startServer(s, generation, resumed, prepared);
+    server = await startServers(s, generation, resumed, prepared);
   } catch (err) {
     // We drained the bundle; dying now would lose its connections: put them back. (Warm: the
     // running process still holds them, and takes them back when we are gone.)
@@ -214,8 +231,9 @@ async function serveApp(s: Started): Promise<number> {
   const ms = (n: number) => n.toFixed(1);
   const tServing = performance.now();
   const phases = client === null
-    ? `runtime ${ms(s.tRuntime)}, app ${ms(tHandler - s.tRuntime)}, bundle ` +
-      `${ms(tBundle - tHandler)}, resume ${ms(tServing - tBundle)}`
+    ? `runtime ${ms(s.tRuntime)}, app ${ms(tHandler - s.tRuntime)}, ` +
+      (s.loops === null ? "" : `loops ${ms(tLoops - tHandler)}, `) +
+      `bundle ${ms(tBundle - tLoops)}, resume ${ms(tServing - tBundle)}`
     : `the bundle came ${ms(tGiven - (stoppedAt! - performance.timeOrigin))} ms after, read ` +
       `${ms(tBundle - tGiven)}, resume ${ms(tServing - tBundle)}`;
   // 6. Ready; then what the previous generation stored is ours to remove.

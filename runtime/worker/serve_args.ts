@@ -28,7 +28,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
     LIMIT_FLAGS.map((f) => [f.flag, { type: "string" as const }]),
   );
   const parsed = parseCommandLine({
-    args: own,
+    args: joinParallelCount(own),
     allowPositionals: true,
     options: {
       port: { type: "string" },
@@ -44,6 +44,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       name: { type: "string" },
       control: { type: "string" },
       bin: { type: "string" },
+      parallel: { type: "string" },
     },
   });
   const v = parsed.values as Record<string, string | string[] | boolean | undefined>;
@@ -78,6 +79,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
   const startTimeout = str("start-timeout");
   const maxState = str("max-handoff-state");
   const handler = parsed.positionals[0];
+  const parallel = str("parallel");
   return {
     handler: handler === undefined ? undefined : checkAppFile(handler),
     appArgs,
@@ -94,7 +96,47 @@ export function parseServeArgs(args: string[]): ServeOptions {
     limits,
     maxHandoffStateBytes: maxState ? parseBytes("max-handoff-state", maxState) : undefined,
     logLevel: parseLogLevel(logLevel),
+    parallel: parallel === undefined ? undefined : parseParallel(parallel),
   };
+}
+
+/**
+ * `--parallel [N]` takes an optional count: the next argument is the count unless it is an
+ * option or names a module (`--parallel app.ts` is the default count). As `--parallel=VALUE`
+ * from here on, "" meaning the default.
+ */
+function joinParallelCount(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== "--parallel") {
+      out.push(args[i]);
+      continue;
+    }
+    const next = args[i + 1];
+    const isCount = next !== undefined && !next.startsWith("-") && !/\.[cm]?[jt]sx?$/.test(next);
+    out.push(`--parallel=${isCount ? next : ""}`);
+    if (isCount) i++;
+  }
+  return out;
+}
+
+/**
+ * The number of event loops: N, or by default `DENO_JOBS` (as `deno serve --parallel` reads
+ * it) or the number of cores. Throws {@linkcode UsageError}.
+ */
+export function parseParallel(value: string): number {
+  if (value === "") {
+    const jobs = Deno.env.get("DENO_JOBS");
+    const n = jobs !== undefined && /^\d+$/.test(jobs)
+      ? Number(jobs)
+      : navigator.hardwareConcurrency;
+    return Math.min(Math.max(1, n), DEFAULTS.maxLoops);
+  }
+  const n = parseCount("parallel", value);
+  if (n > DEFAULTS.maxLoops) {
+    throw new UsageError(`--parallel: ${n} is more than ${DEFAULTS.maxLoops} loops`);
+  }
+  return n;
 }
 
 /**

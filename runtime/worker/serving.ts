@@ -26,6 +26,7 @@ import type { ListenerPool } from "./listeners.ts";
 import type { WorkerApp } from "./app.ts";
 import type { WorkerOptions } from "./options.ts";
 import { startWatchdog } from "./process.ts";
+import type { LoopGroup } from "./loops.ts";
 import {
   runtimeDirectory,
   TakeoverHost,
@@ -47,10 +48,15 @@ export interface ServingContext {
   pool: ListenerPool | null;
   app: WorkerApp;
   stopSignal: Promise<"SIGTERM" | "SIGINT" | "app">;
+  /** The other event loops (`--parallel`: worker/loops.ts), or null: the main thread's alone. */
+  loops: LoopGroup | null;
 }
 
+/** What one loop's server needs (a Worker loop has no pool, no notifier, no signals). */
+export type LoopContext = Pick<ServingContext, "opts" | "log" | "notifier" | "app">;
+
 /** A server for the app's bindings, its loop running, not accepting yet. */
-export function prepareServer(s: ServingContext, generation: number): Server {
+export function prepareServer(s: LoopContext, generation: number): Server {
   const { log, notifier, app, opts } = s;
   const server = new Server({
     bindings: app.bindings,
@@ -70,7 +76,7 @@ export function prepareServer(s: ServingContext, generation: number): Server {
  * in it (the caller has sent nothing yet: READY=1 is its business). Takes every carried fd.
  */
 export function startServer(
-  s: ServingContext,
+  s: LoopContext,
   generation: number,
   carried: Resumed | null,
   prepared?: Server,
@@ -92,13 +98,30 @@ export function startServer(
   return server;
 }
 
+/**
+ * {@linkcode startServer} on every loop: with several, `carried` is spread over them, the main
+ * loop's share served by the server returned. Resolves once every loop serves.
+ */
+export async function startServers(
+  s: ServingContext,
+  generation: number,
+  carried: Resumed | null,
+  prepared?: Server,
+): Promise<Server> {
+  if (s.loops === null) return startServer(s, generation, carried, prepared);
+  const shares = carried === null ? null : s.loops.spread(carried);
+  const server = startServer(s, generation, shares?.[0] ?? null, prepared);
+  await s.loops.resume(generation, shares?.slice(1) ?? []);
+  return server;
+}
+
 /** Serves until stopped, handed off or taken over. Returns the exit status. */
 export async function serveUntilDone(
   s: ServingContext,
   first: Server,
   generation: number,
 ): Promise<number> {
-  const { log, notifier, opts } = s;
+  const { log, notifier } = s;
   let server = first;
   const stopWatchdog = startWatchdog(notifier, log);
   const ownListeners = s.pool?.own() ?? [];
@@ -131,7 +154,7 @@ export async function serveUntilDone(
     stopWarmUp?.();
     stopWarmUp = null;
     if ("request" in next) {
-      const outcome = await giveTo(next.request, server, generation, opts, log);
+      const outcome = await giveTo(next.request, server, s, generation);
       if (outcome === "gone") {
         host!.close();
         stopWatchdog();
@@ -139,7 +162,7 @@ export async function serveUntilDone(
         notifier?.close();
         return 0;
       }
-      server = startServer(s, generation, outcome);
+      server = await startServers(s, generation, outcome);
       server.notifyReady("resumed the connections of a failed takeover");
       host!.release(next.request.pid);
       continue;
@@ -160,7 +183,9 @@ function offerOf(s: ServingContext, server: Server, generation: number): Takeove
     fd: l.fd,
     name: l.isOwned ? listenerStoreName(l.name) : l.name,
   }));
-  return { generation, listeners, connections: server.connectionCount };
+  // With several loops, this one's count times theirs: a size hint (the next process's fd table).
+  const connections = server.connectionCount * (s.loops?.size ?? 1);
+  return { generation, listeners, connections };
 }
 
 /**
@@ -170,14 +195,16 @@ function offerOf(s: ServingContext, server: Server, generation: number): Takeove
 async function giveTo(
   request: TakeoverRequest,
   server: Server,
+  s: ServingContext,
   generation: number,
-  opts: WorkerOptions,
-  log: Logger,
 ): Promise<"gone" | Resumed> {
+  const { opts, log, loops } = s;
   const { drainTimeoutMs } = opts;
   const stoppedAt = performance.timeOrigin + performance.now();
   log.info(`pid ${request.pid} takes over: handing over (drain timeout ${drainTimeoutMs} ms)`);
-  const h = await harvest(server, drainTimeoutMs, log);
+  const h = loops === null
+    ? await harvest(server, drainTimeoutMs, log)
+    : await loops.harvest(server, drainTimeoutMs, log);
   const next = generation + 1;
   let isSent = false;
   try {
@@ -229,7 +256,7 @@ async function stopOrHandOff(
   signal: "SIGTERM" | "SIGINT" | "app",
   capacity: Promise<number>,
 ): Promise<boolean> {
-  const { log, notifier, opts } = s;
+  const { log, notifier, opts, loops } = s;
   try {
     notifier?.stopping();
   } catch (err) {
@@ -249,6 +276,7 @@ async function stopOrHandOff(
       drainTimeoutMs: opts.drainTimeoutMs,
       maxStateBytes: opts.maxHandoffStateBytes,
       log,
+      harvest: loops === null ? undefined : () => loops.harvest(server, opts.drainTimeoutMs, log),
     });
     log.info(
       `handed off ${report.carried} connections as generation ${generation + 1} in ` +
@@ -259,10 +287,11 @@ async function stopOrHandOff(
   const why = signal === "app" ? "the app shut its servers down" : signal;
   log.info(`${why}: stopping (drain timeout ${opts.drainTimeoutMs} ms)`);
   server.stopAccepting();
+  await loops?.stopAccepting();
   // New connections on a listener we opened would wait in its backlog and be reset at exit:
   // close it now so they are refused. A manager's listener keeps them for the next start.
   for (const l of ownListeners) closeFd(l.fd);
-  await server.shutdown();
+  await Promise.all([server.shutdown(), loops?.shutdown()]);
   log.info("stopped");
   return false;
 }

@@ -82,12 +82,14 @@ export type AppName = keyof typeof APPS;
 
 /** A server to compare, able to serve each app. */
 export interface BenchServer {
-  name: "apprun" | "Deno.serve" | "node:http";
+  /** "apprun", "Deno.serve", "node:http"; with --parallel N also "apprun ×N", "deno serve ×N". */
+  name: string;
   start(port: number, app: AppName): Promise<Started>;
 }
 
-/** apprun (the worker alone, no supervisor), Deno.serve, and node:http when Node is here. */
-export function benchServers(): BenchServer[] {
+/** apprun (the worker alone, no supervisor), Deno.serve, and node:http when Node is here (`parallel`: see parallelServers). */
+export function benchServers(parallel?: number): BenchServer[] {
+  if (parallel !== undefined) return parallelServers(parallel);
   const apprun: BenchServer = {
     name: "apprun",
     start: (p, app) =>
@@ -104,6 +106,39 @@ export function benchServers(): BenchServer[] {
     start: (p, app) => start("node", [`${SERVERS}/node_http.mjs`, String(p), app], p),
   };
   return has("node") ? [apprun, deno, node] : [apprun, deno];
+}
+
+/**
+ * `--parallel n`: apprun on one loop, apprun on n loops, and `deno serve --parallel` on n
+ * (`DENO_JOBS`), which takes a default export (servers/default_export.ts).
+ */
+function parallelServers(n: number): BenchServer[] {
+  const env = { APPRUN_LOG: "error" };
+  const apprun = (p: number, app: AppName, more: string[]) =>
+    start(APPRUN, [...apprunServeArgs(APPS[app].file, p), ...more, "--", String(p)], p, env);
+  return [
+    { name: "apprun", start: (p, app) => apprun(p, app, []) },
+    { name: `apprun ×${n}`, start: (p, app) => apprun(p, app, ["--parallel", String(n)]) },
+    {
+      name: `deno serve ×${n}`,
+      start: (p, app) =>
+        start(
+          DENO,
+          [
+            "serve",
+            "-A",
+            "--parallel",
+            "--port",
+            String(p),
+            "--host",
+            "127.0.0.1",
+            `${SERVERS}/default_export.ts`,
+          ],
+          p,
+          { DENO_JOBS: String(n), BENCH_APP: app },
+        ),
+    },
+  ];
 }
 
 /** `apprun serve FILE` as the worker alone (what systemd runs), on 127.0.0.1:`port`. */
@@ -130,6 +165,16 @@ export function cpuMicros(pid: number): number {
   return ticks * 10_000; // USER_HZ is 100 on Linux
 }
 
+/**
+ * CPU time (user + system) of this process's waited-for children so far, in µs: what a wrk run
+ * took is the difference across it (nothing else of ours ends meanwhile).
+ */
+export function childrenCpuMicros(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[13]) + Number(fields[14])) * 10_000; // cutime, cstime (USER_HZ 100)
+}
+
 /** One wrk run against a server. */
 export interface WrkResult {
   rps: number;
@@ -138,6 +183,8 @@ export interface WrkResult {
   p99Ms: number;
   /** Server CPU time per request, µs (NaN without a pid). */
   cpuPerRequestUs: number;
+  /** wrk's own CPU time over the run, as a share of the whole machine (every core), %. */
+  wrkCpuPct: number;
   errors: string | null;
 }
 
@@ -150,6 +197,7 @@ export async function wrk(opts: {
   pid?: number;
 }): Promise<WrkResult> {
   const cpu0 = opts.pid === undefined ? NaN : cpuMicros(opts.pid);
+  const wrk0 = childrenCpuMicros(), t0 = performance.now();
   const out = await new Deno.Command("wrk", {
     args: [
       "-t1",
@@ -162,13 +210,16 @@ export async function wrk(opts: {
     stderr: "null",
   }).output();
   const cpu = opts.pid === undefined ? NaN : cpuMicros(opts.pid) - cpu0;
+  const wrkCpu = childrenCpuMicros() - wrk0;
+  const wrkCpuPct = (100 * wrkCpu) /
+    ((performance.now() - t0) * 1000 * navigator.hardwareConcurrency);
   const text = new TextDecoder().decode(out.stdout);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
   const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? NaN);
   const p99 = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(text);
   const p99Ms = p99 ? Number(p99[1]) * { us: 0.001, ms: 1, s: 1000 }[p99[2] as "us"] : NaN;
   const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(text)?.[0] ?? null;
-  return { rps, requests, p99Ms, cpuPerRequestUs: cpu / requests, errors };
+  return { rps, requests, p99Ms, cpuPerRequestUs: cpu / requests, wrkCpuPct, errors };
 }
 
 export function median(xs: number[]): number {

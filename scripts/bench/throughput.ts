@@ -4,10 +4,12 @@
  * servers run side by side and the rounds are interleaved (each round runs every server once,
  * in a rotating order), so a noisy machine weighs on all of them alike. Prints per round req/s,
  * p99 latency and the server's CPU time per request; then the medians and apprun's ratio to
- * each baseline (the median of the per-round ratios).
+ * each baseline (the median of the per-round ratios), and how much of the machine wrk itself took.
+ * With `--parallel N`: apprun on one loop, `apprun serve --parallel N` and `deno serve --parallel`
+ * with `DENO_JOBS=N`, the ratios those of apprun ×N.
  *
  *   deno run -A scripts/bench/throughput.ts [--rounds 3] [--seconds 5] [--connections 50,200]
- *     [--apps hello,hono]
+ *     [--apps hello,hono] [--parallel N]
  */
 import { parseArgs } from "node:util";
 import {
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "5" },
     connections: { type: "string", default: "50,200" },
     apps: { type: "string", default: "hello,hono" },
+    parallel: { type: "string" },
   },
 });
 if (!has("wrk")) {
@@ -39,7 +42,12 @@ if (!has("wrk")) {
 const rounds = Number(values.rounds), seconds = Number(values.seconds);
 const counts = values.connections!.split(",").map(Number);
 const apps = values.apps!.split(",") as AppName[];
-const servers = benchServers();
+const parallel = values.parallel === undefined ? undefined : Number(values.parallel);
+const servers = benchServers(parallel);
+const mineName = parallel === undefined ? "apprun" : `apprun ×${parallel}`;
+const baselines = parallel === undefined
+  ? ["Deno.serve", "node:http"]
+  : [`deno serve ×${parallel}`, "apprun"];
 const load = () => Deno.loadavg()[0].toFixed(1);
 
 console.log(
@@ -74,7 +82,9 @@ for (const app of apps) {
           byServer.set(r.name, [...(byServer.get(r.name) ?? []), res]);
           line.push(
             `${r.name} ${fmt(res.rps)} req/s p99 ${fmt(res.p99Ms, 2)} ms ` +
-              `${fmt(res.cpuPerRequestUs, 1)} µs CPU/req`,
+              `${fmt(res.cpuPerRequestUs, 1)} µs CPU/req (wrk ${
+                fmt(res.wrkCpuPct)
+              }% of the machine)`,
           );
         }
         console.log(`${app} -c${c} round ${round + 1} (load ${load()}): ${line.join("; ")}`);
@@ -92,19 +102,20 @@ function summarize(app: string, c: number, byServer: Map<string, WrkResult[]>): 
   const lines = [`${app}, ${c} connections (medians of ${rounds} rounds):`];
   for (const [name, rs] of byServer) {
     lines.push(
-      `  ${name.padEnd(11)} ${fmt(median(rs.map((r) => r.rps))).padStart(7)} req/s  p99 ` +
+      `  ${name.padEnd(14)} ${fmt(median(rs.map((r) => r.rps))).padStart(7)} req/s  p99 ` +
         `${fmt(median(rs.map((r) => r.p99Ms)), 2)} ms  ` +
-        `${fmt(median(rs.map((r) => r.cpuPerRequestUs)), 1)} µs CPU/request`,
+        `${fmt(median(rs.map((r) => r.cpuPerRequestUs)), 1)} µs CPU/request  wrk ` +
+        `${fmt(median(rs.map((r) => r.wrkCpuPct)))}% of the machine`,
     );
   }
-  const mine = byServer.get("apprun")!;
-  for (const base of ["Deno.serve", "node:http"]) {
+  const mine = byServer.get(mineName)!;
+  for (const base of baselines) {
     const theirs = byServer.get(base);
     if (theirs === undefined) continue;
     const ratios = mine.map((r, i) => r.rps / theirs[i].rps);
     const p99 = mine.map((r, i) => r.p99Ms / theirs[i].p99Ms);
     lines.push(
-      `  apprun / ${base}: ${fmt(median(ratios), 2)}× req/s (rounds ${
+      `  ${mineName} / ${base}: ${fmt(median(ratios), 2)}× req/s (rounds ${
         ratios.map((x) => fmt(x, 2)).join(", ")
       }), p99 ${fmt(median(p99), 2)}×`,
     );

@@ -6,7 +6,7 @@
  * reset or closed, the worker pid changes each time, and every connection is answered by
  * several generations. Prints the latency percentiles and, per handoff, the supervisor's own
  * figure (cold: SIGTERM → READY=1; warm: the reload) and the pause the clients saw (the longest
- * stretch with no answer at all).
+ * stretch with no answer at all). The same with two event loops in the worker (`--parallel 2`).
  */
 import assert from "node:assert/strict";
 import { runLoad } from "../../scripts/e2e/load.ts";
@@ -25,15 +25,21 @@ function longestGap(timeline: [number, number][], from: number, to: number): num
   return gap;
 }
 
-for (const path of ["restart", "reload"] as const) {
-  const what = path === "reload" ? "warm reloads (SIGHUP)" : "cold restarts";
-  Deno.test(`supervisor: 200 keep-alive clients through 10 ${what}, nothing lost`, async () => {
-    await handoffsUnderLoad(path);
-  });
+for (const loops of [1, 2]) {
+  for (const path of ["restart", "reload"] as const) {
+    const what = path === "reload" ? "warm reloads (SIGHUP)" : "cold restarts";
+    const name = `supervisor: 200 keep-alive clients through 10 ${what}, nothing lost` +
+      (loops > 1 ? ` (--parallel ${loops})` : "");
+    Deno.test(name, async () => {
+      await handoffsUnderLoad(path, loops);
+    });
+  }
 }
 
-async function handoffsUnderLoad(path: "restart" | "reload"): Promise<void> {
-  await using app = await startSupervised();
+async function handoffsUnderLoad(path: "restart" | "reload", loops: number): Promise<void> {
+  await using app = await startSupervised({
+    args: loops > 1 ? ["--parallel", String(loops)] : [],
+  });
   const pids = [await app.pid()];
   const windows: [number, number][] = [];
   let done!: () => void;

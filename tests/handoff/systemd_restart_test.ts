@@ -5,7 +5,8 @@
  * takes over directly) runs 10 times. Every request is answered exactly once, no connection is
  * reset or closed, MainPID changes each time, every client is answered by more than one
  * generation and every generation answers, the fdstore is empty again after each handoff, and
- * after a reload the unit is active with its old main process gone.
+ * after a reload the unit is active with its old main process gone. The same with two event
+ * loops in the service (`--parallel 2`: docs/design.md, "Several loops").
  */
 import assert from "node:assert/strict";
 import { systemdTest, type UserManager } from "../_systemd.ts";
@@ -15,15 +16,24 @@ import { assertNothingLost, latencyLine } from "../_load.ts";
 import { sleep, waitUntil } from "../_poll.ts";
 import { runLoad } from "../../scripts/e2e/load.ts";
 
-for (const verb of ["restart", "reload"] as const) {
-  systemdTest(
-    `handoff: 200 keep-alive clients through 10 systemctl ${verb}s, nothing lost`,
-    (m) => handoffsUnderLoad(m, verb),
-  );
+for (const loops of [1, 2]) {
+  for (const verb of ["restart", "reload"] as const) {
+    systemdTest(
+      `handoff: 200 keep-alive clients through 10 systemctl ${verb}s, nothing lost` +
+        (loops > 1 ? ` (--parallel ${loops})` : ""),
+      (m) => handoffsUnderLoad(m, verb, loops),
+    );
+  }
 }
 
-async function handoffsUnderLoad(m: UserManager, verb: "restart" | "reload"): Promise<void> {
-  const { port } = await installApp(m, { fixture: "handoff.ts" });
+async function handoffsUnderLoad(
+  m: UserManager,
+  verb: "restart" | "reload",
+  loops: number,
+): Promise<void> {
+  const args = loops > 1 ? ["--parallel", String(loops)] : [];
+  const app = await installApp(m, { fixture: "handoff.ts", args });
+  const { port } = app;
   // Activate the service and let it become ready.
   const first = await fetch(`http://127.0.0.1:${port}/r?id=warm`);
   assert.equal((await first.text()).split(" ")[0], "warm");
@@ -61,4 +71,8 @@ async function handoffsUnderLoad(m: UserManager, verb: "restart" | "reload"): Pr
   assert.equal(pids.length, 11);
   for (const pid of pids.slice(1)) assert.ok(allPids.has(pid), `generation ${pid} answered`);
   assert.equal(await m.show("app.service", "NRestarts"), "0", "no restart was counted");
+  if (loops > 1) {
+    const served = (await app.log()).match(/serving on 2 event loops/g)?.length ?? 0;
+    assert.equal(served, 11, "every generation served on its two loops");
+  }
 }

@@ -147,6 +147,21 @@ Deno.test("install --dry-run prints the files and commands and writes nothing", 
   );
 });
 
+Deno.test("install --parallel N puts serve --parallel N in ExecStart=; a bad count is one line", async () => {
+  await using h = await privateHome();
+  const args = ["install", HANDLER, "--name", "par", "--port", "8083", "--user", "--dry-run"];
+  const r = await apprun([...args, "--parallel", "2"], h.env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^ExecStart=\S+\/par serve --drain-timeout 10s --parallel 2$/m);
+  assert.match(
+    r.stdout,
+    /^ExecReload=\S+ takeover -- \S+ serve --drain-timeout 10s --parallel 2$/m,
+  );
+  const bad = await apprun([...args, "--parallel", "0"], h.env);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stderr, `apprun: --parallel: "0" is not a positive whole number\n`);
+});
+
 Deno.test("install never overwrites a unit it did not write, unless --force", async () => {
   await using h = await privateHome();
   const dir = `${h.home}/.config/systemd/user`;

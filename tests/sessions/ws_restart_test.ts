@@ -4,7 +4,8 @@
  * restarts — 10 times under the embedded supervisor, 3 times under a real systemd, on both
  * paths: cold (the control socket's `restart`, `systemctl --user restart`) and warm (SIGHUP,
  * `systemctl --user reload`). No close event, nothing lost, duplicated or reordered in
- * either direction, the per-session counters intact in the app, a new pid each time.
+ * either direction, the per-session counters intact in the app, a new pid each time. All of it
+ * with two event loops in the service as well (`--parallel 2`: sessions spread over both).
  */
 import assert from "node:assert/strict";
 import { waitUntil } from "../_poll.ts";
@@ -66,15 +67,25 @@ async function settleAndCheck(sessions: CountingSession[], pids: number[]): Prom
   return messages;
 }
 
-for (const path of ["restart", "reload"] as const) {
-  const what = path === "reload" ? "warm reloads (SIGHUP)" : "cold restarts";
-  Deno.test(`WebSocket: 100 Deno clients, numbered both ways, through 10 ${what}`, async () => {
-    await sessionsThrough(path);
-  });
+/** `--parallel N` for N loops (none for one). */
+const parallelArgs = (loops: number) => loops > 1 ? ["--parallel", String(loops)] : [];
+const parallelName = (loops: number) => loops > 1 ? ` (--parallel ${loops})` : "";
+
+for (const loops of [1, 2]) {
+  for (const path of ["restart", "reload"] as const) {
+    const what = path === "reload" ? "warm reloads (SIGHUP)" : "cold restarts";
+    Deno.test(
+      `WebSocket: 100 Deno clients, numbered both ways, through 10 ${what}${parallelName(loops)}`,
+      async () => {
+        await sessionsThrough(path, loops);
+      },
+    );
+  }
 }
 
-async function sessionsThrough(path: "restart" | "reload"): Promise<void> {
-  await using sup = await superviseFixture(fixture("sessions_counter.ts"));
+async function sessionsThrough(path: "restart" | "reload", loops: number): Promise<void> {
+  const args = parallelArgs(loops);
+  await using sup = await superviseFixture(fixture("sessions_counter.ts"), { args });
   const pids = [sup.pid];
   const sessions = await openSessions(sup.port, 100);
   try {
@@ -103,11 +114,18 @@ async function sessionsThrough(path: "restart" | "reload"): Promise<void> {
   }
 }
 
-for (const verb of ["restart", "reload"] as const) {
+for (
+  const [loops, verb] of [[1, "restart"], [1, "reload"], [2, "restart"], [2, "reload"]] as const
+) {
   systemdTest(
-    `WebSocket: 20 Deno clients, numbered both ways, through 3 systemctl --user ${verb}s`,
+    `WebSocket: 20 Deno clients, numbered both ways, through 3 systemctl --user ${verb}s` +
+      parallelName(loops),
     async (m) => {
-      const { port } = await installApp(m, { name: "sessions", fixture: "sessions_counter.ts" });
+      const { port } = await installApp(m, {
+        name: "sessions",
+        fixture: "sessions_counter.ts",
+        args: parallelArgs(loops),
+      });
       const first = await fetch(`http://127.0.0.1:${port}/`);
       const pids = [Number(await first.text())];
       await m.waitFor("sessions.service", "ActiveState", "active");

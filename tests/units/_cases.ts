@@ -45,6 +45,7 @@ export function cases(exec: string): Record<string, UnitSetOptions> {
       limitNoFile: 20000,
       maxConnections: 16000,
       drainTimeout: 20,
+      parallel: 4,
       timeoutStop: 45,
       restartDelay: 0.25,
       startLimitInterval: 30,
