@@ -36,6 +36,7 @@ import {
   type IdleTable,
   IdleTableBuilder,
   IdleTableReader,
+  isSameAddress,
 } from "./handoff/mod.ts";
 import { rawPeerAddr } from "./sys/mod.ts";
 import { resumeWebSocket } from "./ws/mod.ts";
@@ -343,7 +344,7 @@ export class Server {
     const table = this.#parkedTable!;
     const recorded = table.peer(i);
     const now = rawPeerAddr(fd);
-    if (recorded !== null && now !== null && !isSameBytes(recorded, now)) {
+    if (!isSameAddress(now, recorded)) {
       this.log.warn(`fd ${fd}: addresses differ from the handoff record: closing it`);
       this.loop.close(fd);
       return;
@@ -566,10 +567,4 @@ export class Server {
       this.log.warn(`sd_notify failed: ${describeError(err)}`);
     }
   }
-}
-
-function isSameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -15,6 +15,7 @@ export {
   type ConnectionRecord,
   HANDOFF_STATE_VERSION,
   type HandoffState,
+  isSameAddress,
   MAX_PLAIN_DEPTH,
   type PlainData,
 } from "./state.ts";

@@ -77,6 +77,17 @@ export function toWireRecord(r: ConnectionRecord): WireRecord {
   return [r.kind, r.buffered, r.local, r.peer, r.proto, r.app, r.listener];
 }
 
+/**
+ * The next process's cross-check of a carried fd: its address `now` (getsockname/getpeername)
+ * against the one `recorded`. The same bytes, or unknown on either side (nothing to compare).
+ */
+export function isSameAddress(now: Uint8Array | null, recorded: Uint8Array | null): boolean {
+  if (now === null || recorded === null) return true;
+  if (now.byteLength !== recorded.byteLength) return false;
+  for (let i = 0; i < now.byteLength; i++) if (now[i] !== recorded[i]) return false;
+  return true;
+}
+
 /** Everything one process hands to the next, format version 1. */
 export interface HandoffState {
   /** The apprun version that wrote it (for logs; the format version decides compatibility). */

@@ -141,7 +141,7 @@ export function harvestFds(h: { connections: Carried[]; idle: CarriedIdle }): nu
  * of it JIT), in the pause. Called while nothing waits (the old process once it serves, the
  * next one while it starts), after {@linkcode loadStateCodec} settled.
  */
-export function warmUpCodec(): void {
+function warmUpCodec(): void {
   const peer = new Uint8Array([2, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
   // Enough entries that the table's loops get compiled, not just interpreted.
   const idle = new IdleTableBuilder();
@@ -170,9 +170,16 @@ export function warmUpCodec(): void {
 /**
  * {@linkcode warmUpCodec}, and a bundle of one fd written and read back: what a warm handoff
  * runs, compiled before one happens. And Deno's timers, which the sessions' drain deadlines use:
- * their first use loads them (10–40 ms, measured), which must not happen in the pause.
+ * their first use loads them (10–40 ms, measured), which must not happen in the pause. Once per
+ * process: a next process warms up before it takes over, and its serving would again.
  */
-export async function warmUpHandoff(): Promise<void> {
+export function warmUpHandoff(): Promise<void> {
+  return warmedUp ??= warmUp();
+}
+
+let warmedUp: Promise<void> | null = null;
+
+async function warmUp(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 0));
   await loadStateCodec();
   warmUpCodec();
@@ -204,7 +211,6 @@ export interface WrittenBundle {
   fd: number;
   /** Connections in the bundle: the harvest's, less what the state budget left out. */
   carried: number;
-  stateBytes: number;
   encodeMs: number;
   writeMs: number;
 }
@@ -253,7 +259,6 @@ export function bundleHarvest(
   return {
     fd,
     carried: fds.length,
-    stateBytes: encoded.byteLength,
     encodeMs: t1 - t0,
     writeMs: t2 - t1,
   };

@@ -19,10 +19,9 @@ import type { Server } from "../server.ts";
 import { describeError } from "../errors.ts";
 import { installDenoServe, installDenoUpgradeWebSocket, type ListenRequest } from "../deno/mod.ts";
 import { type ListenerSource, WorkerApp } from "./app.ts";
-import { harvest, warmUpCodec } from "./hand_off.ts";
-import { loadStateCodec } from "../handoff/mod.ts";
+import { harvest, warmUpHandoff } from "./hand_off.ts";
 import { keepAliveOnAppErrors } from "./process.ts";
-import { startServer } from "./serving.ts";
+import { startServer, WARM_UP_AFTER_MS } from "./serving.ts";
 import type { LoopReply, LoopRequest } from "./loops.ts";
 import type { WorkerOptions } from "./options.ts";
 
@@ -50,9 +49,6 @@ class LoopListeners implements ListenerSource {
     return this.#bindings[0]?.slice(1) ?? [];
   }
 }
-
-/** When the state codec is warmed up after this loop serves (as serving.ts does). */
-const WARM_UP_MS = 1000;
 
 const scope = globalThis as unknown as {
   postMessage(message: LoopReply): void;
@@ -102,13 +98,13 @@ async function handle(request: LoopRequest): Promise<LoopReply | null> {
     case "resume": {
       const s = startServer({ opts, log, notifier: null, app }, request.generation, request.share);
       server = s;
-      // The state codec loaded and compiled a second after, as on the main loop, and Deno's
-      // timers loaded (the sessions' drain deadlines use them): not in the start, nor in the
-      // next handoff's pause.
-      stopWarmUp = s.loop.every(WARM_UP_MS, () => {
+      // The handoff's code warmed up a second after, as on the main loop: not in the start, nor
+      // in the next handoff's pause.
+      stopWarmUp = s.loop.every(WARM_UP_AFTER_MS, () => {
         stopWarmUp();
-        new Promise((resolve) => setTimeout(resolve, 0)).then(loadStateCodec).then(warmUpCodec)
-          .catch((err) => log.warn(`cannot load the handoff's state codec: ${describeError(err)}`));
+        warmUpHandoff().catch((err) =>
+          log.warn(`cannot load the handoff's state codec: ${describeError(err)}`)
+        );
       });
       return { t: "serving" };
     }

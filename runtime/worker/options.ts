@@ -100,19 +100,33 @@ export function workerOptionsOf(
 }
 
 /**
+ * Reads and removes the JSON in the environment variable `name` (the app never sees it);
+ * undefined when it is absent (JSON never parses to undefined). Throws what `makeError` makes (message, cause) when it is not JSON.
+ */
+export function takeEnvJson(
+  name: string,
+  makeError: (message: string, cause: unknown) => Error,
+): unknown {
+  const text = Deno.env.get(name);
+  if (text === undefined) return undefined;
+  Deno.env.delete(name);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw makeError(`${name} is not JSON`, err);
+  }
+}
+
+/**
  * Reads and removes `APPRUN_WORKER`. Returns null when it is absent (not a worker); throws
  * {@linkcode AppRunError} when it is not what apprun writes.
  */
 export function takeWorkerOptions(): WorkerOptions | null {
-  const text = Deno.env.get(WORKER_ENV);
-  if (text === undefined) return null;
-  Deno.env.delete(WORKER_ENV);
-  let o: Partial<WorkerOptions>;
-  try {
-    o = JSON.parse(text);
-  } catch (err) {
-    throw new AppRunError("ERR_USAGE", `${WORKER_ENV} is not JSON`, { cause: err });
-  }
+  const o = takeEnvJson(
+    WORKER_ENV,
+    (message, cause) => new AppRunError("ERR_USAGE", message, { cause }),
+  ) as Partial<WorkerOptions> | null | undefined;
+  if (o === undefined) return null;
   const isValid = o !== null && typeof o === "object" &&
     (o.mode === "serve" || o.mode === "check") && typeof o.handler === "string" &&
     Array.isArray(o.unix) && typeof o.drainTimeoutMs === "number" &&

@@ -14,6 +14,7 @@ import { describeError } from "../errors.ts";
 import {
   type ConnectionRecord,
   decodeState,
+  isSameAddress,
   loadStateDecoder,
   readBundle,
 } from "../handoff/mod.ts";
@@ -51,14 +52,6 @@ function bareRecord(): ConnectionRecord {
     app: null,
     listener: null,
   };
-}
-
-/** Same bytes, or unknown on one side (nothing to compare). */
-function sameAddr(now: Uint8Array | null, recorded: Uint8Array | null): boolean {
-  if (now === null || recorded === null) return true;
-  if (now.byteLength !== recorded.byteLength) return false;
-  for (let i = 0; i < now.byteLength; i++) if (now[i] !== recorded[i]) return false;
-  return true;
 }
 
 /**
@@ -128,7 +121,8 @@ export async function readHandoff(
 
 function checkAddresses(fd: number, record: ConnectionRecord): boolean {
   try {
-    return sameAddr(rawLocalAddr(fd), record.local) && sameAddr(rawPeerAddr(fd), record.peer);
+    return isSameAddress(rawLocalAddr(fd), record.local) &&
+      isSameAddress(rawPeerAddr(fd), record.peer);
   } catch {
     // The peer may have reset while stored: the connection will see it on first read.
     return true;

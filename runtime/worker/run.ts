@@ -247,10 +247,10 @@ async function serveApp(s: Started): Promise<number> {
     server.notifyReady(`generation ${generation}, took over ${carried} connections`);
     client.releaseOld();
     closeFd(bundle!.fd);
+  } else if (bundle === null) {
+    server.notifyReady("");
   } else {
-    server.notifyReady(bundle ? `generation ${generation}, resumed ${carried} connections` : "");
-  }
-  if (bundle !== null && client === null) {
+    server.notifyReady(`generation ${generation}, resumed ${carried} connections`);
     removeFromStore(notifier, bundle.name!, log);
     closeFd(bundle.fd);
     const pause = resumed?.createdAt

@@ -38,7 +38,7 @@ import {
  * How long after READY=1 the handoff's code is loaded and compiled (warmUpHandoff): not on the
  * start's path, nor in the next handoff's pause.
  */
-const WARM_UP_AFTER_MS = 1000;
+export const WARM_UP_AFTER_MS = 1000;
 
 /** What serving needs from start-up. */
 export interface ServingContext {

@@ -16,6 +16,7 @@
 import type { Logger } from "../log.ts";
 import type { PassedFd } from "../listen.ts";
 import { describeError } from "../errors.ts";
+import { takeEnvJson } from "./options.ts";
 import { closeFd, connectSeqpacket, peerCredentials, placeFd } from "../sys/mod.ts";
 import {
   growFdTable,
@@ -43,15 +44,11 @@ export interface TakeoverSpec {
 
 /** Reads and removes `APPRUN_TAKEOVER`; null when absent. Throws TakeoverError when malformed. */
 export function takeTakeoverSpec(): TakeoverSpec | null {
-  const text = Deno.env.get(TAKEOVER_ENV);
-  if (text === undefined) return null;
-  Deno.env.delete(TAKEOVER_ENV);
-  let spec: Partial<TakeoverSpec>;
-  try {
-    spec = JSON.parse(text);
-  } catch (err) {
-    throw new TakeoverError(`${TAKEOVER_ENV} is not JSON`, { cause: err });
-  }
+  const spec = takeEnvJson(
+    TAKEOVER_ENV,
+    (message, cause) => new TakeoverError(message, { cause }),
+  ) as Partial<TakeoverSpec> | null | undefined;
+  if (spec === undefined) return null;
   const isFd = (n: unknown) => Number.isInteger(n) && (n as number) >= 3;
   if (
     typeof spec?.socket !== "string" || !Number.isInteger(spec.pid) || !isFd(spec.channel) ||
